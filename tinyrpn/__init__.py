@@ -1,0 +1,98 @@
+"""tinyrpn: a from-scratch deep-learning engine on NumPy, written to be read.
+
+>>> import tinyrpn
+>>> x = tinyrpn.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+tensor([2., 4., 6.])
+
+Subpackages (imported on first use): ``nn``, ``optim``, ``data``, ``rpn``, ``models``,
+``train``, ``plot``, ``config``, ``kernels``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from tinyrpn.autograd import (
+    Function,
+    GradientError,
+    Tensor,
+    arange,
+    as_tensor,
+    bool_,
+    enable_grad,
+    eye,
+    float16,
+    float32,
+    float64,
+    full,
+    int32,
+    int64,
+    is_grad_enabled,
+    no_grad,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    tensor,
+    uint8,
+    zeros,
+    zeros_like,
+)
+from tinyrpn.backend import cuda_is_available
+from tinyrpn.gradcheck import GradcheckError, gradcheck
+from tinyrpn.ops.linalg import einsum, matmul
+from tinyrpn.ops.math import (
+    abs,
+    argmax,
+    argmin,
+    clamp,
+    exp,
+    log,
+    max,
+    maximum,
+    mean,
+    min,
+    relu,
+    sigmoid,
+    sqrt,
+    std,
+    sum,
+    tanh,
+    var,
+    where,
+)
+from tinyrpn.ops.shape import cat, flatten, permute, reshape, roll, stack, transpose
+from tinyrpn.random import get_rng_state, manual_seed, set_rng_state
+
+__version__ = "0.1.0"
+
+_SUBPACKAGES = {
+    "nn", "optim", "data", "rpn", "models", "train", "plot", "config", "kernels", "cli",
+    "backend", "ops", "serialization",
+}
+_LAZY_NAMES = {"save": "tinyrpn.serialization", "load": "tinyrpn.serialization"}
+
+
+def __getattr__(name: str) -> Any:
+    # Subpackages load on first use, so `import tinyrpn` stays quick (Numba, matplotlib
+    # and the data code are only imported by the code that needs them).
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"tinyrpn.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+    raise AttributeError(f"module 'tinyrpn' has no attribute {name!r}")
+
+
+__all__ = [
+    "Function", "GradientError", "GradcheckError", "Tensor", "abs", "arange", "argmax",
+    "argmin", "as_tensor", "bool_", "cat", "clamp", "cuda_is_available", "einsum",
+    "enable_grad", "exp", "eye", "flatten", "float16", "float32", "float64", "full",
+    "get_rng_state", "gradcheck", "int32", "int64", "is_grad_enabled", "load", "log",
+    "manual_seed", "matmul", "max", "maximum", "mean", "min", "no_grad", "ones",
+    "ones_like", "permute", "rand", "randn", "relu", "reshape", "roll", "save",
+    "set_rng_state", "sigmoid", "sqrt", "stack", "std", "sum", "tanh", "tensor",
+    "transpose", "uint8", "var", "where", "zeros", "zeros_like",
+]

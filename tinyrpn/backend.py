@@ -1,0 +1,105 @@
+"""Which array module holds the numbers: NumPy on the CPU, CuPy on a GPU.
+
+This is the only module in tinyrpn that imports CuPy, and it does so lazily, the first
+time a GPU is asked for. Everything above it asks ``get_array_module(array)`` (``xp``)
+and writes code that works on either.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+_cupy: ModuleType | None = None
+_cupy_error: str | None = None
+
+DEVICES = ("cpu", "cuda")
+
+
+def _import_cupy() -> ModuleType:
+    """Import CuPy once, or raise an error that says why a GPU is not available."""
+    global _cupy, _cupy_error
+    if _cupy is not None:
+        return _cupy
+    if _cupy_error is None:
+        try:
+            import cupy  # the one place tinyrpn imports cupy
+
+            if cupy.cuda.runtime.getDeviceCount() < 1:
+                _cupy_error = "CuPy is installed but it sees no CUDA device."
+            else:
+                _cupy = cupy
+        except ImportError:
+            _cupy_error = (
+                "CuPy is not installed. Install the GPU extra (pip install 'tinyrpn[gpu]') "
+                "on a machine with an NVIDIA GPU, or use device='cpu'."
+            )
+        except Exception as exc:  # a CUDA driver error, for example
+            _cupy_error = f"CuPy could not reach a GPU: {exc}"
+    if _cupy is None:
+        raise RuntimeError(f"device 'cuda' is not available: {_cupy_error}")
+    return _cupy
+
+
+def cuda_is_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    try:
+        _import_cupy()
+    except RuntimeError:
+        return False
+    return True
+
+
+def normalize_device(device: Any) -> str:
+    """Turn 'cpu', 'cuda', 'cuda:0' (or None, meaning cpu) into 'cpu' or 'cuda'."""
+    if device is None:
+        return "cpu"
+    name = str(device).lower()
+    if name.startswith("cuda"):
+        return "cuda"
+    if name == "cpu":
+        return "cpu"
+    raise ValueError(f"unknown device {device!r}; valid devices are 'cpu' and 'cuda'")
+
+
+def get_array_module(*arrays: Any) -> ModuleType:
+    """The array module (numpy or cupy) that owns these arrays; numpy for plain values."""
+    if _cupy is not None:
+        for a in arrays:
+            if isinstance(a, _cupy.ndarray):
+                return _cupy
+    return np
+
+
+def device_of(array: Any) -> str:
+    """'cuda' for a CuPy array, 'cpu' otherwise."""
+    return "cuda" if get_array_module(array) is not np else "cpu"
+
+
+def xp_for(device: str) -> ModuleType:
+    """The array module that holds arrays on ``device``."""
+    return _import_cupy() if normalize_device(device) == "cuda" else np
+
+
+def to_device(array: Any, device: str) -> Any:
+    """Copy ``array`` onto ``device`` (no copy when it is already there)."""
+    device = normalize_device(device)
+    if device == "cuda":
+        cp = _import_cupy()
+        return cp.asarray(array)
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return _cupy.asnumpy(array)
+    return np.asarray(array)
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """A NumPy array with the same values, wherever ``array`` lives."""
+    return to_device(array, "cpu")
+
+
+def numba_enabled() -> bool:
+    """Whether the Numba kernels are used; ``TINYRPN_NUMBA=0`` switches them off."""
+    return os.environ.get("TINYRPN_NUMBA", "1").strip().lower() not in ("0", "false", "no", "off")

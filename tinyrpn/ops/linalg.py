@@ -1,0 +1,162 @@
+"""Matrix products: ``matmul`` (the ``@`` operator) and ``einsum`` with general subscripts."""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+import numpy as np
+
+from tinyrpn.autograd import Function, Tensor
+from tinyrpn.ops.math import _xp, binary_operands
+from tinyrpn.ops.shape import squeeze, unsqueeze
+
+
+class MatMul(Function):
+    """out = a @ b for operands with at least 2 dims (batched over the leading dims);
+
+    da = d @ bᵀ,  db = aᵀ @ d  (transposing the last two axes; the engine sums any
+    broadcast batch dims back to each operand's shape).
+    """
+
+    def forward(self, a: Any, b: Any) -> Any:
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, d: Any) -> tuple[Any, Any]:
+        return d @ self.b.swapaxes(-1, -2), self.a.swapaxes(-1, -2) @ d
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product with NumPy/PyTorch semantics; shapes are checked up front.
+
+    A 1-D operand is treated as a row (first) or column (second) vector and that axis is
+    removed from the result, so MatMul itself only sees matrices.
+    """
+    a, b = binary_operands(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("matmul: both operands need at least 1 dim; use * for scalars")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} do not line up: the last dim of the "
+            f"first ({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} "
+            f"dim of the second ({k_b})"
+        )
+    if a.ndim > 2 and b.ndim > 2:
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(
+                f"matmul: batch dims of {a.shape} and {b.shape} do not broadcast"
+            ) from None
+    if a.ndim == 1:
+        return squeeze(matmul(unsqueeze(a, 0), b), -2 if b.ndim > 1 else 0)
+    if b.ndim == 1:
+        return squeeze(matmul(a, unsqueeze(b, 1)), -1)
+    return MatMul.apply(a, b)
+
+
+# ----------------------------------------------------------------------------- einsum
+
+
+def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[str], str]:
+    """Split subscripts into one letter string per operand and the output's letters.
+
+    ``...`` is replaced by fresh letters, and a missing ``->`` gets NumPy's implicit output
+    (letters appearing once, in alphabetical order, after the ellipsis dims).
+    """
+    subscripts = subscripts.replace(" ", "")
+    if "->" in subscripts:
+        lhs, out = subscripts.split("->")
+    else:
+        lhs, out = subscripts, None
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(
+            f"einsum '{subscripts}' names {len(terms)} operands but {len(shapes)} were given"
+        )
+    used = set(subscripts)
+    spare = [c for c in string.ascii_letters if c not in used]
+    ellipsis_ndim = 0
+    for term, shape in zip(terms, shapes):
+        if "..." in term:
+            ellipsis_ndim = max(ellipsis_ndim, len(shape) - (len(term) - 3))
+    ell = "".join(spare[:ellipsis_ndim])
+    expanded = []
+    for term, shape in zip(terms, shapes):
+        if "..." in term:
+            n = len(shape) - (len(term) - 3)
+            term = term.replace("...", ell[ellipsis_ndim - n:] if n else "")
+        if len(term) != len(shape):
+            raise ValueError(
+                f"einsum '{subscripts}': operand with shape {shape} has {len(shape)} dims "
+                f"but its subscripts '{term}' name {len(term)}"
+            )
+        expanded.append(term)
+    if out is None:
+        counts = {c: "".join(expanded).count(c) for c in set("".join(expanded))}
+        out = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+    else:
+        out = out.replace("...", ell)
+    return expanded, out
+
+
+class Einsum(Function):
+    """out = einsum(subscripts, *operands).
+
+    The gradient of operand k is itself an einsum: contract d (with the output's letters)
+    against every other operand, producing operand k's letters. Letters that appear only in
+    operand k were summed away in forward, so its gradient is broadcast along them; a
+    letter repeated within operand k (a diagonal) receives the gradient on that diagonal.
+    """
+
+    def forward(self, *arrays: Any, terms: list[str], out: str) -> Any:
+        self.arrays, self.terms, self.out = arrays, terms, out
+        return _xp(arrays[0]).einsum(",".join(terms) + "->" + out, *arrays)
+
+    def backward(self, d: Any) -> tuple[Any, ...]:
+        xp = _xp(d)
+        sizes = {}
+        for term, a in zip(self.terms, self.arrays):
+            sizes.update(zip(term, a.shape))
+        grads = []
+        for k, (term, a) in enumerate(zip(self.terms, self.arrays)):
+            others = [(t, x) for i, (t, x) in enumerate(zip(self.terms, self.arrays)) if i != k]
+            available = set(self.out).union(*[set(t) for t, _ in others])
+            unique = "".join(dict.fromkeys(term))  # letters of operand k, each once
+            reachable = "".join(c for c in unique if c in available)
+            spec = ",".join([self.out] + [t for t, _ in others]) + "->" + reachable
+            g = xp.einsum(spec, d, *[x for _, x in others])
+            # Broadcast along letters summed away only inside operand k.
+            g = g.reshape([sizes[c] if c in reachable else 1 for c in unique])
+            g = xp.broadcast_to(g, [sizes[c] for c in unique])
+            if len(unique) == len(term):
+                grad = xp.ascontiguousarray(g.transpose([unique.index(c) for c in unique]))
+            else:
+                grad = xp.zeros(a.shape, dtype=d.dtype)
+                mesh = xp.meshgrid(*[xp.arange(sizes[c]) for c in unique], indexing="ij")
+                grad[tuple(mesh[unique.index(c)] for c in term)] = g
+            grads.append(grad)
+        return tuple(grads)
+
+
+def einsum(subscripts: str, *operands: Tensor) -> Tensor:
+    """Einstein summation with gradients, e.g. ``einsum('bij,bjk->bik', x, y)``.
+
+    Supports any subscripts NumPy does: implicit output, ``...``, repeated letters.
+    """
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    tensors = [o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o)) for o in operands]
+    terms, out = _parse_einsum(subscripts, [t.shape for t in tensors])
+    sizes: dict[str, int] = {}
+    for term, t in zip(terms, tensors):
+        for c, n in zip(term, t.shape):
+            if sizes.setdefault(c, n) != n:
+                raise ValueError(
+                    f"einsum '{subscripts}': index '{c}' has size {sizes[c]} in one operand "
+                    f"and {n} in another"
+                )
+    return Einsum.apply(*tensors, terms=terms, out=out)

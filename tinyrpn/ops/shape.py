@@ -1,0 +1,336 @@
+"""Operations that move elements around without changing them: reshape, permute,
+indexing, concatenation, rolling, device moves and casts. Their gradients move the
+incoming gradient back to where each element came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tinyrpn import backend
+from tinyrpn.autograd import Function, Tensor, _index_to_arrays, is_floating
+from tinyrpn.ops.math import _normalize_dims, _xp
+
+
+def _sizes(args: Sequence[Any]) -> tuple[int, ...]:
+    """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = args[0]
+    return tuple(int(a) for a in args)
+
+
+# ----------------------------------------------------------------------------- reshape
+
+
+class Reshape(Function):
+    """out = a with a new shape (same elements, row-major order);  da = d reshaped back."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, shape: tuple[int, ...]) -> Any:
+        self.shape = a.shape
+        return a.reshape(shape)
+
+    def backward(self, d: Any) -> Any:
+        return d.reshape(self.shape)
+
+
+def reshape(a: Tensor, *shape: Any) -> Tensor:
+    """The same elements in a new shape; one size may be -1 (inferred)."""
+    new = _sizes(shape)
+    known = int(np.prod([s for s in new if s != -1]))
+    inferred = new.count(-1)
+    if inferred > 1 or (inferred == 0 and known != a.numel()) or (
+        inferred == 1 and (known == 0 or a.numel() % known)
+    ):
+        raise ValueError(
+            f"cannot reshape a tensor of shape {a.shape} ({a.numel()} elements) into "
+            f"shape {new}"
+        )
+    return Reshape.apply(a, shape=new)
+
+
+def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dims ``start_dim`` .. ``end_dim`` (inclusive) into one."""
+    if a.ndim == 0:
+        return reshape(a, 1)
+    start, end = _normalize_dims((start_dim, end_dim), a.ndim)
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = a.shape[:start] + (-1,) + a.shape[end + 1:]
+    if 0 in a.shape:
+        shape = a.shape[:start] + (int(np.prod(a.shape[start:end + 1])),) + a.shape[end + 1:]
+    return Reshape.apply(a, shape=shape)
+
+
+def unsqueeze(a: Tensor, dim: int) -> Tensor:
+    """Insert a dim of size 1 at ``dim`` (negative counts from the new end)."""
+    if not -a.ndim - 1 <= dim <= a.ndim:
+        raise IndexError(f"unsqueeze: dim {dim} out of range for {a.ndim} dims")
+    dim = dim % (a.ndim + 1)
+    return Reshape.apply(a, shape=a.shape[:dim] + (1,) + a.shape[dim:])
+
+
+def squeeze(a: Tensor, dim: int | None = None) -> Tensor:
+    """Remove dims of size 1 (only ``dim`` when given, and only if it has size 1)."""
+    if dim is None:
+        shape = tuple(s for s in a.shape if s != 1)
+    else:
+        (d,) = _normalize_dims(dim, a.ndim)
+        shape = a.shape if a.ndim == 0 or a.shape[d] != 1 else a.shape[:d] + a.shape[d + 1:]
+    return Reshape.apply(a, shape=shape)
+
+
+# ----------------------------------------------------------------------------- permute
+
+
+class Permute(Function):
+    """out = a with its axes reordered;  da = d with the inverse order."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, dims: tuple[int, ...]) -> Any:
+        self.inverse = tuple(np.argsort(dims))
+        return a.transpose(dims)
+
+    def backward(self, d: Any) -> Any:
+        return d.transpose(self.inverse)
+
+
+def permute(a: Tensor, *dims: Any) -> Tensor:
+    """Reorder the axes: ``x.permute(0, 2, 1)``."""
+    dims = _sizes(dims)
+    if sorted(d % max(a.ndim, 1) for d in dims) != list(range(a.ndim)):
+        raise ValueError(f"permute: {dims} is not a permutation of the {a.ndim} dims of {a.shape}")
+    return Permute.apply(a, dims=tuple(d % a.ndim for d in dims))
+
+
+def transpose(a: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap two axes."""
+    d0, d1 = _normalize_dims((dim0, dim1), a.ndim)
+    order = list(range(a.ndim))
+    order[d0], order[d1] = order[d1], order[d0]
+    return Permute.apply(a, dims=tuple(order))
+
+
+# ----------------------------------------------------------------------------- expand
+
+
+class Expand(Function):
+    """out = a broadcast to ``shape`` (no copy);  da = d summed back by the engine."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, shape: tuple[int, ...]) -> Any:
+        return _xp(a).broadcast_to(a, shape)
+
+    def backward(self, d: Any) -> Any:
+        return d
+
+
+def expand(a: Tensor, *sizes: Any) -> Tensor:
+    """Broadcast size-1 dims to larger sizes (-1 keeps a size), as in PyTorch."""
+    sizes = _sizes(sizes)
+    lead = len(sizes) - a.ndim
+    if lead < 0:
+        raise ValueError(f"expand: {sizes} has fewer dims than the tensor's shape {a.shape}")
+    shape = tuple(a.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    try:
+        np.broadcast_shapes(a.shape, shape)
+    except ValueError:
+        raise ValueError(
+            f"expand: cannot expand shape {a.shape} to {sizes}; only size-1 dims can grow"
+        ) from None
+    return Expand.apply(a, shape=shape)
+
+
+# ----------------------------------------------------------------------------- roll
+
+
+class Roll(Function):
+    """out = a rolled by ``shifts`` along ``dims`` (wrapping);  da = d rolled back."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, shifts: Any, dims: Any) -> Any:
+        self.shifts, self.dims = shifts, dims
+        return _xp(a).roll(a, shifts, dims)
+
+    def backward(self, d: Any) -> Any:
+        back = tuple(-s for s in self.shifts) if isinstance(self.shifts, tuple) else -self.shifts
+        return _xp(d).roll(d, back, self.dims)
+
+
+def roll(a: Tensor, shifts: Any, dims: Any = None) -> Tensor:
+    """Shift elements along ``dims``, wrapping around (over the flattened tensor if None)."""
+    if isinstance(shifts, (list, tuple)):
+        shifts = tuple(int(s) for s in shifts)
+        dims = tuple(int(d) for d in dims) if dims is not None else None
+        if dims is None or len(dims) != len(shifts):
+            raise ValueError(f"roll: shifts {shifts} and dims {dims} must have the same length")
+    return Roll.apply(a, shifts=shifts, dims=dims)
+
+
+# ----------------------------------------------------------------------------- indexing
+
+
+class GetItem(Function):
+    """out = a[index];  da = zeros like a with d scattered (added) back at ``index``.
+
+    With integer-array indices an element may be picked more than once, so its gradient
+    is the sum of all the places it went: ``np.add.at`` does that accumulation.
+    """
+
+    saves_inputs = False
+
+    def forward(self, a: Any, index: Any) -> Any:
+        self.shape, self.dtype, self.index = a.shape, a.dtype, index
+        return a[index]
+
+    def backward(self, d: Any) -> Any:
+        xp = _xp(d)
+        grad = xp.zeros(self.shape, dtype=d.dtype)
+        if _is_basic(self.index):
+            grad[self.index] = d
+        else:
+            _scatter_add(grad, self.index, d)
+        return grad
+
+
+def _is_basic(index: Any) -> bool:
+    """Basic indexing (ints, slices, None, ...) never picks an element twice."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(
+        isinstance(p, (int, np.integer, slice, type(None), type(Ellipsis))) for p in parts
+    ) or (not isinstance(index, tuple) and getattr(index, "dtype", None) == np.bool_)
+
+
+def _scatter_add(target: Any, index: Any, values: Any) -> None:
+    if isinstance(target, np.ndarray):
+        np.add.at(target, index, values)
+    else:  # CuPy
+        import cupyx  # noqa: PLC0415  (only reached with a CuPy array)
+
+        cupyx.scatter_add(target, index, values)
+
+
+def getitem(a: Tensor, index: Any) -> Tensor:
+    """``a[index]`` with NumPy/PyTorch semantics (basic and integer-array indexing)."""
+    index = _index_to_arrays(index)
+    if isinstance(index, list):
+        index = np.asarray(index)
+    try:
+        return GetItem.apply(a, index=index)
+    except IndexError as exc:
+        raise IndexError(f"index {_describe(index)} is invalid for shape {a.shape}: {exc}") from None
+
+
+def _describe(index: Any) -> str:
+    if hasattr(index, "shape") and getattr(index, "ndim", 0) > 0:
+        return f"array(shape={tuple(index.shape)}, dtype={index.dtype})"
+    if isinstance(index, tuple):
+        return "(" + ", ".join(_describe(i) for i in index) + ")"
+    return repr(index)
+
+
+# ----------------------------------------------------------------------------- cat / stack
+
+
+class Cat(Function):
+    """out = the inputs joined along ``dim``;  each input's gradient is its slice of d."""
+
+    saves_inputs = False
+
+    def forward(self, *arrays: Any, dim: int) -> Any:
+        self.dim = dim
+        self.bounds = np.cumsum([0] + [x.shape[dim] for x in arrays])
+        return _xp(arrays[0]).concatenate(arrays, axis=dim)
+
+    def backward(self, d: Any) -> tuple[Any, ...]:
+        index = [slice(None)] * d.ndim
+        grads = []
+        for lo, hi in zip(self.bounds[:-1], self.bounds[1:]):
+            index[self.dim] = slice(int(lo), int(hi))
+            grads.append(d[tuple(index)])
+        return tuple(grads)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Concatenate tensors along an existing dim; the other dims must match."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat needs at least one tensor")
+    first = tensors[0]
+    (d,) = _normalize_dims(dim, first.ndim)
+    for i, t in enumerate(tensors[1:], start=1):
+        if t.ndim != first.ndim or any(
+            a != b for k, (a, b) in enumerate(zip(t.shape, first.shape)) if k != d
+        ):
+            raise ValueError(
+                f"cat along dim {dim}: tensor {i} has shape {t.shape}, tensor 0 has "
+                f"{first.shape}; all dims except {dim} must match"
+            )
+    return Cat.apply(*tensors, dim=d)
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join equally shaped tensors along a new dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack needs at least one tensor")
+    for i, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise ValueError(
+                f"stack: tensor {i} has shape {t.shape}, tensor 0 has {tensors[0].shape}; "
+                "all must be equal"
+            )
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+# ----------------------------------------------------------------------------- device, dtype
+
+
+class ToDevice(Function):
+    """out = a copied to another device;  da = d copied back."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, device: str) -> Any:
+        self.source = backend.device_of(a)
+        return backend.to_device(a, device)
+
+    def backward(self, d: Any) -> Any:
+        return backend.to_device(d, self.source)
+
+
+class Cast(Function):
+    """out = a converted to ``dtype``;  da = d converted back to a's dtype."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, dtype: np.dtype) -> Any:
+        self.source = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, d: Any) -> Any:
+        return d.astype(self.source) if is_floating(self.source) else None
+
+
+def to_device(a: Tensor, device: str) -> Tensor:
+    """``a`` on ``device`` ('cpu' or 'cuda'); the same tensor if it is already there."""
+    device = backend.normalize_device(device)
+    if a.device == device:
+        return a
+    return ToDevice.apply(a, device=device)
+
+
+def cast(a: Tensor, dtype: np.dtype) -> Tensor:
+    """``a`` converted to ``dtype``; the same tensor if it already has it."""
+    if a.dtype == dtype:
+        return a
+    if not is_floating(dtype):
+        return Tensor._wrap(a.data.astype(dtype))  # integer results carry no gradient
+    return Cast.apply(a, dtype=dtype)
