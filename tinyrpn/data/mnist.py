@@ -181,7 +181,8 @@ def parse_idx(data: bytes, source: str | Path = "<bytes>", expected_magic: int |
     header_size = 4 + 4 * ndim
     if len(data) < header_size:
         raise MNISTFileError(
-            source, f"is truncated: {len(data)} bytes, but its {ndim}-dim header needs {header_size}"
+            source,
+            f"is truncated: {len(data)} bytes, but its {ndim}-dim header needs {header_size}",
         )
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = _IDX_TYPES[type_code]
