@@ -134,7 +134,9 @@ class Module:
     def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
         """(name, parameter) pairs, each parameter once even if shared."""
         seen: set[int] = set()
         modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
@@ -242,7 +244,9 @@ class Module:
             state[name] = b.detach()
         return state
 
-    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
+    def load_state_dict(
+        self, state_dict: dict[str, Any], strict: bool = True
+    ) -> tuple[list[str], list[str]]:
         """Copy values into this module's parameters and buffers, by name.
 
         With ``strict=True`` (the default) a missing or unexpected key, or a shape that
