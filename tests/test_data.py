@@ -2,8 +2,8 @@
 
 No test touches the network: downloads are served by an http.server on 127.0.0.1 that
 hands out small IDX files written by the test. Tests marked by `needs_shared_mnist`
-read the real files in /work/shared/data/mnist (or $TINYRPN_TEST_MNIST) and are skipped
-where that folder is missing.
+read the real files from $TINYRPN_TEST_MNIST, else $TINYRPN_DATA, else
+/work/shared/data/mnist, and are skipped where that folder lacks them.
 """
 
 from __future__ import annotations
@@ -33,7 +33,11 @@ from tinyrpn.data.mnist import (
     resolve_root,
 )
 
-SHARED_MNIST = Path(os.environ.get("TINYRPN_TEST_MNIST", "/work/shared/data/mnist"))
+SHARED_MNIST = Path(
+    os.environ.get("TINYRPN_TEST_MNIST")
+    or os.environ.get("TINYRPN_DATA")
+    or "/work/shared/data/mnist"
+)
 needs_shared_mnist = pytest.mark.skipif(
     not (SHARED_MNIST / "train-images-idx3-ubyte.gz").exists(),
     reason=f"the real MNIST files are not in {SHARED_MNIST}",
