@@ -1,0 +1,254 @@
+"""The command line: ``tinyrpn train | eval | plot | info`` (also ``python -m tinyrpn``).
+
+    tinyrpn train configs/mlp_small.yaml --epochs 2 --limit-train 6000
+    tinyrpn train configs/mlp_small.yaml --resume          # continue runs/mlp_small
+    tinyrpn eval runs/mlp_small                            # or runs/mlp_small/checkpoint.npz
+    tinyrpn plot runs/mlp_small runs/rpn --out curves.png
+    tinyrpn info configs/rpn_taylor_identity.yaml
+
+Exit codes: 0 success; 2 bad usage, a bad config, or a missing file; 1 a failure (the
+training diverged, a checkpoint cannot be read, an unexpected error); 130 interrupted by
+Ctrl-C (the checkpoint of the last completed epoch is kept; ``--resume`` continues).
+User errors print one line to stderr, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "build_parser"]
+
+
+class UsageError(Exception):
+    """A mistake on the command line (a missing file, a run directory without a config)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    return 0 if text.strip() == "0" else _positive_int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tinyrpn import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="tinyrpn", description="Train, evaluate and inspect tinyrpn experiments.",
+        epilog="Exit codes: 0 success, 2 bad usage or config, 1 failure, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"tinyrpn {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train an experiment from a YAML config")
+    p.add_argument("config", metavar="CONFIG", help="the experiment's YAML file")
+    p.add_argument("--epochs", type=_non_negative_int, help="override training.epochs")
+    p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<config name>)")
+    p.add_argument("--seed", type=int, help="override the seed")
+    p.add_argument("--device", help="override the device (cpu or cuda)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in the run directory from its last checkpoint")
+    p.add_argument("--limit-train", type=_positive_int, metavar="N",
+                   help="train on the first N training images only")
+    p.add_argument("--limit-test", type=_positive_int, metavar="N",
+                   help="test on the first N test images only")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars; print one line per epoch instead")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("eval", help="evaluate a run's checkpoint on the test set")
+    p.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
+    p.add_argument("--limit-test", type=_positive_int, metavar="N",
+                   help="test on the first N test images only")
+    p.add_argument("--device", help="evaluate on this device instead of the run's")
+    p.set_defaults(func=_eval)
+
+    p = sub.add_parser("plot", help="draw the loss and accuracy curves of one or more runs")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", metavar="PNG",
+                   help="output file (default: RUN_DIR/curves.png for one run, else curves.png)")
+    p.add_argument("--x", choices=("epoch", "step"), default="epoch",
+                   help="horizontal axis (default: epoch)")
+    p.set_defaults(func=_plot)
+
+    p = sub.add_parser("info", help="describe an experiment: layers, parameters, memory")
+    p.add_argument("config", metavar="CONFIG")
+    p.set_defaults(func=_info)
+    return parser
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def _load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"no config file at {path}" + (" (it is a directory)"
+                                                       if path.is_dir() else ""))
+    from tinyrpn.config import load_config
+
+    return load_config(str(path), overrides or None)
+
+
+def _fmt(value: Any, spec: str = ".4f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _print_epoch(epoch: int, r: dict[str, Any]) -> None:
+    extra = (f" | train (eval) acc {r['eval_train_acc']:.4f}" if "eval_train_acc" in r else "")
+    lr = f" | lr {r['lr']:.3g}" if r.get("lr") is not None else ""
+    print(f"epoch {epoch}: train loss {r['train_loss']:.4f} acc {r['train_acc']:.4f} | test "
+          f"loss {r['test_loss']:.4f} acc {r['test_acc']:.4f}{extra}{lr} | "
+          f"{r['train_seconds']:.1f} s + {r['eval_seconds']:.1f} s eval", flush=True)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tinyrpn.train import RESULTS, Trainer
+
+    overrides: dict[str, Any] = {}
+    if args.epochs is not None:
+        overrides["training.epochs"] = args.epochs
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.device is not None:
+        overrides["device"] = args.device
+    exp = _load_experiment(args.config, overrides)
+    out = Path(args.out) if args.out else Path("runs") / exp.name
+    limits = {"limit_train": args.limit_train, "limit_test": args.limit_test}
+    if args.resume and (out / RESULTS).is_file():
+        # Resume on the same data as the run began with: the limits come from the run.
+        recorded = json.loads((out / RESULTS).read_text())
+        for key, given in limits.items():
+            before = recorded.get(key)
+            if given is not None and given != before:
+                raise UsageError(
+                    f"--{key.replace('_', '-')} {given} differs from the run in {out}, which "
+                    f"used {before}; resume without it, or train into another --out"
+                )
+            limits[key] = before
+    print(f"run directory: {out}", flush=True)
+    trainer = Trainer.from_experiment(exp, out, **limits, progress=not args.no_progress,
+                                      on_epoch_end=_print_epoch if args.no_progress else None)
+    if args.resume and not trainer.checkpoint_path.exists():
+        print(f"no checkpoint in {out} yet: starting a new run", flush=True)
+    history = trainer.fit(resume=args.resume)
+    results = json.loads((out / RESULTS).read_text())
+    print(f"final test accuracy {_fmt(results['final_test_acc'])} (loss "
+          f"{_fmt(results['final_test_loss'])}) after {len(history.epoch)} epochs; best "
+          f"{_fmt(results['best_test_acc'])} at epoch {results['best_epoch']}; "
+          f"{_fmt(results['seconds_per_epoch'], '.1f')} s per epoch")
+    print(f"results: {out / RESULTS}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from tinyrpn import random as trandom
+    from tinyrpn import serialization
+    from tinyrpn.train import CHECKPOINT, CONFIG, Trainer
+
+    target = Path(args.target)
+    if target.is_dir():
+        run_dir, ckpt = target, target / CHECKPOINT
+    elif target.is_file():
+        run_dir, ckpt = target.parent, target
+    else:
+        raise UsageError(f"no run directory or checkpoint at {target}")
+    if not ckpt.is_file():
+        raise UsageError(f"no {CHECKPOINT} in {run_dir}")
+    if not (run_dir / CONFIG).is_file():
+        raise UsageError(f"no {CONFIG} beside {ckpt}: cannot rebuild the model")
+    exp = _load_experiment(run_dir / CONFIG, {"device": args.device} if args.device else None)
+    trandom.manual_seed(exp.seed)
+    model = exp.build_model()
+    _, test_loader = exp.build_data(limit_test=args.limit_test)
+    trainer = Trainer(model, None, test_loader, exp.build_loss(),
+                      exp.build_optimizer(model.parameters()), epochs=0, device=exp.device,
+                      progress=False)
+    # The whole state, so that a Lookahead optimizer evaluates on its slow weights.
+    trainer.load_state_dict(serialization.load(ckpt, map_location=exp.device))
+    result = trainer.evaluate(test_loader)
+    print(f"{ckpt} (after epoch {trainer.epoch}): test loss {result.loss:.4f}, accuracy "
+          f"{result.accuracy:.4f} ({round(result.accuracy * result.count)}/{result.count})")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from tinyrpn.train import HISTORY
+
+    for run in args.runs:
+        if not (Path(run) / HISTORY).is_file():
+            raise UsageError(f"{run} is not a run directory (no {HISTORY} in it)")
+    out = Path(args.out) if args.out else (
+        Path(args.runs[0]) / "curves.png" if len(args.runs) == 1 else Path("curves.png"))
+    from tinyrpn import plot
+
+    plot.plot_runs(args.runs, x=args.x, path=out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    print(_load_experiment(args.config).describe())
+    return 0
+
+
+# -- entry point -----------------------------------------------------------------------------
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad usage or a bad config: exit code 2, one line, no traceback."""
+    from tinyrpn.train import ResumeError
+
+    errors: list[type[BaseException]] = [UsageError, ResumeError, FileNotFoundError]
+    try:
+        from tinyrpn.config import ConfigError
+    except ImportError:
+        pass
+    else:
+        errors.append(ConfigError)
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error (argparse printed it)
+        return int(e.code or 0) if not isinstance(e.code, str) else 2
+    prefix = f"tinyrpn {args.command}: error:"
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print(f"tinyrpn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        from tinyrpn.serialization import SerializationError
+        from tinyrpn.train import TrainingDiverged
+
+        if isinstance(e, _user_errors()):
+            print(f"{prefix} {e}", file=sys.stderr)
+            return 2
+        if isinstance(e, (TrainingDiverged, SerializationError)):
+            print(f"{prefix} {e}", file=sys.stderr)
+            return 1
+        traceback.print_exc()  # not the user's mistake: the details help fix tinyrpn
+        print(f"{prefix} {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,679 @@
+"""Training: the :class:`Trainer` loop, :class:`History`, metrics and checkpoints.
+
+The Trainer works on explicit objects, so it needs no config file::
+
+    trainer = Trainer(model, train_loader, test_loader, nn.CrossEntropyLoss(),
+                      optim.AdamW(model.parameters(), lr=2e-3), epochs=5, out_dir="runs/demo")
+    history = trainer.fit()             # or fit(resume=True) to continue runs/demo
+
+Each epoch: one pass over ``train_loader`` (a progress bar shows the running loss,
+accuracy and learning rate), then an evaluation on ``test_loader`` (``model.eval()``,
+``no_grad``, on Lookahead's slow weights when the optimizer has ``slow_weights()``), an
+optional evaluation on the whole training set (``eval_train``), then one
+``scheduler.step()``. Optionally the test set is also evaluated every
+``eval_every_steps`` training steps.
+
+A run directory (``out_dir``) holds:
+
+- ``config.yaml``   the resolved config (when one is given),
+- ``history.json``  per-step training loss, per-epoch losses, accuracies, lr, seconds,
+- ``results.json``  final and best test accuracy, parameter count, timings, peak memory,
+- ``checkpoint.npz`` everything needed to continue: model, optimizer, scheduler, the
+  random streams (tinyrpn's, NumPy's global one, the train loader's) and the history,
+- ``loss.png``, ``accuracy.png`` the curves, drawn when the run ends.
+
+Interruptions. The checkpoint is rewritten atomically after every epoch (and once before
+the first), so it always holds the state at the end of the last *completed* epoch. A run
+killed in the middle of epoch ``e`` (SIGKILL, power cut, Ctrl-C) continues with
+``fit(resume=True)`` from the start of epoch ``e`` and reaches exactly the numbers of a run
+that was never interrupted: the work done in the interrupted part of epoch ``e`` is
+discarded and redone identically. On Ctrl-C the Trainer makes sure that checkpoint is on
+disk, says so, and re-raises ``KeyboardInterrupt``. A NaN or infinite loss raises
+:class:`TrainingDiverged` naming the epoch, the step and the value; the checkpoint of the
+last good epoch is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import math
+import os
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from tinyrpn import backend, serialization
+from tinyrpn import random as trandom
+from tinyrpn.autograd import Tensor, no_grad
+
+__all__ = [
+    "EvalResult",
+    "History",
+    "ResumeError",
+    "Trainer",
+    "TrainingDiverged",
+    "accuracy",
+    "class_indices",
+    "confusion_matrix",
+    "correct_count",
+    "evaluate",
+]
+
+CHECKPOINT = "checkpoint.npz"
+HISTORY = "history.json"
+RESULTS = "results.json"
+CONFIG = "config.yaml"
+_POSTFIX_SECONDS = 0.2  # how often the progress bar's numbers are refreshed
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; ``epoch``, ``step`` and ``loss`` say where."""
+
+    def __init__(self, message: str, epoch: int, step: int, loss: float) -> None:
+        super().__init__(message)
+        self.epoch, self.step, self.loss = epoch, step, loss
+
+
+class ResumeError(ValueError):
+    """A checkpoint cannot be resumed with this Trainer (another config, model or format)."""
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def class_indices(x: Any, what: str = "input") -> Any:
+    """Class indices from indices (N,), or from scores / one-hot / ±1 vectors (N, C) by argmax."""
+    a = _raw(x)
+    if not hasattr(a, "ndim"):
+        a = np.asarray(a)
+    if a.ndim == 1:
+        return a
+    if a.ndim == 2:
+        return a.argmax(axis=1)
+    raise ValueError(
+        f"{what} must be class indices of shape (N,) or scores/one-hot/±1 vectors of shape "
+        f"(N, C); got shape {tuple(a.shape)}"
+    )
+
+
+def correct_count(output: Any, target: Any) -> int:
+    """How many rows of ``output`` have their largest score at the target class.
+
+    ``target`` is class indices (N,) or one-hot / ±1 vectors (N, C), compared by argmax.
+    """
+    out = _raw(output)
+    if out.ndim != 2:
+        raise ValueError(f"output must be scores of shape (N, C), got shape {tuple(out.shape)}")
+    pred, true = out.argmax(axis=1), class_indices(target, "target")
+    if pred.shape[0] != true.shape[0]:
+        raise ValueError(f"output has {pred.shape[0]} rows but target has {true.shape[0]}")
+    return int((pred == true).sum())
+
+
+def accuracy(output: Any, target: Any) -> float:
+    """Fraction of rows where ``argmax(output) == target`` (target: indices, one-hot or ±1)."""
+    n = _raw(output).shape[0]
+    return correct_count(output, target) / n if n else float("nan")
+
+
+def confusion_matrix(pred: Any, target: Any, num_classes: int) -> np.ndarray:
+    """``M[i, j]`` = how many examples of true class ``i`` were predicted as class ``j``.
+
+    ``pred`` and ``target`` are class indices (N,) or score / one-hot / ±1 vectors (N, C).
+    Rows sum to the class counts; the diagonal holds the correct predictions.
+    """
+    p = backend.to_numpy(class_indices(pred, "pred")).astype(np.int64)
+    t = backend.to_numpy(class_indices(target, "target")).astype(np.int64)
+    if p.shape != t.shape:
+        raise ValueError(f"pred has {p.shape[0]} examples but target has {t.shape[0]}")
+    for name, a in (("pred", p), ("target", t)):
+        if a.size and (a.min() < 0 or a.max() >= num_classes):
+            raise ValueError(
+                f"confusion_matrix: {name} holds classes {a.min()}..{a.max()}, outside "
+                f"0..{num_classes - 1} (num_classes={num_classes})"
+            )
+    counts = np.bincount(t * num_classes + p, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+class EvalResult(NamedTuple):
+    loss: float  # mean loss per example (nan without a loss function)
+    accuracy: float
+    count: int  # examples seen
+
+
+def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Any] | None = None,
+             device: str | None = None) -> EvalResult:
+    """Mean loss and accuracy of ``model`` over ``loader``, in eval mode and without gradients.
+
+    ``loss_fn`` must return the batch mean (``reduction='mean'``); batch means are weighted
+    by batch size, so the result is the mean over all examples. The model's train/eval mode
+    is restored afterwards.
+    """
+    was_training = getattr(model, "training", False)
+    model.eval()
+    loss_sum, correct, seen = 0.0, 0, 0
+    try:
+        with no_grad():
+            for xb, yb in loader:
+                xb, yb = _to(xb, device), _to(yb, device)
+                out = model(xb)
+                n = int(out.shape[0])
+                if loss_fn is not None:
+                    loss_sum += float(loss_fn(out, yb).item()) * n
+                correct += correct_count(out, yb)
+                seen += n
+    finally:
+        model.train(was_training)
+    mean = loss_sum / seen if seen and loss_fn is not None else float("nan")
+    return EvalResult(mean, correct / seen if seen else float("nan"), seen)
+
+
+def _to(t: Any, device: str | None) -> Any:
+    if device is None or not isinstance(t, Tensor) or t.device == device:
+        return t
+    return t.to(device)
+
+
+# -- history --------------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """What a run measured. Per-epoch lists have one entry per completed epoch.
+
+    - ``step_loss``: training loss of every step (batch), in order.
+    - ``epoch``, ``steps``: epoch number (from 1) and the global step count at its end.
+    - ``train_loss``, ``train_acc``: over the epoch's training batches as they were trained
+      (train mode, weights changing during the epoch).
+    - ``test_loss``, ``test_acc``: on the test set after the epoch.
+    - ``eval_train_loss``, ``eval_train_acc``: on the whole training set after the epoch, in
+      eval mode (only with ``eval_train``).
+    - ``lr``: learning rate during the epoch; ``train_seconds``, ``eval_seconds``: wall time
+      of the training pass and of the evaluations.
+    - ``test_steps``, ``test_loss_at_steps``, ``test_acc_at_steps``: test-set evaluations
+      every ``eval_every_steps`` steps, with the global step of each.
+    """
+
+    step_loss: list[float] = field(default_factory=list)
+    epoch: list[int] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    eval_train_loss: list[float] = field(default_factory=list)
+    eval_train_acc: list[float] = field(default_factory=list)
+    lr: list[float | None] = field(default_factory=list)
+    train_seconds: list[float] = field(default_factory=list)
+    eval_seconds: list[float] = field(default_factory=list)
+    test_steps: list[int] = field(default_factory=list)
+    test_loss_at_steps: list[float] = field(default_factory=list)
+    test_acc_at_steps: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        return {f.name: list(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> History:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"History: unknown keys {unknown}; valid keys are {sorted(names)}")
+        return cls(**{k: list(v) for k, v in data.items()})
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write as JSON (atomically)."""
+        _atomic_write(Path(path), json.dumps(self.to_dict()).encode())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> History:
+        """Read ``history.json``, or the ``history.json`` inside a run directory."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / HISTORY
+        return cls.from_dict(json.loads(path.read_text()))
+
+    def best(self) -> tuple[int | None, float]:
+        """(epoch, accuracy) of the best test accuracy (the first epoch reaching it)."""
+        if not self.test_acc:
+            return None, float("nan")
+        i = int(np.nanargmax(self.test_acc)) if not all(map(math.isnan, self.test_acc)) else 0
+        return self.epoch[i], self.test_acc[i]
+
+
+# -- files -----------------------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, data: bytes | Callable[[Any], None]) -> None:
+    """Write to a temporary file beside ``path``, then rename it over ``path``.
+
+    A reader (or a resumed run) sees either the old file or the new one, never half of one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _plain(obj: Any) -> Any:
+    """A config as plain YAML/JSON data: tuples become lists, NumPy scalars Python numbers."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _config_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new)):
+            path = f"{prefix}.{k}" if prefix else k
+            if path == "training.epochs":  # a resumed run may be extended
+                continue
+            out += _config_differences(old.get(k), new.get(k), path)
+        return out
+    return [] if old == new else [f"{prefix or '<root>'}: {old!r} -> {new!r}"]
+
+
+def _peak_memory_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB else
+
+
+# -- the Trainer -----------------------------------------------------------------------------
+
+
+class Trainer:
+    """Train ``model`` for ``epochs`` epochs, evaluating after each; see the module docstring.
+
+    - ``loss_fn(output, target)`` returns the batch-mean loss as a one-element Tensor.
+    - ``optimizer``: PyTorch-shaped (``zero_grad``, ``step``, ``state_dict``,
+      ``load_state_dict``, ``param_groups``); with ``slow_weights()`` (Lookahead) evaluations
+      run on the slow weights. ``scheduler`` is stepped once per epoch, after the test pass.
+    - ``out_dir``: the run directory (None: keep everything in memory, no checkpoints).
+    - ``config``: the resolved config (plain data), written to ``config.yaml`` and checked on
+      resume (a resumed run must have the same config, except ``training.epochs``).
+    - ``seed``: the seed the objects were made with, recorded in ``results.json``. The
+      Trainer does not reseed: call ``tinyrpn.manual_seed(seed)`` before building the model
+      (``from_experiment`` does); the random streams are then checkpointed and restored.
+    - ``eval_train``: also evaluate on the whole training set after each epoch, in eval mode,
+      in a fixed order and without the loader's random transforms (augmentation), or on
+      ``train_eval_loader`` when given.
+    - ``eval_every_steps``: also evaluate on the test set every that many steps.
+    - ``progress``: show per-epoch progress bars (``tqdm.auto``, so also in Jupyter).
+    - ``on_epoch_end(epoch, record)``: called after each epoch with that epoch's numbers.
+    - ``meta``: extra JSON-able facts recorded in ``results.json`` (e.g. data limits).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        train_loader: Any,
+        test_loader: Any,
+        loss_fn: Callable[[Any, Any], Any],
+        optimizer: Any,
+        scheduler: Any = None,
+        *,
+        epochs: int,
+        out_dir: str | os.PathLike[str] | None = None,
+        config: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        eval_train: bool = False,
+        eval_every_steps: int | None = None,
+        device: str = "cpu",
+        progress: bool = True,
+        name: str | None = None,
+        train_eval_loader: Any = None,
+        on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"Trainer: epochs must be an integer >= 0, got {epochs!r}")
+        if eval_every_steps is not None and (
+            isinstance(eval_every_steps, bool) or not isinstance(eval_every_steps, int)
+            or eval_every_steps < 1
+        ):
+            raise ValueError(
+                f"Trainer: eval_every_steps must be None or an integer >= 1, got "
+                f"{eval_every_steps!r}"
+            )
+        self.device = backend.normalize_device(device)
+        self.model = model.to(self.device) if hasattr(model, "to") else model
+        self.train_loader, self.test_loader = train_loader, test_loader
+        self.loss_fn, self.optimizer, self.scheduler = loss_fn, optimizer, scheduler
+        self.epochs = epochs
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.config = _plain(dict(config)) if config is not None else None
+        self.seed, self.eval_train, self.eval_every_steps = seed, eval_train, eval_every_steps
+        self.progress, self.on_epoch_end = progress, on_epoch_end
+        self.name = name or (self.out_dir.name if self.out_dir else "run")
+        self.meta = _plain(dict(meta or {}))
+        self._train_eval_loader = train_eval_loader
+        self.history = History()
+        self.epoch = 0  # completed epochs
+        self.global_step = 0
+        self._saved_epoch: int | None = None  # the epoch the checkpoint on disk holds
+        self._epoch_complete = True  # False while an epoch's training pass changes the model
+
+    @classmethod
+    def from_experiment(cls, exp: Any, out_dir: str | os.PathLike[str] | None = None, *,
+                        limit_train: int | None = None, limit_test: int | None = None,
+                        **kwargs: Any) -> Trainer:
+        """Build every object from a :class:`tinyrpn.config.Experiment` (seeded) and wrap it.
+
+        ``kwargs`` go to the constructor (``progress``, ``on_epoch_end``, ...).
+        """
+        trandom.manual_seed(exp.seed)
+        model = exp.build_model()
+        train_loader, test_loader = exp.build_data(limit_train=limit_train, limit_test=limit_test)
+        optimizer = exp.build_optimizer(model.parameters())
+        training = dict(exp.training or {})
+        meta = {"config_source": str(exp.source), "limit_train": limit_train,
+                "limit_test": limit_test, **kwargs.pop("meta", {})}
+        return cls(
+            model, train_loader, test_loader, exp.build_loss(), optimizer,
+            exp.build_scheduler(optimizer), epochs=exp.epochs, out_dir=out_dir,
+            config=exp.config, seed=exp.seed, eval_train=bool(training.get("eval_train")),
+            eval_every_steps=training.get("eval_every_steps"), device=exp.device,
+            name=exp.name, meta=meta, **kwargs,
+        )
+
+    # -- paths and small helpers -------------------------------------------------------
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out_dir / CHECKPOINT if self.out_dir else None
+
+    def _lr(self) -> float | None:
+        groups = getattr(self.optimizer, "param_groups", None)
+        return float(groups[0]["lr"]) if groups and "lr" in groups[0] else None
+
+    def _eval_weights(self) -> Any:
+        slow = getattr(self.optimizer, "slow_weights", None)
+        return slow() if callable(slow) else contextlib.nullcontext()
+
+    def evaluate(self, loader: Any) -> EvalResult:
+        """Evaluate on ``loader`` (on Lookahead's slow weights when there are any)."""
+        with self._eval_weights():
+            return evaluate(self.model, loader, self.loss_fn, self.device)
+
+    def _train_eval_data(self) -> Any:
+        """The training set in a fixed order, without random transforms, for eval_train."""
+        if self._train_eval_loader is None:
+            from tinyrpn.data import DataLoader
+
+            tl = self.train_loader
+            if not isinstance(tl, DataLoader):  # an arbitrary iterable: evaluate it as it is
+                return tl
+            transform = tl.transform
+            if hasattr(transform, "state_dict"):  # random (augmentation): drop it
+                kept = [t for t in getattr(transform, "transforms", [])
+                        if not hasattr(t, "state_dict")]
+                transform = None if not kept else type(transform)(kept)
+            bs = getattr(self.test_loader, "batch_size", tl.batch_size)
+            self._train_eval_loader = DataLoader(tl.images, tl.labels, batch_size=bs,
+                                                 transform=transform, device=tl.device)
+        return self._train_eval_loader
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs, at the end of the last completed epoch."""
+        sched = self.scheduler.state_dict() if self.scheduler is not None else None
+        loader = getattr(self.train_loader, "state_dict", None)
+        return {
+            "name": self.name, "epoch": self.epoch, "global_step": self.global_step,
+            "config": self.config,
+            "model": dict(self.model.state_dict()),
+            "optimizer": self.optimizer.state_dict(), "scheduler": sched,
+            "rng": {"tinyrpn": trandom.get_rng_state(), "numpy": np.random.get_state()},
+            "train_loader": loader() if callable(loader) else None,
+            "history": self.history.to_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (model, optimizer, scheduler, random streams, history)."""
+        if self.config is not None and state.get("config") is not None:
+            diff = _config_differences(state["config"], self.config)
+            if diff:
+                raise ResumeError(
+                    "cannot resume: the checkpoint was made with a different config ("
+                    + "; ".join(diff[:5]) + ("; ..." if len(diff) > 5 else "")
+                    + "); start a new run in another directory instead"
+                )
+        try:
+            self.model.load_state_dict(state["model"])
+        except (KeyError, ValueError) as e:
+            raise ResumeError(f"cannot resume: the checkpoint does not fit this model: {e}") from e
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        trandom.set_rng_state(state["rng"]["tinyrpn"])
+        # NumPy's global state holds an array, which map_location may have moved to a GPU.
+        np.random.set_state(tuple(backend.to_numpy(v) if hasattr(v, "shape") else v
+                                  for v in state["rng"]["numpy"]))
+        if state["train_loader"] is not None and hasattr(self.train_loader, "load_state_dict"):
+            self.train_loader.load_state_dict(state["train_loader"])
+        self.history = History.from_dict(state["history"])
+        self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
+        self._saved_epoch = self.epoch
+
+    def save_checkpoint(self) -> None:
+        if self.checkpoint_path is not None:
+            serialization.save(self.state_dict(), self.checkpoint_path)
+            self._saved_epoch = self.epoch
+
+    def _write_results(self, status: str, **extra: Any) -> dict[str, Any]:
+        h = self.history
+        best_epoch, best_acc = h.best()
+        params = (self.model.num_parameters() if hasattr(self.model, "num_parameters")
+                  else sum(int(p.data.size) for p in self.model.parameters()))
+        from tinyrpn import __version__
+
+        results = {
+            "name": self.name, "status": status, "epochs_completed": self.epoch,
+            "epochs": self.epochs,
+            "final_test_acc": h.test_acc[-1] if h.test_acc else None,
+            "final_test_loss": h.test_loss[-1] if h.test_loss else None,
+            "best_test_acc": best_acc if best_epoch is not None else None,
+            "best_epoch": best_epoch,
+            "final_train_acc": (h.eval_train_acc or h.train_acc or [None])[-1],
+            "num_parameters": int(params),
+            "seconds_per_epoch": float(np.mean(h.train_seconds)) if h.train_seconds else None,
+            "eval_seconds_per_epoch": float(np.mean(h.eval_seconds)) if h.eval_seconds else None,
+            "peak_memory_mb": _peak_memory_mb(),
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "argv": list(sys.argv), "command": shlex.join(sys.argv),
+            "tinyrpn_version": __version__, "seed": self.seed, "device": self.device,
+            **self.meta, **extra,
+        }
+        if self.out_dir is not None:
+            _atomic_write(self.out_dir / RESULTS, json.dumps(results, indent=2).encode())
+        return results
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def fit(self, resume: bool = False) -> History:
+        """Train up to ``epochs`` epochs and return the History.
+
+        ``resume=True`` continues from ``out_dir/checkpoint.npz`` when it exists (else
+        starts afresh); an interrupted epoch restarts from its beginning with identical
+        results.
+        """
+        ckpt = self.checkpoint_path
+        if resume and ckpt is not None and ckpt.exists():
+            self.load_state_dict(serialization.load(ckpt, map_location=self.device))
+        elif self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            if self.config is not None:
+                import yaml
+
+                text = yaml.safe_dump(self.config, sort_keys=False)
+                _atomic_write(self.out_dir / CONFIG, text.encode())
+            self.save_checkpoint()  # epoch 0: an interrupt in epoch 1 resumes from here
+            self.history.save(self.out_dir / HISTORY)  # replace what an older run left here
+            self._write_results("running")
+            for stale in ("loss.png", "accuracy.png"):
+                (self.out_dir / stale).unlink(missing_ok=True)
+        try:
+            while self.epoch < self.epochs:
+                self._run_epoch(self.epoch + 1)
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
+        except TrainingDiverged as e:
+            self._write_results("diverged", error=str(e))
+            raise
+        self._write_results("completed")
+        self._write_plots()
+        return self.history
+
+    def _interrupted(self) -> None:
+        epoch = self.epoch + (0 if self._epoch_complete else 1)
+        if self.checkpoint_path is None:
+            print(f"\ninterrupted in epoch {epoch}; no out_dir, so nothing was saved",
+                  file=sys.stderr)
+            return
+        if self._epoch_complete and self._saved_epoch != self.epoch:
+            self.save_checkpoint()  # the interrupt came between an epoch's end and its save
+        self._write_results("interrupted")
+        where = (f"during epoch {epoch}" if not self._epoch_complete
+                 else f"after epoch {self.epoch}")
+        print(f"\ninterrupted {where}: {self.checkpoint_path} holds the state after epoch "
+              f"{self._saved_epoch}; resume to continue (an unfinished epoch restarts from its "
+              "beginning and gives the same numbers)", file=sys.stderr)
+
+    def _run_epoch(self, epoch: int) -> None:
+        model, opt, loss_fn = self.model, self.optimizer, self.loss_fn
+        from tqdm.auto import tqdm
+
+        total = len(self.train_loader) if hasattr(self.train_loader, "__len__") else None
+        bar = tqdm(total=total, desc=f"epoch {epoch}/{self.epochs}", unit="batch",
+                   disable=not self.progress, leave=True, dynamic_ncols=True)
+        losses: list[float] = []
+        step_tests: list[tuple[int, EvalResult]] = []
+        loss_sum, correct, seen, step, eval_time = 0.0, 0, 0, self.global_step, 0.0
+        lr = self._lr()
+        start = time.perf_counter()
+        next_postfix = start + _POSTFIX_SECONDS
+        self._epoch_complete = False
+        model.train()
+        try:
+            for i, (xb, yb) in enumerate(self.train_loader, start=1):
+                xb, yb = _to(xb, self.device), _to(yb, self.device)
+                opt.zero_grad()
+                out = model(xb)
+                loss = loss_fn(out, yb)
+                value = float(loss.item())
+                step += 1
+                if not math.isfinite(value):
+                    saved = (f"; the last good checkpoint (epoch {self._saved_epoch}) is "
+                             f"{self.checkpoint_path}" if self.checkpoint_path else "")
+                    raise TrainingDiverged(
+                        f"training diverged: the loss is {value} at epoch {epoch}, step {i} "
+                        f"(global step {step}){saved}", epoch, i, value)
+                loss.backward()
+                opt.step()
+                n = int(out.shape[0])
+                losses.append(value)
+                loss_sum += value * n
+                correct += correct_count(out, yb)
+                seen += n
+                if self.eval_every_steps and step % self.eval_every_steps == 0:
+                    t0 = time.perf_counter()
+                    step_tests.append((step, self.evaluate(self.test_loader)))
+                    eval_time += time.perf_counter() - t0
+                if self.progress:
+                    bar.update(1)
+                    now = time.perf_counter()
+                    if now >= next_postfix:
+                        bar.set_postfix_str(f"loss {loss_sum / seen:.4f}, acc {correct / seen:.4f}"
+                                            + (f", lr {lr:.3g}" if lr is not None else ""),
+                                            refresh=False)
+                        next_postfix = now + _POSTFIX_SECONDS
+            train_seconds = time.perf_counter() - start - eval_time
+            bar.set_description(f"epoch {epoch}/{self.epochs} (evaluating)")
+            t0 = time.perf_counter()
+            test = self.evaluate(self.test_loader)
+            train_eval = self.evaluate(self._train_eval_data()) if self.eval_train else None
+            eval_seconds = time.perf_counter() - t0 + eval_time
+            record = {
+                "epoch": epoch, "train_loss": loss_sum / seen if seen else float("nan"),
+                "train_acc": correct / seen if seen else float("nan"),
+                "test_loss": test.loss, "test_acc": test.accuracy, "lr": lr,
+                "train_seconds": train_seconds, "eval_seconds": eval_seconds,
+            }
+            if train_eval is not None:
+                record.update(eval_train_loss=train_eval.loss, eval_train_acc=train_eval.accuracy)
+            bar.set_description(f"epoch {epoch}/{self.epochs}")
+            bar.set_postfix_str(
+                f"loss {record['train_loss']:.4f}, acc {record['train_acc']:.4f}, test loss "
+                f"{test.loss:.4f}, test acc {test.accuracy:.4f}", refresh=True)
+        finally:
+            bar.close()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        h = self.history
+        h.step_loss += losses
+        h.epoch.append(epoch)
+        h.steps.append(step)
+        for key in ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "train_seconds",
+                    "eval_seconds", "eval_train_loss", "eval_train_acc"):
+            if key in record:
+                getattr(h, key).append(record[key])
+        for s, r in step_tests:
+            h.test_steps.append(s)
+            h.test_loss_at_steps.append(r.loss)
+            h.test_acc_at_steps.append(r.accuracy)
+        self.epoch, self.global_step = epoch, step
+        self._epoch_complete = True
+        self.save_checkpoint()
+        if self.out_dir is not None:
+            h.save(self.out_dir / HISTORY)
+            self._write_results("running")
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(epoch, record)
+
+    def _write_plots(self) -> None:
+        if self.out_dir is None or not self.history.epoch:
+            return
+        try:
+            from tinyrpn import plot
+
+            for metric in ("loss", "accuracy"):
+                plot.plot_curves([self.history], metric=metric, labels=[self.name],
+                                 path=self.out_dir / f"{metric}.png")
+        except Exception as e:  # a plot must never cost a finished run
+            print(f"warning: could not draw the curves: {e}", file=sys.stderr)
