@@ -1,5 +1,30 @@
-"""Neural-network building blocks: Module, Parameter, layers, activations, losses, init."""
+"""Neural-network building blocks: Module, Parameter, layers, activations, losses, init.
 
+>>> from tinyrpn import nn
+>>> import tinyrpn.nn.functional as F
+>>> model = nn.Sequential(nn.Linear(784, 10), nn.LogSoftmax(dim=1))
+"""
+
+from tinyrpn.nn import functional, init
+from tinyrpn.nn.activations import LogSoftmax, Mish, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from tinyrpn.nn.layers import (
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Identity,
+    LayerNorm,
+    Linear,
+)
+from tinyrpn.nn.losses import CrossEntropyLoss, MSELoss, NLLLoss
 from tinyrpn.nn.module import Module, ModuleList, Parameter, Sequential
 
-__all__ = ["Module", "ModuleList", "Parameter", "Sequential"]
+__all__ = [
+    "Module", "ModuleList", "Parameter", "Sequential",
+    "Linear", "Conv2d", "LayerNorm", "BatchNorm1d", "BatchNorm2d", "Dropout", "Flatten",
+    "Identity",
+    "ReLU", "Tanh", "Sigmoid", "Softplus", "Mish", "Softmax", "LogSoftmax",
+    "CrossEntropyLoss", "NLLLoss", "MSELoss",
+    "functional", "init",
+]
