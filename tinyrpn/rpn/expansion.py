@@ -1,0 +1,407 @@
+"""Data expansions κ: the fixed, parameter-free maps that lift x ∈ R^m to κ(x) ∈ R^D.
+
+An RPN head computes y = W(w) · post(κ(x)) + π(x). The expansion is where an RPN gets
+its non-linearity: a polynomial or basis-function expansion of the input, followed by
+optional post-processing (a LayerNorm, an activation) applied to the whole D-vector.
+
+Every expansion takes a batch x of shape (N, m), returns shape (N, D), and knows
+``output_dim(m) == D`` before seeing any data (a head needs D to size its parameters).
+
+===============================  ===================================  =====================
+class                            κ(x) per sample                      D
+===============================  ===================================  =====================
+IdentityExpansion()              x                                    m
+TaylorExpansion(d)               [x, x⊗x, ..., x^{⊗d}] (row-major)    m + m² + ... + m^d
+ChebyshevExpansion(d)            [T_1(x_i), ..., T_d(x_i)] per i      m·d
+GaussianRBFExpansion(centers)    [exp(−((x_i − c_k)/σ)²)]_k per i     m·K
+BSplineExpansion(t, d)           the t+d B-splines of degree d per i  m·(t + d)
+===============================  ===================================  =====================
+
+"per i" expansions are feature-major: entry i·K + k belongs to feature i, basis k (as in
+tinyBIG).
+
+Post-processing: ``postprocess=`` takes a Module (e.g. an affine ``nn.LayerNorm(D)``), a
+callable Tensor -> Tensor, one of the names in ``Postprocess.NAMES`` ('layer_norm' is a
+LayerNorm without parameters, eps 1e-5), or a list of these, applied in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tinyrpn.autograd import Function, Tensor, as_tensor
+from tinyrpn.nn.module import Module, ModuleList
+from tinyrpn.ops import math as _math
+from tinyrpn.ops.math import _xp
+from tinyrpn.ops.shape import cat, stack
+
+__all__ = [
+    "Expansion", "IdentityExpansion", "TaylorExpansion", "ChebyshevExpansion",
+    "GaussianRBFExpansion", "BSplineExpansion", "Postprocess", "taylor_reference",
+]
+
+
+# ----------------------------------------------------------------------------- post-processing
+
+
+def _layer_norm(z: Tensor, eps: float) -> Tensor:
+    from tinyrpn.nn import functional as F
+
+    return F.layer_norm(z, z.shape[-1], None, None, eps)
+
+
+class Postprocess(Module):
+    """A parameter-free function applied to the whole expansion, chosen by name.
+
+    ``Postprocess('layer_norm', eps=1e-5)``: (z − mean(z)) / √(var(z) + eps) per sample,
+    over all D features, without weight or bias (what tinyBIG's LayerNorms amount to, since
+    their affine parameters were never trained). ``'relu'``, ``'tanh'``, ``'sigmoid'``:
+    the activation, elementwise. ``Postprocess(fn=callable)`` wraps any Tensor -> Tensor.
+    """
+
+    NAMES = ("layer_norm", "relu", "tanh", "sigmoid")
+
+    def __init__(self, name: str | None = None, eps: float = 1e-5,
+                 fn: Callable[[Tensor], Tensor] | None = None) -> None:
+        super().__init__()
+        if fn is not None:
+            self.name, self.fn = getattr(fn, "__name__", type(fn).__name__), fn
+        elif name in self.NAMES:
+            self.name = name
+            self.fn = {
+                "layer_norm": lambda z: _layer_norm(z, eps),
+                "relu": _math.relu, "tanh": _math.tanh, "sigmoid": _math.sigmoid,
+            }[name]
+        else:
+            raise ValueError(
+                f"unknown post-processing {name!r}; valid names: {', '.join(self.NAMES)} "
+                "(or pass a Module, or a callable Tensor -> Tensor)"
+            )
+        self.eps = eps
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.fn(z)
+
+    def __repr__(self) -> str:
+        return f"{self.name}(eps={self.eps:g})" if self.name == "layer_norm" else self.name
+
+
+def _postprocess_steps(spec: Any) -> list[Module]:
+    if spec is None:
+        return []
+    items = list(spec) if isinstance(spec, (list, tuple)) else [spec]
+    steps: list[Module] = []
+    for item in items:
+        if isinstance(item, Module):
+            steps.append(item)
+        elif isinstance(item, str):
+            steps.append(Postprocess(item))
+        elif callable(item):
+            steps.append(Postprocess(fn=item))
+        else:
+            raise TypeError(
+                f"postprocess: {item!r} is neither a Module, a callable nor one of the names "
+                f"{', '.join(Postprocess.NAMES)}"
+            )
+    return steps
+
+
+_PLACEHOLDER_SEARCH_LIMIT = 64
+
+
+def _drop_storage_if_unread(t: Tensor, result: Tensor) -> None:
+    """Free t's array when no backward pass will ever read it.
+
+    The graph keeps every intermediate Tensor alive until backward (each Function holds
+    its inputs), and with it the Tensor's array. The raw expansion of a batch of 64 images
+    is 157 MB, and nothing needs it once post-processing has run: the expansion's own
+    backward reads only x, LayerNorm's backward reads only its output. So when t's maker
+    does not read its output (``saves_output``) and none of the Functions that consumed
+    it (found by walking back from ``result``) reads its inputs (``saves_inputs``), t's
+    array is replaced by a zero-strided view of the same shape (no memory, and the
+    engine's shape checks still see the right shape).
+    """
+    fn = t.grad_fn
+    if fn is None or fn.saves_output or t._retains_grad:
+        return
+    consumers, stack_, seen = [], [result], set()
+    while stack_:
+        node = stack_.pop()
+        f = node.grad_fn
+        if node is t or f is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if len(seen) > _PLACEHOLDER_SEARCH_LIMIT:
+            return  # a large post-processing graph: keep the array, to be safe
+        if any(inp is t for inp in f.inputs):
+            consumers.append(f)
+        stack_.extend(inp for inp in f.inputs if inp is not t)
+    if consumers and not any(c.saves_inputs for c in consumers):
+        xp = _xp(t.data)
+        t.data = xp.broadcast_to(xp.zeros((), dtype=t.dtype), t.shape)
+
+
+# ----------------------------------------------------------------------------- base class
+
+
+class Expansion(Module):
+    """Base class: ``expand(x)`` computes κ(x) for x of shape (N, m); ``forward`` adds the
+    post-processing; ``output_dim(m)`` is D.
+    """
+
+    def __init__(self, postprocess: Any = None) -> None:
+        super().__init__()
+        self.postprocess = ModuleList(_postprocess_steps(postprocess))
+
+    def output_dim(self, m: int) -> int:
+        """D, the size of κ(x) for an input of m features."""
+        raise NotImplementedError
+
+    def expand(self, x: Tensor) -> Tensor:
+        """κ(x), before post-processing."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = as_tensor(x)
+        if x.ndim != 2:
+            raise ValueError(
+                f"{type(self).__name__}: expected a batch of shape (N, m), got shape {x.shape}"
+            )
+        z = self.expand(x)
+        for step in self.postprocess:
+            out = step(z)
+            if z is not x and out is not z:
+                _drop_storage_if_unread(z, out)
+            z = out
+        return z
+
+    def _settings(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        parts = [self._settings()] if self._settings() else []
+        if len(self.postprocess):
+            parts.append("postprocess=[" + ", ".join(repr(s) for s in self.postprocess) + "]")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def _check_positive(owner: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+# ----------------------------------------------------------------------------- identity
+
+
+class IdentityExpansion(Expansion):
+    """κ(x) = x, D = m. ``IdentityExpansion(postprocess=None)``."""
+
+    def output_dim(self, m: int) -> int:
+        return m
+
+    def expand(self, x: Tensor) -> Tensor:
+        return x
+
+
+# ----------------------------------------------------------------------------- Taylor
+
+
+def _kernels() -> Any:
+    from tinyrpn import kernels  # imported on first use (it loads Numba)
+
+    return kernels
+
+
+class Taylor2(Function):
+    """κ(x) = [x, vec(x xᵀ)] per row: D = m + m², z[m + a·m + c] = x_a·x_c.
+
+    backward:  dx_a = dz_a + Σ_c dz[m + a·m + c]·x_c + Σ_c dz[m + c·m + a]·x_c
+
+    Only x is saved (N × m): the N × (m + m²) output is never read by backward. The loops
+    live in ``tinyrpn.kernels.taylor2_forward / taylor2_backward``.
+    """
+
+    saves_inputs = True
+    saves_output = False
+
+    def forward(self, x: Any) -> Any:
+        self.x = x
+        return _kernels().taylor2_forward(x)
+
+    def backward(self, d: Any) -> Any:
+        return _kernels().taylor2_backward(d, self.x)
+
+
+def taylor_reference(x: Tensor, d: int) -> Tensor:
+    """[x, x⊗x, ..., x^{⊗d}] composed from differentiable ops (any degree d ≥ 1).
+
+    The k-th block is x^{⊗k} flattened row-major: entry (a_1, ..., a_k) at position
+    Σ_j a_j·m^{k−j} holds x_{a_1}·...·x_{a_k}. Each block is the previous one times x,
+    as an outer product per sample.
+    """
+    N = x.shape[0]
+    terms, power = [x], x
+    for _ in range(2, d + 1):
+        power = (power.unsqueeze(2) * x.unsqueeze(1)).reshape(N, -1)
+        terms.append(power)
+    return cat(terms, 1) if len(terms) > 1 else x
+
+
+class TaylorExpansion(Expansion):
+    """Taylor (polynomial) expansion without constant term, degree d ≥ 1.
+
+    ``TaylorExpansion(d=2, postprocess=None)``:
+    κ(x) = [x, x⊗x, ..., x^{⊗d}], every block flattened row-major, so for d = 2 position
+    m + a·m + c holds x_a·x_c (both x_a x_c and x_c x_a are kept, as in tinyBIG);
+    D = m + m² + ... + m^d (615,440 for m = 784, d = 2). Degree 2 runs through the
+    ``taylor2`` kernels; other degrees are composed from differentiable ops.
+    """
+
+    def __init__(self, d: int = 2, postprocess: Any = None) -> None:
+        super().__init__(postprocess)
+        self.d = _check_positive("TaylorExpansion", "d", d)
+
+    def output_dim(self, m: int) -> int:
+        return sum(m ** k for k in range(1, self.d + 1))
+
+    def expand(self, x: Tensor) -> Tensor:
+        if self.d == 2:
+            return Taylor2.apply(x)
+        return taylor_reference(x, self.d)
+
+    def _settings(self) -> str:
+        return f"d={self.d}"
+
+
+# ----------------------------------------------------------------------------- Chebyshev
+
+
+class ChebyshevExpansion(Expansion):
+    """Chebyshev polynomials of the first kind, T_1 .. T_d of every feature.
+
+    ``ChebyshevExpansion(d=5, postprocess=None)``: T_0 = 1, T_1 = x,
+    T_k = 2x·T_{k−1} − T_{k−2}. As tinyBIG's ``chebyshev_expansion``, the constant T_0 is
+    dropped; entry i·d + (k − 1) holds T_k(x_i), so D = m·d. The polynomials are
+    orthogonal on [−1, 1]; inputs outside that range are not clipped.
+    """
+
+    def __init__(self, d: int = 5, postprocess: Any = None) -> None:
+        super().__init__(postprocess)
+        self.d = _check_positive("ChebyshevExpansion", "d", d)
+
+    def output_dim(self, m: int) -> int:
+        return m * self.d
+
+    def expand(self, x: Tensor) -> Tensor:
+        N, m = x.shape
+        polys = [x]
+        previous: Tensor | float = 1.0
+        for _ in range(2, self.d + 1):
+            polys.append(2.0 * x * polys[-1] - previous)
+            previous = polys[-2]
+        return stack(polys, 2).reshape(N, m * self.d)
+
+    def _settings(self) -> str:
+        return f"d={self.d}"
+
+
+# ----------------------------------------------------------------------------- Gaussian RBF
+
+
+class GaussianRBFExpansion(Expansion):
+    """Gaussian radial basis functions around fixed centres, for every feature.
+
+    ``GaussianRBFExpansion(centers=10, sigma=1.0, base_range=(-1.0, 1.0), postprocess=None)``:
+    κ(x)[i·K + k] = exp(−((x_i − c_k) / σ)²), D = m·K. ``centers`` is a sequence of K
+    centres, or an int K for K centres evenly spaced over ``base_range`` (both ends
+    included). tinyBIG's ``gaussian_rbf_expansion(base_range, num_interval, epsilon)`` is
+    ``GaussianRBFExpansion(centers=num_interval, sigma=1/epsilon, base_range=base_range)``.
+    """
+
+    def __init__(self, centers: int | Sequence[float] = 10, sigma: float = 1.0,
+                 base_range: tuple[float, float] = (-1.0, 1.0), postprocess: Any = None) -> None:
+        super().__init__(postprocess)
+        if isinstance(centers, (int, np.integer)) and not isinstance(centers, bool):
+            count = _check_positive("GaussianRBFExpansion", "centers", centers)
+            values = np.linspace(base_range[0], base_range[1], count)
+        else:
+            values = np.asarray(centers, dtype=np.float64).reshape(-1)
+            if values.size == 0:
+                raise ValueError("GaussianRBFExpansion: centers is empty")
+        if not sigma > 0:
+            raise ValueError(f"GaussianRBFExpansion: sigma must be positive, got {sigma!r}")
+        self.centers = values
+        self.sigma = float(sigma)
+
+    def output_dim(self, m: int) -> int:
+        return m * self.centers.size
+
+    def expand(self, x: Tensor) -> Tensor:
+        N, m = x.shape
+        c = Tensor._wrap(x.xp.asarray(self.centers, dtype=x.dtype))
+        scaled = (x.unsqueeze(2) - c) / self.sigma
+        return _math.exp(-(scaled * scaled)).reshape(N, m * self.centers.size)
+
+    def _settings(self) -> str:
+        return f"K={self.centers.size}, sigma={self.sigma:g}"
+
+
+# ----------------------------------------------------------------------------- B-splines
+
+
+class BSplineExpansion(Expansion):
+    """B-spline basis of degree d on a uniform grid, for every feature (as tinyBIG).
+
+    ``BSplineExpansion(grid_range=(-1.0, 1.0), t=5, d=3, postprocess=None)``: the range is
+    cut into t intervals of width h and extended by d knots on each side (knots
+    g_j = lo + (j − d)·h, j = 0 .. t + 2d). Cox–de Boor:
+
+        B_{j,0}(x) = 1 if g_j ≤ x < g_{j+1} else 0
+        B_{j,k}(x) = (x − g_j)/(g_{j+k} − g_j)·B_{j,k−1}(x)
+                   + (g_{j+k+1} − x)/(g_{j+k+1} − g_{j+1})·B_{j+1,k−1}(x)
+
+    giving t + d functions B_{j,d} per feature: D = m·(t + d), entry i·(t + d) + j.
+    """
+
+    def __init__(self, grid_range: tuple[float, float] = (-1.0, 1.0), t: int = 5, d: int = 3,
+                 postprocess: Any = None) -> None:
+        super().__init__(postprocess)
+        self.t = _check_positive("BSplineExpansion", "t", t)
+        self.d = int(d)
+        if self.d < 0:
+            raise ValueError(f"BSplineExpansion: degree d must be >= 0, got {d!r}")
+        lo, hi = float(grid_range[0]), float(grid_range[1])
+        if not hi > lo:
+            raise ValueError(f"BSplineExpansion: grid_range must be increasing, got {grid_range}")
+        self.grid_range = (lo, hi)
+        h = (hi - lo) / self.t
+        self.knots = lo + h * np.arange(-self.d, self.t + self.d + 1, dtype=np.float64)
+
+    def output_dim(self, m: int) -> int:
+        return m * (self.t + self.d)
+
+    def expand(self, x: Tensor) -> Tensor:
+        N, m = x.shape
+        xp, g = x.xp, self.knots
+
+        def const(values: np.ndarray) -> Tensor:
+            return Tensor._wrap(xp.asarray(values, dtype=x.dtype))
+
+        xe = x.unsqueeze(2)
+        xd = xe.data
+        gd = xp.asarray(g, dtype=x.dtype)
+        bases: Tensor = Tensor._wrap(((xd >= gd[:-1]) & (xd < gd[1:])).astype(x.dtype))
+        for k in range(1, self.d + 1):
+            left = (xe - const(g[:-(k + 1)])) * const(1.0 / (g[k:-1] - g[:-(k + 1)]))
+            right = (const(g[k + 1:]) - xe) * const(1.0 / (g[k + 1:] - g[1:-k]))
+            bases = left * bases[:, :, :-1] + right * bases[:, :, 1:]
+        return bases.reshape(N, m * (self.t + self.d))
+
+    def _settings(self) -> str:
+        lo, hi = self.grid_range
+        return f"grid_range=({lo:g}, {hi:g}), t={self.t}, d={self.d}"

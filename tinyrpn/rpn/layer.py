@@ -1,0 +1,136 @@
+"""RPN heads and layers.
+
+A **head** maps x ∈ R^m to R^n in three steps:
+
+    z = post(κ(x))            expansion, then its post-processing     (N × D)
+    y = z · W(w)ᵀ             reconciliation.apply, from W's factors   (N × n)
+    y = y + π(x)              remainder (skipped when it is zero)
+
+A **layer** runs ``width`` heads on the same input and fuses their outputs: ``'average'``
+(the default, what tinyBIG does), ``'sum'``, or ``'concatenate'`` (the heads' outputs side
+by side; their n's add up to the layer's n).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tinyrpn.autograd import Tensor, as_tensor
+from tinyrpn.nn.module import Module, ModuleList
+from tinyrpn.ops.shape import cat
+from tinyrpn.rpn.expansion import Expansion
+from tinyrpn.rpn.reconciliation import Reconciliation
+from tinyrpn.rpn.remainder import Remainder, ZeroRemainder
+
+__all__ = ["RPNHead", "RPNLayer", "FUSIONS"]
+
+FUSIONS = ("average", "sum", "concatenate")
+
+
+class RPNHead(Module):
+    """One RPN head: y = W(w) · post(κ(x)) + π(x).
+
+    ``RPNHead(m, n, expansion, reconciliation, remainder=None)``
+
+    - ``expansion``: an :class:`~tinyrpn.rpn.expansion.Expansion` (with its
+      post-processing); it gives D = ``expansion.output_dim(m)``.
+    - ``reconciliation``: a :class:`~tinyrpn.rpn.reconciliation.Reconciliation` built for
+      this head's n and D, e.g. ``DualLPHMReconciliation(n, D, p=8, q=784, r=5)``.
+    - ``remainder``: a :class:`~tinyrpn.rpn.remainder.Remainder`; ``None`` means
+      ``ZeroRemainder()``.
+    """
+
+    def __init__(self, m: int, n: int, expansion: Expansion, reconciliation: Reconciliation,
+                 remainder: Remainder | None = None) -> None:
+        super().__init__()
+        if not isinstance(expansion, Expansion):
+            raise TypeError(f"RPNHead: expansion must be an Expansion, got "
+                            f"{type(expansion).__name__}")
+        if not isinstance(reconciliation, Reconciliation):
+            raise TypeError(f"RPNHead: reconciliation must be a Reconciliation, got "
+                            f"{type(reconciliation).__name__}")
+        remainder = ZeroRemainder() if remainder is None else remainder
+        if not isinstance(remainder, Remainder):
+            raise TypeError(f"RPNHead: remainder must be a Remainder, got "
+                            f"{type(remainder).__name__}")
+        D = expansion.output_dim(m)
+        if (reconciliation.n, reconciliation.D) != (n, D):
+            raise ValueError(
+                f"RPNHead(m={m}, n={n}): {expansion!r} turns m={m} features into D={D}, so "
+                f"the reconciliation must be built for n={n}, D={D}; "
+                f"{type(reconciliation).__name__} was built for n={reconciliation.n}, "
+                f"D={reconciliation.D}"
+            )
+        remainder.bind(m, n)
+        self.m, self.n, self.D = m, n, D
+        self.expansion = expansion
+        self.reconciliation = reconciliation
+        self.remainder = remainder
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = as_tensor(x)
+        if x.ndim != 2 or x.shape[1] != self.m:
+            raise ValueError(f"RPNHead: expected input of shape (N, m={self.m}), got {x.shape}")
+        y = self.reconciliation.apply(self.expansion(x))
+        if not self.remainder.is_zero:
+            y = y + self.remainder(x)
+        return y
+
+    def extra_repr(self) -> str:
+        return f"m={self.m}, n={self.n}, D={self.D:,}, parameters={self.num_parameters():,}"
+
+
+class RPNLayer(Module):
+    """``width`` heads on the same input, fused.
+
+    ``RPNLayer(m, n, heads, fusion='average')``: ``heads`` is one RPNHead or a sequence of
+    them, each reading m features. With ``'average'`` (y = mean of the heads' outputs,
+    tinyBIG's only behaviour) and ``'sum'``, every head maps m → n; with
+    ``'concatenate'`` the heads' outputs are joined, so their n's must add up to n.
+    """
+
+    def __init__(self, m: int, n: int, heads: RPNHead | Sequence[RPNHead],
+                 fusion: str = "average") -> None:
+        super().__init__()
+        heads = [heads] if isinstance(heads, RPNHead) else list(heads)
+        if not heads:
+            raise ValueError("RPNLayer needs at least one head")
+        if fusion not in FUSIONS:
+            raise ValueError(f"RPNLayer: unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
+        for i, head in enumerate(heads):
+            if not isinstance(head, RPNHead):
+                raise TypeError(f"RPNLayer: head {i} is a {type(head).__name__}, not an RPNHead")
+            if head.m != m:
+                raise ValueError(f"RPNLayer(m={m}): head {i} reads m={head.m} features")
+            if fusion != "concatenate" and head.n != n:
+                raise ValueError(
+                    f"RPNLayer(n={n}, fusion={fusion!r}): head {i} has n={head.n}; with "
+                    f"{fusion!r} fusion every head must produce n={n} outputs"
+                )
+        if fusion == "concatenate" and sum(h.n for h in heads) != n:
+            raise ValueError(
+                f"RPNLayer(n={n}, fusion='concatenate'): the heads' outputs "
+                f"{[h.n for h in heads]} add up to {sum(h.n for h in heads)}, not {n}"
+            )
+        self.m, self.n, self.fusion = m, n, fusion
+        self.heads = ModuleList(heads)
+
+    @property
+    def width(self) -> int:
+        return len(self.heads)
+
+    def forward(self, x: Tensor) -> Tensor:
+        outputs = [head(x) for head in self.heads]
+        if len(outputs) == 1:
+            return outputs[0]
+        if self.fusion == "concatenate":
+            return cat(outputs, 1)
+        total = outputs[0]
+        for out in outputs[1:]:
+            total = total + out
+        return total * (1.0 / len(outputs)) if self.fusion == "average" else total
+
+    def extra_repr(self) -> str:
+        return (f"m={self.m}, n={self.n}, width={self.width}, fusion={self.fusion!r}, "
+                f"parameters={self.num_parameters():,}")
