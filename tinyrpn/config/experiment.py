@@ -1,0 +1,265 @@
+"""Experiment: a resolved config and the builders that turn it into objects.
+
+``load_config`` (in ``tinyrpn.config``) returns an :class:`Experiment`; the trainer asks
+it for the model, the data loaders, the loss, the optimizer and the scheduler. Every
+builder imports what it needs when called, so a config can be loaded and described
+without loading the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .models import build_model, count_parameters, describe_model, rpn_layer_sizes
+from .registry import REGISTRIES, step_name, step_params
+
+__all__ = ["Experiment", "memory_estimate"]
+
+FLOAT32 = 4  # bytes
+
+
+def _typed_text(d: dict[str, Any] | None) -> str:
+    if d is None:
+        return "none"
+    args = ", ".join(f"{k}={v}" for k, v in d.items() if k != "type")
+    return f"{d['type']}({args})" if args else str(d["type"])
+
+
+def _step_text(step: Any) -> str:
+    params = step_params(step)
+    args = ", ".join(f"{k}={v}" for k, v in params.items())
+    return f"{step_name(step)}({args})" if args else step_name(step)
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} GB"  # pragma: no cover
+
+
+def _activations(model: dict[str, Any], batch: int) -> list[tuple[str, int]]:
+    """The larger arrays one training step keeps for backward: (what, number of floats)."""
+    kind = model["type"]
+    out: list[tuple[str, int]] = []
+    if kind == "rpn":
+        for i, (layer, sizes) in enumerate(zip(model["layers"], rpn_layer_sizes(model))):
+            for j, (head, info) in enumerate(zip(layer["heads"], sizes["heads"])):
+                out.append((f"layer {i} head {j}: expansion, {batch} x {info['D']:,}",
+                            batch * info["D"]))
+                for p in head["postprocess"]:
+                    out.append((f"layer {i} head {j}: {p['type']} output, "
+                                f"{batch} x {info['D']:,}", batch * info["D"]))
+            out.append((f"layer {i}: output, {batch} x {layer['n']}", batch * layer["n"]))
+    elif kind == "mlp":
+        sizes = model["sizes"]
+        for i, s in enumerate(sizes[1:], 1):
+            per = 3 if i < len(sizes) - 1 else 1  # Linear out, activation, BatchNorm
+            out.append((f"layer {i}: {batch} x {s} (x{per})", per * batch * s))
+    elif kind in ("lecun1989", "lecun1989_modern"):
+        out.append((f"H1 {batch} x 12x8x8", 3 * batch * 12 * 8 * 8))
+        out.append((f"H2 {batch} x 12x4x4", 3 * batch * 12 * 4 * 4))
+    elif kind == "subspace":
+        out.extend(_activations(model["base"], batch))
+    return out
+
+
+def memory_estimate(config: dict[str, Any]) -> dict[str, Any]:
+    """A rough float32 memory budget of one training step, in bytes.
+
+    parameters + gradients + optimizer state (per-parameter buffers of the optimizer and
+    Lookahead's slow copy) + large buffers (a subspace's projection P) + the activations
+    one step keeps for backward (the largest is named: for the RPN of REFERENCE.md it is
+    the 64 x 615,440 Taylor expansion of layer 1).
+    """
+    model = config["model"]
+    n_params = count_parameters(model)
+    opt = REGISTRIES["optimizer"][config["optimizer"]["type"]]
+    per = opt.info.get("state_per_param", 2)
+    if opt.name == "sgd" and config["optimizer"]["momentum"] == 0:
+        per = 0
+    elif opt.name == "sgd":
+        per = 1
+    lookahead = 1 if config.get("lookahead") else 0
+    buffers: list[tuple[str, int]] = []
+    if model["type"] == "subspace" and model["dim"] != "full":
+        theta = count_parameters(model["base"])
+        buffers.append((f"projection P, {theta:,} x {model['dim']:,}", theta * model["dim"]))
+        buffers.append((f"theta_0 and theta, {theta:,} each", 2 * theta))
+    acts = _activations(model, config["data"]["batch_size"])
+    largest = max(acts, key=lambda a: a[1]) if acts else ("none", 0)
+    est = {
+        "parameters": n_params * FLOAT32,
+        "gradients": n_params * FLOAT32,
+        "optimizer_state": (per + lookahead) * n_params * FLOAT32,
+        "buffers": sum(b for _, b in buffers) * FLOAT32,
+        "activations": sum(a for _, a in acts) * FLOAT32,
+        "largest_activation": largest[1] * FLOAT32,
+        "largest_activation_what": largest[0],
+        "buffers_what": [w for w, _ in buffers],
+        "optimizer_state_per_parameter": per + lookahead,
+    }
+    est["total"] = (est["parameters"] + est["gradients"] + est["optimizer_state"]
+                    + est["buffers"] + est["activations"])
+    return est
+
+
+@dataclass
+class Experiment:
+    """A loaded, checked config (``config``, in tinyrpn's own format) and its builders."""
+
+    name: str
+    source: str
+    config: dict[str, Any]
+    seed: int
+    device: str
+    epochs: int
+    training: dict[str, Any]
+
+    # ------------------------------------------------------------------ builders
+
+    def build_model(self) -> Any:
+        """The model, on ``self.device``. Seed first: ``tinyrpn.manual_seed(exp.seed)``."""
+        model = build_model(self.config["model"])
+        if self.device != "cpu":
+            model = model.to(self.device)
+        return model
+
+    def build_data(
+        self, limit_train: int | None = None, limit_test: int | None = None
+    ) -> tuple[Any, Any]:
+        """(train loader, test loader). The train loader shuffles with ``seed`` when
+        ``data.shuffle``; ``limit_train``/``limit_test`` keep the first N examples.
+
+        Transforms are applied once to the whole set, except when ``augment`` is set: then
+        each training batch is augmented first and transformed after (test data is never
+        augmented).
+        """
+        import numpy as np
+
+        from tinyrpn.data import Compose, DataLoader, one_hot_pm1
+
+        data = self.config["data"]
+        dataset = REGISTRIES["dataset"][data["dataset"]["type"]]
+        x_train, y_train, x_test, y_test = dataset.build(
+            {k: v for k, v in data["dataset"].items() if k != "type"})
+        for name, limit in (("limit_train", limit_train), ("limit_test", limit_test)):
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                      or limit < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {limit!r}")
+        if limit_train is not None:
+            x_train, y_train = x_train[:limit_train], y_train[:limit_train]
+        if limit_test is not None:
+            x_test, y_test = x_test[:limit_test], y_test[:limit_test]
+        if data["targets"] == "pm1":
+            y_train, y_test = one_hot_pm1(y_train), one_hot_pm1(y_test)
+        else:
+            y_train, y_test = np.asarray(y_train, np.int64), np.asarray(y_test, np.int64)
+
+        transforms = [REGISTRIES["transform"][step_name(s)].build(step_params(s))
+                      for s in data["transforms"]]
+        prepare = Compose(transforms)
+        train_transform = None
+        if data["augment"]:
+            augment = [
+                REGISTRIES["augment"][step_name(s)].build(step_params(s), seed=[self.seed, i + 1])
+                for i, s in enumerate(data["augment"])
+            ]
+            train_transform = Compose([*augment, *transforms])
+        else:
+            x_train = prepare(x_train)
+        x_test = prepare(x_test)
+        train = DataLoader(x_train, y_train, batch_size=data["batch_size"],
+                           shuffle=data["shuffle"], drop_last=data["drop_last"], seed=self.seed,
+                           transform=train_transform, device=self.device)
+        test = DataLoader(x_test, y_test, batch_size=data["test_batch_size"], shuffle=False,
+                          device=self.device)
+        return train, test
+
+    def build_loss(self) -> Callable[[Any, Any], Any]:
+        loss = self.config["loss"]
+        return REGISTRIES["loss"][loss["type"]].build(
+            {k: v for k, v in loss.items() if k != "type"})
+
+    def build_optimizer(self, params: Any) -> Any:
+        """The optimizer over ``params``, wrapped in Lookahead when ``lookahead:`` is set."""
+        opt = self.config["optimizer"]
+        optimizer = REGISTRIES["optimizer"][opt["type"]].build(
+            {k: v for k, v in opt.items() if k != "type"}, params)
+        if self.config["lookahead"] is not None:
+            from tinyrpn import optim
+
+            optimizer = optim.Lookahead(optimizer, **self.config["lookahead"])
+        return optimizer
+
+    def build_scheduler(self, optimizer: Any) -> Any | None:
+        """The learning-rate schedule (stepped once per epoch), or None."""
+        sched = self.config["scheduler"]
+        if sched is None:
+            return None
+        return REGISTRIES["scheduler"][sched["type"]].build(
+            {k: v for k, v in sched.items() if k != "type"}, optimizer)
+
+    # ------------------------------------------------------------------ reporting
+
+    def num_parameters(self) -> int:
+        """Trainable parameters, in closed form from the config (nothing is built)."""
+        return count_parameters(self.config["model"])
+
+    def memory_estimate(self) -> dict[str, Any]:
+        return memory_estimate(self.config)
+
+    def to_yaml(self) -> str:
+        """The resolved config as YAML (what a run directory's config.yaml holds)."""
+        return yaml.safe_dump(self.config, sort_keys=False, default_flow_style=None, width=100)
+
+    def describe(self) -> str:
+        """Layers, parameter count and a memory estimate, as text (``tinyrpn info``)."""
+        c = self.config
+        data = c["data"]
+        ds = REGISTRIES["dataset"][data["dataset"]["type"]]
+        lines = [f"{self.name}  ({self.source})"]
+        if c.get("description"):
+            lines.append(f"  {c['description']}")
+        lines.append(f"model: {c['model']['type']}, {self.num_parameters():,} parameters")
+        lines += [f"  {line}" for line in describe_model(c["model"])]
+        transforms = " -> ".join(_step_text(s) for s in data["transforms"]) or "none"
+        augment = " -> ".join(_step_text(s) for s in data["augment"]) or "none"
+        lines.append(
+            f"data: {_typed_text(data['dataset'])}, {ds.info['n_train']:,} train / "
+            f"{ds.info['n_test']:,} test, batch {data['batch_size']} (test "
+            f"{data['test_batch_size']}), shuffle {str(data['shuffle']).lower()}, "
+            f"targets {data['targets']}")
+        lines.append(f"  transforms: {transforms}; augment (train only): {augment}")
+        la = c["lookahead"]
+        lines.append(f"loss: {_typed_text(c['loss'])}")
+        lines.append(f"optimizer: {_typed_text(c['optimizer'])}"
+                     + (f" in lookahead(k={la['k']}, alpha={la['alpha']})" if la else ""))
+        lines.append(f"scheduler: {_typed_text(c['scheduler'])} (stepped once per epoch)")
+        t = self.training
+        extra = []
+        if t["eval_train"]:
+            extra.append("accuracy on the training set every epoch")
+        if t["eval_every_steps"]:
+            extra.append(f"test every {t['eval_every_steps']} steps")
+        lines.append(f"training: {self.epochs} epochs, seed {self.seed}, device {self.device}"
+                     + (f"; {', '.join(extra)}" if extra else ""))
+        m = self.memory_estimate()
+        lines.append("memory estimate (float32, one training step):")
+        lines.append(f"  parameters          {_bytes(m['parameters'])}")
+        lines.append(f"  gradients           {_bytes(m['gradients'])}")
+        lines.append(f"  optimizer state     {_bytes(m['optimizer_state'])} "
+                     f"({m['optimizer_state_per_parameter']} per parameter)")
+        if m["buffers"]:
+            lines.append(f"  buffers             {_bytes(m['buffers'])} "
+                         f"({'; '.join(m['buffers_what'])})")
+        lines.append(f"  activations         {_bytes(m['activations'])} "
+                     f"(largest: {_bytes(m['largest_activation'])}, "
+                     f"{m['largest_activation_what']})")
+        lines.append(f"  total               about {_bytes(m['total'])}")
+        return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""Build ``tinyrpn.rpn`` objects from a resolved ``model: {type: rpn, ...}`` config.
+
+Imported only when a model is built. Each head is built in the order expansion (with its
+post-processing), reconciliation, remainder; the reconciliation draws its parameters from
+``tinyrpn.random.default_generator()`` as it is made, so ``tinyrpn.manual_seed(seed)``
+before ``build_rpn`` fixes every number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tinyrpn import nn, rpn
+
+__all__ = ["build_expansion", "build_head", "build_postprocess", "build_reconciliation",
+           "build_remainder", "build_rpn"]
+
+_EXPANSIONS = {
+    "identity": rpn.IdentityExpansion,
+    "taylor": rpn.TaylorExpansion,
+    "chebyshev": rpn.ChebyshevExpansion,
+    "gaussian_rbf": rpn.GaussianRBFExpansion,
+    "bspline": rpn.BSplineExpansion,
+}
+_RECONCILIATIONS = {
+    "identity": rpn.IdentityReconciliation,
+    "lorr": rpn.LorrReconciliation,
+    "hm": rpn.HMReconciliation,
+    "lphm": rpn.LPHMReconciliation,
+    "dual_lphm": rpn.DualLPHMReconciliation,
+}
+
+
+def _params(spec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in spec.items() if k != "type"}
+
+
+def build_postprocess(spec: dict[str, Any], D: int) -> Any:
+    """A post-processing step over D features: a parameter-free ``rpn.Postprocess`` or, for
+    ``layer_norm`` with ``affine: true``, an ``nn.LayerNorm(D)`` with weight and bias."""
+    if spec["type"] == "layer_norm" and spec["affine"]:
+        return nn.LayerNorm(D, eps=spec["eps"])
+    if spec["type"] == "layer_norm":
+        return rpn.Postprocess("layer_norm", eps=spec["eps"])
+    return rpn.Postprocess(spec["type"])
+
+
+def build_expansion(spec: dict[str, Any], m: int, postprocess: list[dict[str, Any]]) -> Any:
+    params = _params(spec)
+    for key in ("base_range", "grid_range"):
+        if key in params:
+            params[key] = tuple(params[key])
+    cls = _EXPANSIONS[spec["type"]]
+    D = cls(**params).output_dim(m)
+    steps = [build_postprocess(p, D) for p in postprocess]
+    return cls(**params, postprocess=steps or None)
+
+
+def build_reconciliation(spec: dict[str, Any], n: int, D: int) -> Any:
+    return _RECONCILIATIONS[spec["type"]](n, D, **_params(spec))
+
+
+def build_remainder(spec: dict[str, Any], m: int, n: int) -> Any:
+    if spec["type"] == "zero":
+        return rpn.ZeroRemainder()
+    if spec["type"] == "identity":
+        return rpn.IdentityRemainder()
+    return rpn.LinearRemainder(m, n, bias=spec["bias"])
+
+
+def build_head(head: dict[str, Any], m: int, n: int) -> Any:
+    n = head.get("n") or n
+    expansion = build_expansion(head["expansion"], m, head["postprocess"])
+    D = expansion.output_dim(m)
+    reconciliation = build_reconciliation(head["reconciliation"], n, D)
+    remainder = build_remainder(head["remainder"], m, n)
+    return rpn.RPNHead(m, n, expansion, reconciliation, remainder)
+
+
+def build_rpn(params: dict[str, Any]) -> Any:
+    """The ``rpn.RPN`` of a resolved rpn config (its keys without ``type``)."""
+    layers = []
+    for layer in params["layers"]:
+        heads = [build_head(h, layer["m"], layer["n"]) for h in layer["heads"]]
+        layers.append(rpn.RPNLayer(layer["m"], layer["n"], heads, fusion=layer["fusion"]))
+    return rpn.RPN(layers)
