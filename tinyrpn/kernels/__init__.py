@@ -1,0 +1,32 @@
+"""The hot loops of tinyrpn: raw arrays in, raw arrays out, never Tensors.
+
+Each public function here is a dispatcher. For NumPy arrays it runs a Numba-compiled
+kernel (or, with ``TINYRPN_NUMBA=0``, a plain NumPy twin); for CuPy arrays it runs the
+same twin, written with ``xp = get_array_module(x)``. Tests check that the kernel and its
+twin agree, and that each twin agrees with an independent definition.
+
+    from tinyrpn import kernels
+    y, rstd = kernels.layer_norm_forward(x, 1e-5)
+
+float32 and float64 are supported; outputs keep the input dtype (a float32 and a float64
+operand give float64, as in NumPy). This is the only package in tinyrpn that imports numba.
+
+To add kernels, put them in a module of this package and append its public names below.
+"""
+
+from .conv import conv2d_backward, conv2d_forward
+from .norm import layer_norm_backward, layer_norm_forward
+from .softmax import cross_entropy_backward, cross_entropy_forward, log_softmax
+from .taylor import taylor2_backward, taylor2_forward
+
+__all__ = [
+    "conv2d_forward",
+    "conv2d_backward",
+    "layer_norm_forward",
+    "layer_norm_backward",
+    "log_softmax",
+    "cross_entropy_forward",
+    "cross_entropy_backward",
+    "taylor2_forward",
+    "taylor2_backward",
+]
