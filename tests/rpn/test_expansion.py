@@ -1,0 +1,203 @@
+"""Data expansions: values against independent NumPy definitions, output sizes, gradients
+(float64), post-processing, and the memory rule for the raw expansion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinyrpn
+from tinyrpn import gradcheck
+from tinyrpn.nn import LayerNorm
+from tinyrpn.rpn import (
+    BSplineExpansion,
+    ChebyshevExpansion,
+    GaussianRBFExpansion,
+    IdentityExpansion,
+    Postprocess,
+    TaylorExpansion,
+)
+from tinyrpn.rpn.expansion import taylor_reference
+
+
+def _x(shape, seed=0, low=-1.0, high=1.0, requires_grad=False):
+    data = np.random.default_rng(seed).uniform(low, high, shape)
+    return tinyrpn.tensor(data, requires_grad=requires_grad, dtype="float64")
+
+
+# ----------------------------------------------------------------------------- Taylor
+
+
+def test_taylor2_layout_is_x_then_all_products_row_major():
+    x = _x((3, 4))
+    z = TaylorExpansion(d=2)(x).numpy()
+    m = 4
+    assert z.shape == (3, m + m * m)
+    xs = x.numpy()
+    for b in range(3):
+        np.testing.assert_allclose(z[b, :m], xs[b])
+        for a in range(m):
+            for c in range(m):
+                assert z[b, m + a * m + c] == pytest.approx(xs[b, a] * xs[b, c], rel=1e-14)
+
+
+def test_taylor_output_dim():
+    assert TaylorExpansion(d=2).output_dim(784) == 615440
+    assert TaylorExpansion(d=2).output_dim(64) == 4160
+    assert TaylorExpansion(d=1).output_dim(7) == 7
+    assert TaylorExpansion(d=3).output_dim(5) == 5 + 25 + 125
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4])
+def test_taylor_any_degree_matches_repeated_outer_products(d):
+    m = 3
+    x = _x((2, m), seed=d)
+    z = TaylorExpansion(d=d)(x).numpy()
+    expected, power = [x.numpy()], x.numpy()
+    for _ in range(2, d + 1):
+        power = np.einsum("bi,bj->bij", power, x.numpy()).reshape(2, -1)
+        expected.append(power)
+    np.testing.assert_allclose(z, np.concatenate(expected, axis=1), rtol=1e-13)
+    assert z.shape[1] == TaylorExpansion(d=d).output_dim(m)
+    # degree 3 block: position (a, b, c) -> a*m*m + b*m + c
+    if d >= 3:
+        xs = x.numpy()
+        block = z[:, m + m * m: m + m * m + m ** 3]
+        assert block[1, 2 * 9 + 0 * 3 + 1] == pytest.approx(xs[1, 2] * xs[1, 0] * xs[1, 1])
+
+
+def test_taylor2_kernel_path_agrees_with_the_composed_ops_in_float32():
+    x = tinyrpn.tensor(np.random.default_rng(1).standard_normal((5, 17)).astype(np.float32))
+    fast = TaylorExpansion(d=2)(x)
+    assert fast.dtype == np.float32
+    np.testing.assert_allclose(fast.numpy(), taylor_reference(x, 2).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_taylor_gradcheck(d):
+    x = _x((3, 4), seed=10 + d, requires_grad=True)
+    assert gradcheck(lambda x: TaylorExpansion(d=d)(x), x)
+
+
+def test_taylor_rejects_bad_degree_and_bad_input():
+    with pytest.raises(ValueError, match="d must be a positive integer"):
+        TaylorExpansion(d=0)
+    with pytest.raises(ValueError, match=r"expected a batch of shape \(N, m\)"):
+        TaylorExpansion(d=2)(tinyrpn.randn(3, 4, 5))
+
+
+# ----------------------------------------------------------------------------- others
+
+
+def test_identity_expansion():
+    x = _x((2, 5))
+    assert IdentityExpansion()(x) is x
+    assert IdentityExpansion().output_dim(5) == 5
+
+
+def test_chebyshev_values_drop_t0_and_are_feature_major():
+    d, m = 5, 3
+    x = _x((4, m), seed=3)
+    z = ChebyshevExpansion(d=d)(x).numpy()
+    assert z.shape == (4, m * d) and ChebyshevExpansion(d=d).output_dim(m) == m * d
+    xs = x.numpy()
+    for i in range(m):
+        for k in range(1, d + 1):
+            # T_k(cos θ) = cos(kθ) on [-1, 1]
+            np.testing.assert_allclose(z[:, i * d + k - 1], np.cos(k * np.arccos(xs[:, i])),
+                                       atol=1e-12)
+
+
+def test_chebyshev_gradcheck():
+    x = _x((2, 3), seed=4, requires_grad=True)
+    assert gradcheck(lambda x: ChebyshevExpansion(d=4)(x), x)
+
+
+def test_gaussian_rbf_values_and_gradcheck():
+    centers = [-0.5, 0.0, 0.7]
+    x = _x((3, 2), seed=5, requires_grad=True)
+    rbf = GaussianRBFExpansion(centers=centers, sigma=0.4)
+    z = rbf(x).numpy()
+    assert z.shape == (3, 6) and rbf.output_dim(2) == 6
+    xs = x.numpy()
+    for i in range(2):
+        for k, c in enumerate(centers):
+            np.testing.assert_allclose(z[:, i * 3 + k], np.exp(-((xs[:, i] - c) / 0.4) ** 2))
+    assert gradcheck(lambda x: rbf(x), x)
+    evenly = GaussianRBFExpansion(centers=5, base_range=(-2, 2))
+    np.testing.assert_allclose(evenly.centers, [-2, -1, 0, 1, 2])
+
+
+def test_bspline_partition_of_unity_inside_the_grid_and_gradcheck():
+    spline = BSplineExpansion(grid_range=(-1, 1), t=5, d=3)
+    assert spline.output_dim(4) == 4 * 8
+    x = _x((6, 4), seed=6, low=-0.99, high=0.99, requires_grad=True)
+    z = spline(x).numpy().reshape(6, 4, 8)
+    assert np.all(z >= -1e-12)
+    np.testing.assert_allclose(z.sum(axis=2), 1.0, atol=1e-12)
+    assert gradcheck(lambda x: spline(x), x)
+
+
+def test_bspline_degree_one_is_the_hat_function():
+    spline = BSplineExpansion(grid_range=(0, 1), t=2, d=1)  # knots -0.5, 0, 0.5, 1, 1.5
+    # hats peaking at 0, 0.5 and 1, each half a unit wide
+    z = spline(tinyrpn.tensor([[0.25], [0.6]], dtype="float64")).numpy()
+    np.testing.assert_allclose(z, [[0.5, 0.5, 0.0], [0.0, 0.8, 0.2]], atol=1e-15)
+
+
+# ----------------------------------------------------------------------------- post-processing
+
+
+def test_layer_norm_postprocess_normalises_each_sample_over_all_features():
+    x = _x((4, 6), seed=7)
+    z = TaylorExpansion(d=2, postprocess="layer_norm")(x).numpy()
+    np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-12)
+    raw_var = taylor_reference(x, 2).numpy().var(axis=1)
+    np.testing.assert_allclose(z.var(axis=1), raw_var / (raw_var + 1e-5), rtol=1e-10)
+
+
+def test_postprocess_chain_gradcheck_with_affine_layer_norm_module():
+    m = 3
+    ln = LayerNorm(12, elementwise_affine=True).double()
+    with tinyrpn.no_grad():
+        ln.weight.copy_(np.linspace(0.5, 1.5, 12))
+        ln.bias.copy_(np.linspace(-0.2, 0.3, 12))
+    expansion = TaylorExpansion(d=2, postprocess=[ln, "tanh"])
+    x = _x((3, m), seed=8, requires_grad=True)
+    assert gradcheck(lambda x: expansion(x), x)
+    assert {name for name, _ in expansion.named_parameters()} == {
+        "postprocess.0.weight", "postprocess.0.bias"}
+
+
+def test_raw_expansion_array_is_freed_when_no_backward_reads_it():
+    """Taylor2's backward reads x, LayerNorm's reads its output: the N × D raw expansion
+    is needed by nobody, so it must not stay alive in the graph."""
+    x = _x((3, 4), seed=9, requires_grad=True)
+    out = TaylorExpansion(d=2, postprocess="layer_norm")(x)
+    raw = out.grad_fn.inputs[0]
+    assert raw.shape == (3, 20)
+    assert raw.data.strides == (0, 0)  # no storage left
+    # and the gradient is still right
+    assert gradcheck(lambda x: TaylorExpansion(d=2, postprocess="layer_norm")(x), x)
+
+
+def test_raw_expansion_is_kept_when_a_postprocess_reads_its_input():
+    x = _x((3, 4), seed=10, requires_grad=True)
+
+    def square(z):
+        return z * z  # Mul's backward reads its inputs
+
+    out = TaylorExpansion(d=2, postprocess=square)(x)
+    raw = out.grad_fn.inputs[0]
+    np.testing.assert_allclose(raw.numpy(), taylor_reference(x, 2).numpy())
+    assert gradcheck(lambda x: TaylorExpansion(d=2, postprocess=square)(x), x)
+
+
+def test_postprocess_errors_and_repr():
+    with pytest.raises(ValueError, match="unknown post-processing 'layernorm'.*layer_norm"):
+        TaylorExpansion(d=2, postprocess="layernorm")
+    with pytest.raises(TypeError, match="neither a Module"):
+        TaylorExpansion(d=2, postprocess=3)
+    assert repr(TaylorExpansion(d=2, postprocess="layer_norm")) == (
+        "TaylorExpansion(d=2, postprocess=[layer_norm(eps=1e-05)])")
+    assert repr(Postprocess("relu")) == "relu"
