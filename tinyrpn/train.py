@@ -42,7 +42,6 @@ import math
 import os
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -258,19 +257,17 @@ class History:
 # -- files -----------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, data: bytes | Callable[[Any], None]) -> None:
+def _atomic_write(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path``, then rename it over ``path``.
 
     A reader (or a resumed run) sees either the old file or the new one, never half of one.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # open() (unlike mkstemp) gives the file the usual permissions; the pid keeps two
+    # processes writing the same file from sharing a temporary file.
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try:
-        with os.fdopen(fd, "wb") as f:
-            if callable(data):
-                data(f)
-            else:
-                f.write(data)
+        with open(tmp, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -296,7 +293,7 @@ def _config_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
         out = []
         for k in sorted(set(old) | set(new)):
             path = f"{prefix}.{k}" if prefix else k
-            if path == "training.epochs":  # a resumed run may be extended
+            if path in ("training.epochs", "device"):  # a run may be extended, or moved
                 continue
             out += _config_differences(old.get(k), new.get(k), path)
         return out
@@ -324,7 +321,8 @@ class Trainer:
       run on the slow weights. ``scheduler`` is stepped once per epoch, after the test pass.
     - ``out_dir``: the run directory (None: keep everything in memory, no checkpoints).
     - ``config``: the resolved config (plain data), written to ``config.yaml`` and checked on
-      resume (a resumed run must have the same config, except ``training.epochs``).
+      resume (a resumed run must have the same config, except ``training.epochs`` and
+      ``device``).
     - ``seed``: the seed the objects were made with, recorded in ``results.json``. The
       Trainer does not reseed: call ``tinyrpn.manual_seed(seed)`` before building the model
       (``from_experiment`` does); the random streams are then checkpointed and restored.
@@ -533,15 +531,18 @@ class Trainer:
         results.
         """
         ckpt = self.checkpoint_path
-        if resume and ckpt is not None and ckpt.exists():
-            self.load_state_dict(serialization.load(ckpt, map_location=self.device))
-        elif self.out_dir is not None:
+        if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            if self.config is not None:
-                import yaml
+        resuming = resume and ckpt is not None and ckpt.exists()
+        if resuming:
+            self.load_state_dict(serialization.load(ckpt, map_location=self.device))
+        if self.out_dir is not None and self.config is not None:  # (epochs may have changed)
+            import yaml
 
-                text = yaml.safe_dump(self.config, sort_keys=False)
-                _atomic_write(self.out_dir / CONFIG, text.encode())
+            text = yaml.safe_dump(self.config, sort_keys=False, default_flow_style=None,
+                                  width=100)
+            _atomic_write(self.out_dir / CONFIG, text.encode())
+        if self.out_dir is not None and not resuming:
             self.save_checkpoint()  # epoch 0: an interrupt in epoch 1 resumes from here
             self.history.save(self.out_dir / HISTORY)  # replace what an older run left here
             self._write_results("running")
