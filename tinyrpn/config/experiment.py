@@ -29,6 +29,10 @@ def _typed_text(d: dict[str, Any] | None) -> str:
     return f"{d['type']}({args})" if args else str(d["type"])
 
 
+def _without(d: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k != key}
+
+
 def _step_text(step: Any) -> str:
     params = step_params(step)
     args = ", ".join(f"{k}={v}" for k, v in params.items())
@@ -231,7 +235,8 @@ class Experiment:
         transforms = " -> ".join(_step_text(s) for s in data["transforms"]) or "none"
         augment = " -> ".join(_step_text(s) for s in data["augment"]) or "none"
         lines.append(
-            f"data: {_typed_text(data['dataset'])}, {ds.info['n_train']:,} train / "
+            f"data: {_typed_text(_without(data['dataset'], 'download'))}, "
+            f"{ds.info['n_train']:,} train / "
             f"{ds.info['n_test']:,} test, batch {data['batch_size']} (test "
             f"{data['test_batch_size']}), shuffle {str(data['shuffle']).lower()}, "
             f"targets {data['targets']}")
@@ -240,7 +245,9 @@ class Experiment:
         lines.append(f"loss: {_typed_text(c['loss'])}")
         lines.append(f"optimizer: {_typed_text(c['optimizer'])}"
                      + (f" in lookahead(k={la['k']}, alpha={la['alpha']})" if la else ""))
-        lines.append(f"scheduler: {_typed_text(c['scheduler'])} (stepped once per epoch)")
+        sched = c["scheduler"]
+        lines.append("scheduler: none" if sched is None
+                     else f"scheduler: {_typed_text(sched)}, stepped once per epoch")
         t = self.training
         extra = []
         if t["eval_train"]:

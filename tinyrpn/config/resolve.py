@@ -71,7 +71,7 @@ _DATA_FIELDS = {
 }
 
 _TRAINING_FIELDS = {
-    "epochs": Field(Int(min=1), REQUIRED, "passes over the training set"),
+    "epochs": Field(Int(min=0), REQUIRED, "passes over the training set (0: evaluate only)"),
     "eval_train": Field(Bool(), False, "also measure accuracy on the whole training set"),
     "eval_every_steps": Field(Nullable(Int(min=1)), None,
                               "also evaluate on the test set every N steps"),

@@ -71,7 +71,8 @@ class ConfigError(ValueError):
         where = file if line is None else f"{file}:{line}"
         message = f"{where}: {path}: {problem}" if path else f"{where}: {problem}"
         if self.suggestions:
-            quoted = " or ".join(repr(s) for s in self.suggestions)
+            names = [repr(s) for s in self.suggestions]
+            quoted = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
             message += f"; did you mean {quoted}?"
         if self.valid is not None:
             message += f"\n  valid: {', '.join(self.valid) if self.valid else '(none)'}"
