@@ -30,3 +30,8 @@ __all__ = [
     "taylor2_forward",
     "taylor2_backward",
 ]
+
+# The fast Walsh–Hadamard transform (the Fastfood projection of tinyrpn.models.subspace).
+from .hadamard import fwht  # noqa: E402
+
+__all__ += ["fwht"]
