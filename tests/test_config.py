@@ -376,6 +376,41 @@ def test_tinybig_ignored_and_unsupported_keys() -> None:
         small(cfg, 16)
 
 
+def test_tinybig_remainders_and_identity_expansion() -> None:
+    def head(remainder: str, **flags: Any) -> dict[str, Any]:
+        h = tinybig_head("identity", {})
+        h["head_parameters"]["data_transformation_configs"] = {
+            "data_transformation_class": "tinybig.expansion.identity_expansion",
+            "data_transformation_parameters": {"name": "identity_expansion"}}
+        h["head_parameters"]["remainder_configs"] = {
+            "remainder_class": f"tinybig.remainder.{remainder}_remainder",
+            "remainder_parameters": {"name": remainder, **flags}}
+        return h
+
+    cases = [
+        (head("linear", require_parameters=True, enable_bias=True),
+         {"type": "linear", "bias": True}, 16 * 16 + 16 * 16 + 16),
+        (head("linear", require_parameters=True), {"type": "linear", "bias": False},
+         2 * 16 * 16),
+        (head("linear"), {"type": "identity"}, 16 * 16),  # no parameters: returns x
+        (head("identity"), {"type": "identity"}, 16 * 16),
+    ]
+    for h, remainder, count in cases:
+        exp = small(tinybig_config([tinybig_layer(16, 16, [h])]), 16)
+        (layer,) = exp.config["model"]["layers"]
+        assert layer["heads"][0]["expansion"] == {"type": "identity"}
+        assert layer["heads"][0]["remainder"] == remainder
+        assert exp.num_parameters() == count
+        tinyrpn.manual_seed(0)
+        assert exp.build_model().num_parameters() == count
+    with pytest.raises(ConfigError, match="require_parameters: is true: tinyBIG would build "
+                                          "parameters that tinybig.remainder.zero_remainder"):
+        small(tinybig_config([tinybig_layer(16, 16, [head("zero", require_parameters=True)])]),
+              16)
+    with pytest.raises(ConfigError, match=r"pi\(x\) = x needs m == n, got m=16, n=4"):
+        small(tinybig_config([tinybig_layer(16, 4, [head("identity")])]), 16)
+
+
 def test_tinybig_unknown_class_names_fail_with_the_closest() -> None:
     cfg = tinybig_config([tinybig_layer(16, 4, [tinybig_head("dual_lphm", {"p": 2})])])
     rec = cfg["configurations"]["model_configs"]["model_parameters"]["layer_configs"][0][

@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -178,7 +179,13 @@ class Context:
         path = self.source_path(path)
         line = self.line_of(path)
         where = self.file if line is None else f"{self.file}:{line}"
-        warnings.warn(f"{where}: {path}: {message}", ConfigWarning, stacklevel=2)
+        # Point the warning at the caller of tinyrpn.config (say, load_config in the CLI),
+        # not at a line inside the config package.
+        level, frame = 2, sys._getframe(1)  # stacklevel 2 is the frame that called warn()
+        while frame is not None and frame.f_globals.get("__name__", "").startswith(
+                "tinyrpn.config"):
+            frame, level = frame.f_back, level + 1
+        warnings.warn(f"{where}: {path}: {message}", ConfigWarning, stacklevel=level)
 
 
 def _prefixes(path: str) -> list[str]:

@@ -355,23 +355,25 @@ class _Converter:
                     join_path(path, key),
                     f"ignored, as tinyBIG 0.1.1 ignored it: it sits beside "
                     f"data_transformation_class instead of inside data_transformation_parameters, "
-                    f"so {where} get no {key.split('_')[0]}-processing. "
+                    f"so {where} get no {key.split('_')[0][:-7]}-processing. "
                     f"Move it into data_transformation_parameters to apply it.",
                 )
         pm = self.ctx.path_map
         pm[tag + ".expansion"] = block.params_path
         pm[tag + ".expansion.type"] = join_path(path, "data_transformation_class")
-        params = self.params(block, {"name": "", "d": "d", "device": "",
-                                     "postprocess_function_configs": "postprocess",
-                                     "preprocess_function_configs": "preprocess"},
-                             "taylor_expansion")
+        known = {"name": "", "device": "", "postprocess_function_configs": "postprocess",
+                 "preprocess_function_configs": "preprocess"}
+        kind = CLASSES["expansion"][block.name]
+        if kind == "taylor":
+            known["d"] = "d"
+        params = self.params(block, known, block.name.rsplit(".", 1)[-1])
         if params.get("preprocess"):
             raise self.ctx.error(join_path(block.params_path, "preprocess_function_configs"),
                                  "pre-processing of the expansion's input is not supported by "
                                  "tinyrpn")
         post = params.pop("postprocess", None) or []
         params.pop("preprocess", None)
-        expansion = {"type": CLASSES["expansion"][block.name], **params}
+        expansion = {"type": kind, **params}
         ppath = join_path(block.params_path, "postprocess_function_configs")
         if not isinstance(post, list):
             post = [post]
@@ -424,13 +426,28 @@ class _Converter:
         pm[tag + ".remainder.type"] = join_path(path, "remainder_class")
         params = self.params(block, {"name": "", "device": "",
                                      "require_parameters": "require_parameters",
-                                     "enable_bias": "enable_bias"}, "zero_remainder")
-        # zero_remainder returns zeros whatever these flags say, and builds no parameters
-        # unless require_parameters is true.
-        self._flag(params, "require_parameters", False, block.params_path,
-                   "zero_remainder with parameters is not supported")
-        params.pop("enable_bias", None)
-        return {"type": kind, **params}
+                                     "enable_bias": "enable_bias"},
+                             block.name.rsplit(".", 1)[-1])
+        with_params = self._bool(params, "require_parameters", block.params_path)
+        bias = self._bool(params, "enable_bias", block.params_path)
+        if kind == "linear":
+            # tinyBIG's head builds w' (n x m), and b' when enable_bias, only when
+            # require_parameters is true; without them linear_remainder returns x.
+            return {"type": "linear", "bias": bias} if with_params else {"type": "identity"}
+        if with_params:
+            raise self.ctx.error(
+                join_path(block.params_path, "require_parameters"),
+                f"is true: tinyBIG would build parameters that {block.name} never uses; "
+                "tinyrpn does not (set it to false)",
+            )
+        return {"type": kind}
+
+    def _bool(self, params: dict[str, Any], key: str, path: str) -> bool:
+        value = params.pop(key, False)  # tinyBIG's remainders default both flags to false
+        if not isinstance(value, bool):
+            raise self.ctx.error(join_path(path, key),
+                                 f"expected true or false, got {type_name(value)}")
+        return value
 
     def _flag(self, params: dict[str, Any], key: str, ok: bool, path: str, why: str) -> None:
         if key in params:
@@ -452,7 +469,8 @@ CLASSES: dict[str, dict[str, str]] = {
     "model": {"tinybig.model.rpn": "rpn"},
     "layer": {"tinybig.module.rpn_layer": "rpn_layer"},
     "head": {"tinybig.module.rpn_head": "rpn_head"},
-    "expansion": {"tinybig.expansion.taylor_expansion": "taylor"},
+    "expansion": {"tinybig.expansion.taylor_expansion": "taylor",
+                  "tinybig.expansion.identity_expansion": "identity"},
     "postprocess": {"torch.nn.LayerNorm": "layer_norm"},
     "reconciliation": {
         "tinybig.reconciliation.identity_reconciliation": "identity",
@@ -461,7 +479,9 @@ CLASSES: dict[str, dict[str, str]] = {
         "tinybig.reconciliation.lphm_reconciliation": "lphm",
         "tinybig.reconciliation.dual_lphm_reconciliation": "dual_lphm",
     },
-    "remainder": {"tinybig.remainder.zero_remainder": "zero"},
+    "remainder": {"tinybig.remainder.zero_remainder": "zero",
+                  "tinybig.remainder.identity_remainder": "identity",
+                  "tinybig.remainder.linear_remainder": "linear"},
     "optimizer": {"torch.optim.AdamW": "adamw", "torch.optim.Adam": "adam",
                   "torch.optim.SGD": "sgd"},
     "scheduler": {"torch.optim.lr_scheduler.ExponentialLR": "exponential",
