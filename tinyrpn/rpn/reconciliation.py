@@ -264,9 +264,9 @@ class LorrReconciliation(Reconciliation):
     def __init__(self, n: int, D: int, r: int = 2) -> None:
         n = _positive_int("LorrReconciliation", "n", n)
         D = _positive_int("LorrReconciliation", "D", D)
-        self_r = _positive_int("LorrReconciliation", "r", r)
-        super().__init__(n, D, self.parameter_count(n, D, self_r))
-        self.r = self_r
+        r = _positive_int("LorrReconciliation", "r", r)
+        super().__init__(n, D, self.parameter_count(n, D, r))
+        self.r = r
 
     @staticmethod
     def parameter_count(n: int, D: int, r: int = 2) -> int:
@@ -315,11 +315,10 @@ class _KronFamily(Reconciliation):
             raise ValueError(f"{owner}: unknown layout {layout!r}; valid layouts: {LAYOUTS}")
         _check_divides(owner, "p", p, "n", n, "the number of outputs, n = p·s")
         _check_divides(owner, "q", q, "D", D, "the expansion size, D = q·t")
-        self_p, self_q, self_r = p, q, r
         s, t = n // p, D // q
         l = sum(rows * cols for rows, cols in self._shapes(p, q, s, t, r))
-        super().__init__(n, D, l)
-        self.p, self.q, self.r, self.s, self.t = self_p, self_q, self_r, s, t
+        super().__init__(n, D, l)  # Module.__init__ must run before attributes are set
+        self.p, self.q, self.r, self.s, self.t = p, q, r, s, t
         self.layout = layout
 
     @staticmethod
@@ -408,10 +407,10 @@ class _KronFamily(Reconciliation):
             zb = _mm(padded.reshape(N * blocks, st), b).reshape(N, blocks)
             starts = np.array([(i * D) // st for i in rows])
             index = starts[:, None] + np.arange(blocks)[None, :]  # (rows, blocks) into a
-            parts.append(_mm(zb, a[index].T))
+            parts.append(_mm(zb, a[z.xp.asarray(index)].T))
             order.extend(rows)
         y = cat(parts, 1) if len(parts) > 1 else parts[0]
-        return y[:, np.argsort(order)]
+        return y[:, z.xp.asarray(np.argsort(order))]
 
     def _settings(self) -> str:
         rank = f", r={self.r}" if self.r is not None else ""
