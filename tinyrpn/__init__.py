@@ -28,6 +28,7 @@ from tinyrpn.autograd import (
     float32,
     float64,
     full,
+    full_like,
     int32,
     int64,
     is_grad_enabled,
@@ -35,7 +36,9 @@ from tinyrpn.autograd import (
     ones,
     ones_like,
     rand,
+    rand_like,
     randn,
+    randn_like,
     tensor,
     uint8,
     zeros,
@@ -46,26 +49,48 @@ from tinyrpn.gradcheck import GradcheckError, gradcheck
 from tinyrpn.ops.linalg import einsum, matmul
 from tinyrpn.ops.math import (
     abs,
+    add,
+    amax,
+    amin,
     argmax,
     argmin,
     clamp,
+    div,
     exp,
     log,
     max,
     maximum,
     mean,
     min,
+    minimum,
+    mul,
+    neg,
+    pow,
     relu,
     sigmoid,
     sqrt,
     std,
+    sub,
     sum,
     tanh,
     var,
     where,
 )
-from tinyrpn.ops.shape import cat, flatten, permute, reshape, roll, stack, transpose
+from tinyrpn.ops.shape import (
+    cat,
+    expand,
+    flatten,
+    permute,
+    reshape,
+    roll,
+    squeeze,
+    stack,
+    transpose,
+    unsqueeze,
+)
 from tinyrpn.random import get_rng_state, manual_seed, set_rng_state
+
+clip = clamp
 
 __version__ = "0.1.0"
 
@@ -87,12 +112,14 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "Function", "GradientError", "GradcheckError", "Tensor", "abs", "arange", "argmax",
-    "argmin", "as_tensor", "bool_", "cat", "clamp", "cuda_is_available", "einsum",
-    "enable_grad", "exp", "eye", "flatten", "float16", "float32", "float64", "full",
-    "get_rng_state", "gradcheck", "int32", "int64", "is_grad_enabled", "load", "log",
-    "manual_seed", "matmul", "max", "maximum", "mean", "min", "no_grad", "ones",
-    "ones_like", "permute", "rand", "randn", "relu", "reshape", "roll", "save",
-    "set_rng_state", "sigmoid", "sqrt", "stack", "std", "sum", "tanh", "tensor",
-    "transpose", "uint8", "var", "where", "zeros", "zeros_like",
+    "Function", "GradientError", "GradcheckError", "Tensor", "abs", "add", "amax", "amin",
+    "arange", "argmax", "argmin", "as_tensor", "bool_", "cat", "clamp", "clip",
+    "cuda_is_available", "div", "einsum", "enable_grad", "exp", "expand", "eye", "flatten",
+    "float16", "float32", "float64", "full", "full_like", "get_rng_state", "gradcheck",
+    "int32", "int64", "is_grad_enabled", "load", "log", "manual_seed", "matmul", "max",
+    "maximum", "mean", "min", "minimum", "mul", "neg", "no_grad", "ones", "ones_like",
+    "permute", "pow", "rand", "rand_like", "randn", "randn_like", "relu", "reshape", "roll",
+    "save", "set_rng_state", "sigmoid", "sqrt", "squeeze", "stack", "std", "sub", "sum",
+    "tanh", "tensor", "transpose", "uint8", "unsqueeze", "var", "where", "zeros",
+    "zeros_like",
 ]

@@ -15,8 +15,7 @@ functions in :mod:`tinyrpn.ops`, where each operation's forward and backward sit
 from __future__ import annotations
 
 import contextlib
-import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -58,7 +57,8 @@ def as_dtype(dtype: Any) -> np.dtype:
 
 
 def is_floating(dtype: Any) -> bool:
-    return np.issubdtype(np.dtype(dtype), np.floating)
+    """Whether ``dtype`` is a floating-point type (the only kind that carries gradients)."""
+    return np.dtype(dtype).kind == "f"
 
 
 # ------------------------------------------------------------------------ grad mode
@@ -114,7 +114,8 @@ class _Version:
 
     A Function records the version of each input when it runs; if that number has changed
     by the time ``backward`` needs the input, the array it saved no longer holds the values
-    the forward pass saw, and the gradient would be silently wrong.
+    the forward pass saw, and the gradient would be silently wrong. Tensors that share
+    memory (a view and its base, a tensor and its ``detach()``) share one counter.
     """
 
     __slots__ = ("value",)
@@ -134,18 +135,26 @@ class Function:
     positional input, ``None`` where an input needs none). ``forward`` stores on ``self``
     whatever ``backward`` will need. The engine sums broadcast gradients back to each
     input's shape, so ``backward`` may return a gradient with the broadcast shape.
+    ``backward`` must never write into ``grad``: the same array may be handed elsewhere.
 
-    ``saves_inputs`` / ``saves_output`` say whether ``backward`` reads the input arrays /
-    the output array; if so, modifying them in place before ``backward`` raises an error.
+    Class attributes tell the engine what the op keeps:
+
+    - ``saves_inputs`` / ``saves_output``: whether ``backward`` reads the input arrays /
+      the output array; if so, modifying them in place before ``backward`` raises an error.
+    - ``is_view``: whether the output may share memory with the first input (reshape,
+      permute, basic indexing). Such an output shares its input's version counter, so an
+      in-place write through either one is seen by every op that saved the other.
     """
 
     saves_inputs: bool = True
     saves_output: bool = False
+    is_view: bool = False
 
-    inputs: tuple[Tensor, ...]
-    _versions: tuple[int, ...]
-    _output_version: tuple[_Version, int] | None
-    released: bool
+    # Defaults for every node; set per instance only when they differ.
+    released: bool = False
+    _output_version: tuple[_Version, int] | None = None
+    inputs: tuple[Tensor, ...] = ()
+    _versions: tuple[int, ...] = ()
 
     def forward(self, *arrays: Any, **options: Any) -> Any:
         raise NotImplementedError
@@ -159,17 +168,33 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
-        """Run ``forward`` on the inputs' arrays and record the node when grad is on."""
+        """Run ``forward`` on the inputs' arrays; record the node when a graph is wanted.
+
+        This is the hot path of every operation, so it does only what it must: no checks
+        that the public op functions already made, and bookkeeping only when gradients
+        will flow.
+        """
         fn = cls()
         out = fn.forward(*[t.data for t in inputs], **options)
-        needs_grad = _grad_enabled and any(t.requires_grad for t in inputs)
-        result = Tensor._wrap(out, needs_grad)
-        if needs_grad:
-            fn.inputs = inputs
-            fn._versions = tuple(t._version.value for t in inputs)
-            fn._output_version = (result._version, 0) if cls.saves_output else None
-            fn.released = False
-            result._ctx = fn
+        if type(out) is not np.ndarray and isinstance(out, np.generic):
+            out = np.asarray(out)  # NumPy returns scalars from 0-d math; keep arrays
+        result = _new_tensor(out)
+        if cls.is_view and _same_memory(out, inputs[0].data):
+            result._version = inputs[0]._version
+        if not _grad_enabled:
+            return result
+        for t in inputs:
+            if t._requires_grad:
+                break
+        else:
+            return result
+        result._requires_grad = True
+        result._ctx = fn
+        fn.inputs = inputs
+        if cls.saves_inputs:
+            fn._versions = tuple([t._version.value for t in inputs])
+        if cls.saves_output:
+            fn._output_version = (result._version, result._version.value)
         return result
 
     def _check_versions(self) -> None:
@@ -178,7 +203,7 @@ class Function:
             for i, (t, seen) in enumerate(zip(self.inputs, self._versions)):
                 if t._version.value != seen:
                     raise GradientError(
-                        f"{self.name}: input {i} (shape {tuple(t.shape)}) was modified in "
+                        f"{self.name}: input {i} (shape {t.shape}) was modified in "
                         f"place after {self.name} used it (version {seen} -> "
                         f"{t._version.value}); its backward needs the original values. "
                         "Use an out-of-place operation (x = x + 1 instead of x.add_(1)), "
@@ -201,6 +226,15 @@ class Function:
         return f"<{self.name}>"
 
 
+def _same_memory(out: Any, source: Any) -> bool:
+    """Whether ``out`` is a view into the memory that ``source`` views (or owns)."""
+    out_base = getattr(out, "base", None)
+    if out_base is None:
+        return False
+    source_base = getattr(source, "base", None)
+    return out_base is source or (source_base is not None and out_base is source_base)
+
+
 # ------------------------------------------------------------------------ helpers
 
 
@@ -209,11 +243,14 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
 
     Broadcasting adds leading axes and stretches size-1 axes; the gradient of a broadcast
     is the sum over what was added: first the extra leading axes, then (keeping the axis)
-    every axis where the operand had size 1.
+    every axis where the operand had size 1. A gradient that cannot have come from a
+    broadcast of ``shape`` is returned unchanged, for the caller's shape check to reject.
     """
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
+    if extra < 0:
+        return grad
     if extra > 0:
         grad = grad.sum(axis=tuple(range(extra)))
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
@@ -225,20 +262,28 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
 def _python_value_to_array(data: Any, dtype: Any) -> np.ndarray:
     """Python numbers and (nested) lists: floats -> float32, ints -> int64, as PyTorch."""
     if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flatten(data)):
-        data = [d.numpy() if isinstance(d, Tensor) else d for d in data]
+        data = _tensors_to_arrays(data)
     array = np.asarray(data)
     if dtype is not None:
         return array.astype(as_dtype(dtype), copy=False)
-    if array.dtype == np.float64:
-        return array.astype(np.float32)
-    if array.dtype.kind in "iu" and array.dtype != np.uint8:
-        return array.astype(np.int64)
     if array.dtype.kind not in "fiub":
         raise TypeError(
             f"cannot make a tensor from {type(data).__name__} of dtype {array.dtype}; "
             "give numbers, nested lists of numbers, or an array"
         )
+    if array.dtype == np.float64:
+        return array.astype(np.float32)
+    if array.dtype.kind in "iu" and array.dtype != np.uint8:
+        return array.astype(np.int64)
     return array
+
+
+def _tensors_to_arrays(items: Any) -> Any:
+    if isinstance(items, Tensor):
+        return items.numpy()
+    if isinstance(items, (list, tuple)):
+        return [_tensors_to_arrays(i) for i in items]
+    return items
 
 
 def _flatten(items: Any) -> Iterator[Any]:
@@ -266,6 +311,21 @@ def _to_array(data: Any, dtype: Any = None, device: str | None = None) -> Any:
     return array
 
 
+def _new_tensor(array: Any, requires_grad: bool = False) -> Tensor:
+    """The engine's fast constructor: a Tensor around ``array`` (no copy, no checks)."""
+    t = _object_new(Tensor)
+    t.data = array
+    t._grad = None
+    t._ctx = None
+    t._version = _Version()
+    t._retains_grad = False
+    t._requires_grad = requires_grad
+    return t
+
+
+_object_new = object.__new__
+
+
 # ------------------------------------------------------------------------ Tensor
 
 
@@ -288,36 +348,46 @@ class Tensor:
     (``t.add_``, ``t[...] = v``, ``t.zero_()``), which let backward detect stale inputs.
     """
 
+    # Fixed attributes: faster attribute access and less memory per tensor, which matters
+    # when a graph of small ops creates thousands of them. (Subclasses such as Parameter
+    # get a __dict__ back unless they declare __slots__ themselves.)
+    __slots__ = ("data", "_grad", "_ctx", "_version", "_retains_grad", "_requires_grad",
+                 "__weakref__")
+
     # Make NumPy hand over to Tensor's reflected operators: ndarray * Tensor -> Tensor.
     __array_ufunc__ = None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data = _to_array(data, dtype)
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
         self._ctx: Function | None = None
         self._version = _Version()
         self._retains_grad = False
-        self.requires_grad = False
+        self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
     @classmethod
     def _wrap(cls, array: Any, requires_grad: bool = False) -> Tensor:
         """A tensor around an existing array, without copying (for the engine's use)."""
+        if type(array) is not np.ndarray and isinstance(array, np.generic):
+            array = np.asarray(array)
+        if cls is Tensor:
+            return _new_tensor(array, requires_grad)
         t = cls.__new__(cls)
         t.data = array
-        t.grad = None
+        t._grad = None
         t._ctx = None
         t._version = _Version()
         t._retains_grad = False
-        t.requires_grad = requires_grad
+        t._requires_grad = requires_grad
         return t
 
     # -- properties ---------------------------------------------------------------
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape)
+        return self.data.shape
 
     @property
     def dtype(self) -> np.dtype:
@@ -353,6 +423,9 @@ class Tensor:
     def dim(self) -> int:
         return self.ndim
 
+    def element_size(self) -> int:
+        return int(self.data.itemsize)
+
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -360,20 +433,63 @@ class Tensor:
 
     # -- gradients -------------------------------------------------------------------
 
+    @property
+    def requires_grad(self) -> bool:
+        """Whether backward computes a gradient for this tensor (settable on leaves)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(bool(value))
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark this leaf tensor as one whose gradient ``backward`` should compute."""
-        if requires_grad and not is_floating(self.dtype):
+        if requires_grad and self.data.dtype.kind != "f":
             raise GradientError(
                 f"only floating-point tensors can require gradients; this tensor has "
                 f"dtype {self.dtype}. Convert it first, e.g. x.float()."
             )
-        if not requires_grad and not self.is_leaf:
+        if not requires_grad and self._ctx is not None:
             raise GradientError(
-                "requires_grad_(False) on a non-leaf tensor; use .detach() to cut it "
-                "from the graph instead"
+                f"requires_grad_(False) on a non-leaf tensor (made by {self._ctx.name}); "
+                "use .detach() to cut it from the graph instead"
             )
-        self.requires_grad = requires_grad
+        self._requires_grad = requires_grad
         return self
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient accumulated by backward (``None`` until one reaches this tensor).
+
+        It may be assigned, as in PyTorch: ``None``, or a Tensor with this tensor's shape,
+        dtype and device.
+        """
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"grad must be a Tensor or None, got {type(value).__name__}; wrap an "
+                    "array with tinyrpn.tensor(array)"
+                )
+            if value.data.shape != self.data.shape:
+                raise GradientError(
+                    f"cannot assign a gradient of shape {value.shape} to a tensor of shape "
+                    f"{self.shape}; they must be the same"
+                )
+            if value.dtype != self.dtype:
+                raise GradientError(
+                    f"cannot assign a gradient of dtype {value.dtype} to a tensor of dtype "
+                    f"{self.dtype}; convert it first, e.g. g.to({str(self.dtype)!r})"
+                )
+            if value.device != self.device:
+                raise GradientError(
+                    f"cannot assign a gradient on device {value.device!r} to a tensor on "
+                    f"{self.device!r}"
+                )
+        self._grad = value
 
     def retain_grad(self) -> Tensor:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
@@ -382,22 +498,29 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same array, cut from the graph (shares memory and version counter)."""
-        t = Tensor._wrap(self.data)
+        t = _new_tensor(self.data)
         t._version = self._version
         return t
+
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place: it becomes a leaf without grad."""
+        self._ctx = None
+        self._requires_grad = False
+        return self
 
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
         """Compute the gradient of this tensor with respect to every leaf that requires one.
 
         The graph is visited in reverse topological order (built iteratively, so deep
         graphs need no recursion); each node's gradient is the sum over its uses. Leaf
-        gradients accumulate into ``.grad``. The graph's saved arrays are released
-        afterwards unless ``retain_graph=True``.
+        gradients accumulate into ``.grad``. The graph's saved arrays are released as soon
+        as each node has used them, unless ``retain_graph=True``.
         """
-        if not self.requires_grad:
+        if not self._requires_grad:
             raise GradientError(
                 "backward() on a tensor that does not require grad and has no grad_fn: "
-                "no input of the computation had requires_grad=True"
+                "no input of the computation had requires_grad=True (or it was computed "
+                "inside no_grad())"
             )
         if gradient is None:
             if self.data.size != 1:
@@ -415,47 +538,7 @@ class Tensor:
                     f"has shape {self.shape}; they must match"
                 )
             seed = seed.astype(self.dtype, copy=True)  # never alias the caller's array
-
-        order = _topological_order(self)
-        grads: dict[int, Any] = {id(self): seed}
-        handed_out: set[int] = set()
-        for node in order:
-            grad = grads.pop(id(node), None)
-            if grad is None:
-                continue  # no path from the output reaches this node's use
-            fn = node._ctx
-            if fn is None or node._retains_grad:
-                _accumulate_grad(node, grad, handed_out)
-            if fn is None:
-                continue
-            if fn.released:
-                raise GradientError(
-                    f"backward through the graph a second time: {fn.name} already released "
-                    "what it saved. Call the first backward(retain_graph=True) if you need "
-                    "to go through the same graph twice."
-                )
-            fn._check_versions()
-            input_grads = fn.backward(grad)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            if len(input_grads) != len(fn.inputs):
-                raise GradientError(
-                    f"{fn.name}.backward returned {len(input_grads)} gradients for "
-                    f"{len(fn.inputs)} inputs"
-                )
-            for parent, g in zip(fn.inputs, input_grads):
-                if g is None or not parent.requires_grad:
-                    continue
-                g = unbroadcast(g, parent.shape)
-                if tuple(g.shape) != parent.shape:
-                    raise GradientError(
-                        f"{fn.name}.backward produced a gradient of shape {tuple(g.shape)} "
-                        f"for an input of shape {parent.shape}"
-                    )
-                key = id(parent)
-                grads[key] = grads[key] + g if key in grads else g
-            if not retain_graph:
-                fn.release()
+        _run_backward(self, seed, retain_graph)
 
     # -- conversion -------------------------------------------------------------------
 
@@ -517,18 +600,22 @@ class Tensor:
     # -- printing ----------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        body = np.array2string(
-            self.numpy(), precision=4, separator=", ", prefix="tensor(", threshold=200,
-            edgeitems=3, suppress_small=False,
-        )
+        """PyTorch's layout: ``tensor([1., 2.], requires_grad=True)``,
+        ``tensor([0.5000, 1.2500], dtype=tinyrpn.float64, grad_fn=<MulBackward>)``."""
+        body = _format_values(self.numpy())
         extras = []
-        if self.dtype != np.float32 and not (self.dtype == np.int64 and self.data.size):
-            extras.append(f"dtype={self.dtype}")
+        if self.data.size == 0 and self.shape != (0,):
+            extras.append(f"size={self.shape}")
+        default_dtype = self.dtype in (np.float32, np.bool_) or (
+            self.dtype == np.int64 and self.data.size > 0
+        )
+        if not default_dtype:
+            extras.append(f"dtype=tinyrpn.{self.dtype}")
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
         if self._ctx is not None:
-            extras.append(f"grad_fn=<{self._ctx.name}>")
-        elif self.requires_grad:
+            extras.append(f"grad_fn=<{self._ctx.name}Backward>")
+        elif self._requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
@@ -569,40 +656,61 @@ class Tensor:
     # -- in-place (no graph; they bump the version counter) -------------------------
 
     def _check_inplace(self, what: str) -> None:
-        if _grad_enabled and self.requires_grad:
-            kind = "a leaf that requires grad" if self.is_leaf else "a tensor in a graph"
+        if _grad_enabled and self._requires_grad:
+            kind = "a leaf that requires grad" if self._ctx is None else "a tensor in a graph"
             raise GradientError(
                 f"{what}: in-place change of {kind} (shape {self.shape}) while gradients are "
                 "recorded. Wrap it in `with tinyrpn.no_grad():` (e.g. for a weight update), "
                 "or use the out-of-place form."
             )
 
-    def _inplace(self, what: str, new_values: Any) -> Tensor:
-        self._check_inplace(what)
-        self.data[...] = new_values
+    def _modified(self) -> Tensor:
         self._version.value += 1
         return self
 
+    def _inplace(self, what: str, new_values: Any) -> Tensor:
+        self._check_inplace(what)
+        self.data[...] = new_values
+        return self._modified()
+
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("__setitem__")
-        self.data[_index_to_arrays(index)] = value.data if isinstance(value, Tensor) else value
-        self._version.value += 1
+        if isinstance(value, Tensor):
+            if _grad_enabled and value._requires_grad:
+                raise GradientError(
+                    f"__setitem__: assigning a tensor that requires grad into a tensor of "
+                    f"shape {self.shape} would lose its gradient (assignment records no "
+                    "graph here). Build the result with tinyrpn.cat, stack or where instead."
+                )
+            value = value.data
+        self.data[_index_to_arrays(index)] = value
+        self._modified()
 
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        """self += alpha * other, in place."""
+        self._check_inplace("add_")
         other = other.data if isinstance(other, Tensor) else other
-        return self._inplace("add_", self.data + alpha * other if alpha != 1 else self.data + other)
+        self.data += other if alpha == 1 else alpha * other
+        return self._modified()
 
     def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        """self -= alpha * other, in place."""
+        self._check_inplace("sub_")
         other = other.data if isinstance(other, Tensor) else other
-        return self._inplace("sub_", self.data - alpha * other)
+        self.data -= other if alpha == 1 else alpha * other
+        return self._modified()
 
     def mul_(self, other: Any) -> Tensor:
-        other = other.data if isinstance(other, Tensor) else other
-        return self._inplace("mul_", self.data * other)
+        """self *= other, in place."""
+        self._check_inplace("mul_")
+        self.data *= other.data if isinstance(other, Tensor) else other
+        return self._modified()
 
     def div_(self, other: Any) -> Tensor:
-        other = other.data if isinstance(other, Tensor) else other
-        return self._inplace("div_", self.data / other)
+        """self /= other, in place."""
+        self._check_inplace("div_")
+        self.data /= other.data if isinstance(other, Tensor) else other
+        return self._modified()
 
     def zero_(self) -> Tensor:
         return self._inplace("zero_", 0)
@@ -611,14 +719,23 @@ class Tensor:
         return self._inplace("fill_", value)
 
     def copy_(self, source: Any) -> Tensor:
+        """Copy ``source``'s values (broadcast to this shape) into this tensor."""
         values = source.data if isinstance(source, Tensor) else source
         values = backend.to_device(values, self.device)
         if tuple(np.shape(values)) != self.shape:
-            np.broadcast_shapes(np.shape(values), self.shape)  # raises on a mismatch
+            try:
+                np.broadcast_to(np.empty(np.shape(values), dtype=bool), self.shape)
+            except ValueError:
+                raise ValueError(
+                    f"copy_: source of shape {tuple(np.shape(values))} cannot be broadcast "
+                    f"to this tensor's shape {self.shape}"
+                ) from None
         return self._inplace("copy_", values)
 
     def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:
-        return self._inplace("clamp_", self.xp.clip(self.data, min, max))
+        self._check_inplace("clamp_")
+        self.xp.clip(self.data, min, max, out=self.data)
+        return self._modified()
 
     # -- operators (each one is a function in tinyrpn.ops) ------------------------------
 
@@ -732,6 +849,9 @@ class Tensor:
     def relu(self) -> Tensor:
         return _math.relu(self)
 
+    def square(self) -> Tensor:
+        return _math.pow(self, 2)
+
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
         return _math.clamp(self, min, max)
 
@@ -743,19 +863,31 @@ class Tensor:
     def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         return _math.mean(self, dim, keepdim)
 
-    def var(self, dim: Any = None, keepdim: bool = False, correction: int = 1,
-            unbiased: bool | None = None) -> Tensor:
-        return _math.var(self, dim, keepdim=keepdim, correction=correction, unbiased=unbiased)
+    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: float | None = None) -> Tensor:
+        return _math.var(self, dim, unbiased, keepdim, correction=correction)
 
-    def std(self, dim: Any = None, keepdim: bool = False, correction: int = 1,
-            unbiased: bool | None = None) -> Tensor:
-        return _math.std(self, dim, keepdim=keepdim, correction=correction, unbiased=unbiased)
+    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: float | None = None) -> Tensor:
+        return _math.std(self, dim, unbiased, keepdim, correction=correction)
 
-    def max(self, dim: int | None = None, keepdim: bool = False) -> Any:
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
         return _math.max(self, dim, keepdim)
 
-    def min(self, dim: int | None = None, keepdim: bool = False) -> Any:
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
         return _math.min(self, dim, keepdim)
+
+    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _math.amax(self, dim, keepdim)
+
+    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _math.amin(self, dim, keepdim)
+
+    def maximum(self, other: Any) -> Tensor:
+        return _math.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return _math.minimum(self, other)
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return _math.argmax(self, dim, keepdim)
@@ -796,11 +928,19 @@ class Tensor:
     def unsqueeze(self, dim: int) -> Tensor:
         return _shape.unsqueeze(self, dim)
 
-    def squeeze(self, dim: int | None = None) -> Tensor:
+    def squeeze(self, dim: Any = None) -> Tensor:
         return _shape.squeeze(self, dim)
 
     def expand(self, *sizes: Any) -> Tensor:
         return _shape.expand(self, *sizes)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return _shape.expand(self, other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return _shape.reshape(self, other.shape)
+
+    view_as = reshape_as
 
     def roll(self, shifts: Any, dims: Any = None) -> Tensor:
         return _shape.roll(self, shifts, dims)
@@ -813,27 +953,84 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     """Every tensor the root depends on, root first, each after all its consumers.
 
     An iterative depth-first search (no recursion limit); a node reachable by several
-    paths is visited once.
+    paths is visited once. Only tensors that require grad are followed: nothing upstream
+    of a constant needs a gradient.
     """
     order: list[Tensor] = []
     visited: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
+    pop, push, append, mark = stack.pop, stack.append, order.append, visited.add
     while stack:
-        node, children_done = stack.pop()
+        node, children_done = pop()
         if children_done:
-            order.append(node)
+            append(node)
             continue
         if id(node) in visited:
             continue
-        visited.add(id(node))
-        stack.append((node, True))
+        mark(id(node))
+        push((node, True))
         fn = node._ctx
         if fn is not None and not fn.released:
             for parent in fn.inputs:
-                if parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
+                if parent._requires_grad and id(parent) not in visited:
+                    push((parent, False))
     order.reverse()
     return order
+
+
+def _run_backward(root: Tensor, seed: Any, retain_graph: bool) -> None:
+    """The engine: push ``seed`` (dL/droot) back through the graph to every leaf.
+
+    Each node's incoming gradients are summed before its Function's backward runs (the
+    topological order guarantees all its consumers come first). Every input gradient is
+    summed back over broadcast axes (:func:`unbroadcast`, the one place that does so) and
+    its shape is checked against the input's before it goes any further.
+    """
+    grads: dict[int, Any] = {id(root): seed}
+    handed_out: set[int] = set()
+    for node in _topological_order(root):
+        grad = grads.pop(id(node), None)
+        if grad is None:
+            continue  # no path from the output reaches this node's use
+        fn = node._ctx
+        if fn is None or node._retains_grad:
+            _accumulate_grad(node, grad, handed_out)
+            if fn is None:
+                continue
+        if fn.released:
+            raise GradientError(
+                f"backward through the graph a second time: {fn.name} already released "
+                "what it saved. Call the first backward(retain_graph=True) if you need "
+                "to go through the same graph twice."
+            )
+        fn._check_versions()
+        input_grads = fn.backward(grad)
+        inputs = fn.inputs
+        if type(input_grads) is not tuple:
+            input_grads = (input_grads,)
+        if len(input_grads) != len(inputs):
+            raise GradientError(
+                f"{fn.name}.backward returned {len(input_grads)} gradients for "
+                f"{len(inputs)} inputs"
+            )
+        for parent, g in zip(inputs, input_grads):
+            if g is None or not parent._requires_grad:
+                continue
+            array = parent.data
+            if g.shape != array.shape:
+                g = unbroadcast(g, array.shape)
+                if g.shape != array.shape:
+                    raise GradientError(
+                        f"{fn.name}.backward produced a gradient of shape {tuple(g.shape)} "
+                        f"for an input of shape {array.shape}"
+                    )
+            if g.dtype != array.dtype:
+                g = g.astype(array.dtype)  # as PyTorch: a gradient has its input's dtype
+            key = id(parent)
+            previous = grads.get(key)
+            grads[key] = g if previous is None else previous + g
+        if not retain_graph:
+            fn.release()
 
 
 def _accumulate_grad(t: Tensor, grad: Any, handed_out: set[int]) -> None:
@@ -843,13 +1040,60 @@ def _accumulate_grad(t: Tensor, grad: Any, handed_out: set[int]) -> None:
     gradient) or a view of another; a leaf's ``.grad`` must own its array, because
     optimizers may modify it in place. Fresh arrays are kept without a copy.
     """
-    if t.grad is None:
-        if id(grad) in handed_out or getattr(grad, "base", None) is not None:
+    if type(grad) is not np.ndarray and isinstance(grad, np.generic):
+        grad = np.asarray(grad)  # a NumPy scalar from 0-d arithmetic: make it an array
+    if t._grad is None:
+        if id(grad) in handed_out or grad.base is not None:
             grad = grad.copy()
         handed_out.add(id(grad))
-        t.grad = Tensor._wrap(grad)
+        t._grad = _new_tensor(grad)
     else:
-        t.grad = Tensor._wrap(t.grad.data + grad)
+        t._grad = _new_tensor(t._grad.data + grad)
+
+
+def _format_values(array: np.ndarray) -> str:
+    """The bracketed values as PyTorch prints them.
+
+    Floats that are all whole numbers print as ``1.``; others with 4 decimals
+    (``0.5000``), or in scientific notation when they span more than three orders of
+    magnitude; all are padded to one width. Large tensors are summarized with ``...``.
+    """
+    options: dict[str, Any] = {}
+    if array.dtype.kind == "f" and array.size:
+        values = _summarized(array).astype(np.float64)  # PyTorch: only what is shown counts
+        finite = values[np.isfinite(values)]
+        nonzero = np.abs(finite[finite != 0])
+        int_mode, sci_mode = True, False
+        if nonzero.size:
+            lo, hi = nonzero.min(), nonzero.max()
+            int_mode = bool(np.all(np.ceil(finite) == finite))
+            sci_mode = hi / lo > 1000.0 or hi > 1e8 or (not int_mode and lo < 1e-4)
+
+        def fmt(v: float) -> str:
+            if sci_mode:
+                return f"{v:.4e}"
+            if int_mode:
+                return f"{v:.0f}" + ("" if np.isinf(v) or np.isnan(v) else ".")
+            return f"{v:.4f}"
+
+        # The widest string comes from the largest or the most negative finite value.
+        extremes = (finite.max(), finite.min()) if finite.size else ()
+        width = max((len(fmt(float(v))) for v in extremes), default=0)
+        options["formatter"] = {"float_kind": lambda v: fmt(float(v)).rjust(width)}
+    return np.array2string(
+        array, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3, max_line_width=80,
+        **options,
+    )
+
+
+def _summarized(array: np.ndarray, edge: int = 3) -> np.ndarray:
+    """The first and last ``edge`` entries along every long axis (what a repr shows)."""
+    if array.size <= 1000:
+        return array
+    for axis, n in enumerate(array.shape):
+        if n > 2 * edge:
+            array = np.take(array, list(range(edge)) + list(range(n - edge, n)), axis=axis)
+    return array
 
 
 def _index_to_arrays(index: Any) -> Any:
@@ -888,85 +1132,125 @@ def as_tensor(data: Any, dtype: Any = None) -> Tensor:
     return Tensor._wrap(_python_value_to_array(data, dtype))
 
 
-def _shape_arg(shape: Sequence[Any]) -> tuple[int, ...]:
+def _shape_arg(shape: Sequence[Any], where: str) -> tuple[int, ...]:
+    """Accept both ``f(2, 3)`` and ``f((2, 3))``; every size a non-negative integer."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
-    return tuple(int(s) for s in shape)
+    sizes = []
+    for s in shape:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+            raise ValueError(f"{where}: sizes must be non-negative integers, got {tuple(shape)}")
+        sizes.append(int(s))
+    return tuple(sizes)
 
 
-def _factory(make: Callable[[tuple[int, ...], np.dtype], np.ndarray]) -> Callable[..., Tensor]:
-    @functools.wraps(make)
-    def factory(*shape: Any, dtype: Any = None, requires_grad: bool = False,
-                device: str | None = None) -> Tensor:
-        array = make(_shape_arg(shape), as_dtype(dtype if dtype is not None else np.float32))
-        if device is not None:
-            array = backend.to_device(array, device)
-        t = Tensor._wrap(array)
-        return t.requires_grad_(True) if requires_grad else t
-
-    return factory
+def _float_dtype(dtype: Any) -> np.dtype:
+    return np.dtype(np.float32) if dtype is None else as_dtype(dtype)
 
 
-@_factory
-def zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    return np.zeros(shape, dtype)
-
-
-@_factory
-def ones(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
-    return np.ones(shape, dtype)
-
-
-@_factory
-def randn(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """Samples of N(0, 1) from tinyrpn's global stream (see ``manual_seed``)."""
-    return _random.default_generator().standard_normal(shape).astype(dtype)
-
-
-@_factory
-def rand(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """Samples of U[0, 1) from tinyrpn's global stream (see ``manual_seed``)."""
-    return _random.default_generator().random(shape).astype(dtype)
-
-
-def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False,
-         device: str | None = None) -> Tensor:
-    """A tensor of ``shape`` filled with ``fill_value``."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    dtype = dtype if dtype is not None else _python_value_to_array(fill_value, None).dtype
-    t = Tensor._wrap(np.full(shape, fill_value, dtype=as_dtype(dtype)))
+def _leaf(array: Any, requires_grad: bool, device: str | None) -> Tensor:
+    """A new leaf tensor around ``array`` (moved to ``device`` when one is given)."""
     if device is not None:
-        t = Tensor._wrap(backend.to_device(t.data, device))
+        array = backend.to_device(array, device)
+    t = _new_tensor(array)
     return t.requires_grad_(True) if requires_grad else t
+
+
+def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False,
+          device: str | None = None) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))`` (float32 unless ``dtype``)."""
+    return _leaf(np.zeros(_shape_arg(size, "zeros"), _float_dtype(dtype)), requires_grad, device)
+
+
+def ones(*size: Any, dtype: Any = None, requires_grad: bool = False,
+         device: str | None = None) -> Tensor:
+    """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))`` (float32 unless ``dtype``)."""
+    return _leaf(np.ones(_shape_arg(size, "ones"), _float_dtype(dtype)), requires_grad, device)
+
+
+def randn(*size: Any, dtype: Any = None, requires_grad: bool = False,
+          device: str | None = None, generator: np.random.Generator | None = None) -> Tensor:
+    """Samples of N(0, 1) from tinyrpn's global stream (see ``manual_seed``), or from
+    ``generator``. Drawn in float64 on the CPU, then cast, so every dtype and device sees
+    the same numbers for the same seed."""
+    rng = generator if generator is not None else _random.default_generator()
+    array = rng.standard_normal(_shape_arg(size, "randn")).astype(_float_dtype(dtype))
+    return _leaf(array, requires_grad, device)
+
+
+def rand(*size: Any, dtype: Any = None, requires_grad: bool = False,
+         device: str | None = None, generator: np.random.Generator | None = None) -> Tensor:
+    """Samples of U[0, 1) from tinyrpn's global stream (see ``manual_seed``), or from
+    ``generator``."""
+    rng = generator if generator is not None else _random.default_generator()
+    array = rng.random(_shape_arg(size, "rand")).astype(_float_dtype(dtype))
+    return _leaf(array, requires_grad, device)
+
+
+def full(size: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False,
+         device: str | None = None) -> Tensor:
+    """A tensor of shape ``size`` filled with ``fill_value``; its dtype follows the value
+    (float -> float32, int -> int64, bool -> bool) unless ``dtype`` is given."""
+    shape = _shape_arg((size,) if isinstance(size, (int, np.integer)) else tuple(size), "full")
+    dtype = as_dtype(dtype) if dtype is not None else _python_value_to_array(fill_value, None).dtype
+    return _leaf(np.full(shape, fill_value, dtype=dtype), requires_grad, device)
+
+
+def _like(t: Tensor, dtype: Any) -> tuple[Any, np.dtype]:
+    return t.xp, (as_dtype(dtype) if dtype is not None else t.dtype)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    out = Tensor._wrap(t.xp.zeros(t.shape, dtype=as_dtype(dtype) if dtype else t.dtype))
-    return out.requires_grad_(True) if requires_grad else out
+    """Zeros with ``t``'s shape, dtype and device."""
+    xp, dtype = _like(t, dtype)
+    return _leaf(xp.zeros(t.shape, dtype=dtype), requires_grad, None)
 
 
 def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    out = Tensor._wrap(t.xp.ones(t.shape, dtype=as_dtype(dtype) if dtype else t.dtype))
-    return out.requires_grad_(True) if requires_grad else out
+    """Ones with ``t``'s shape, dtype and device."""
+    xp, dtype = _like(t, dtype)
+    return _leaf(xp.ones(t.shape, dtype=dtype), requires_grad, None)
+
+
+def full_like(t: Tensor, fill_value: float, dtype: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    """``fill_value`` everywhere, with ``t``'s shape, dtype and device."""
+    xp, dtype = _like(t, dtype)
+    return _leaf(xp.full(t.shape, fill_value, dtype=dtype), requires_grad, None)
+
+
+def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """N(0, 1) samples with ``t``'s shape, dtype and device."""
+    return randn(t.shape, dtype=dtype if dtype is not None else t.dtype,
+                 requires_grad=requires_grad, device=t.device)
+
+
+def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """U[0, 1) samples with ``t``'s shape, dtype and device."""
+    return rand(t.shape, dtype=dtype if dtype is not None else t.dtype,
+                requires_grad=requires_grad, device=t.device)
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
-           requires_grad: bool = False) -> Tensor:
-    """Values from ``start`` (inclusive) to ``end`` (exclusive): int64 for whole numbers."""
+           requires_grad: bool = False, device: str | None = None) -> Tensor:
+    """Values from ``start`` (inclusive) to ``end`` (exclusive) in steps of ``step``:
+    int64 when all three are integers, else float32 (as PyTorch), unless ``dtype``."""
     if end is None:
         start, end = 0, start
-    array = np.arange(start, end, step)
-    array = array.astype(as_dtype(dtype)) if dtype else _python_value_to_array(array.tolist(), None)
-    t = Tensor._wrap(array)
-    return t.requires_grad_(True) if requires_grad else t
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    whole = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                for v in (start, end, step))
+    if dtype is None:
+        dtype = np.int64 if whole else np.float32
+    array = np.arange(start, end, step).astype(as_dtype(dtype))
+    return _leaf(array, requires_grad, device)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """The n x m identity matrix."""
-    t = Tensor._wrap(np.eye(n, m, dtype=as_dtype(dtype) if dtype else np.float32))
-    return t.requires_grad_(True) if requires_grad else t
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False,
+        device: str | None = None) -> Tensor:
+    """The n x m identity matrix (m = n when not given)."""
+    return _leaf(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad, device)
 
 
 # The operators above call into tinyrpn.ops; imported last because ops builds on Function.

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import Function, Tensor
-from tinyrpn.ops.math import _xp, binary_operands
+from tinyrpn.autograd import Function, Tensor, as_tensor
+from tinyrpn.ops.math import _promoted_dtype, _xp, binary_operands
 from tinyrpn.ops.shape import squeeze, unsqueeze
 
 
@@ -64,20 +64,27 @@ def matmul(a: Any, b: Any) -> Tensor:
 def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[str], str]:
     """Split subscripts into one letter string per operand and the output's letters.
 
-    ``...`` is replaced by fresh letters, and a missing ``->`` gets NumPy's implicit output
-    (letters appearing once, in alphabetical order, after the ellipsis dims).
+    ``...`` is replaced by fresh letters (right-aligned, as broadcasting aligns dims), and
+    a missing ``->`` gets the implicit output of NumPy and PyTorch: the ellipsis dims, then
+    the letters that appear exactly once, in alphabetical order.
     """
-    subscripts = subscripts.replace(" ", "")
-    if "->" in subscripts:
-        lhs, out = subscripts.split("->")
+    spec = subscripts.replace(" ", "")
+    stripped = spec.replace("->", "").replace("...", "").replace(",", "")
+    if spec.count("->") > 1 or not all(c in string.ascii_letters for c in stripped):
+        raise ValueError(
+            f"einsum: invalid subscripts {subscripts!r}; use letters, commas between "
+            "operands, '...' and at most one '->'"
+        )
+    if "->" in spec:
+        lhs, out = spec.split("->")
     else:
-        lhs, out = subscripts, None
+        lhs, out = spec, None
     terms = lhs.split(",")
     if len(terms) != len(shapes):
         raise ValueError(
-            f"einsum '{subscripts}' names {len(terms)} operands but {len(shapes)} were given"
+            f"einsum {subscripts!r} names {len(terms)} operands but {len(shapes)} were given"
         )
-    used = set(subscripts)
+    used = set(spec)
     spare = [c for c in string.ascii_letters if c not in used]
     ellipsis_ndim = 0
     for term, shape in zip(terms, shapes):
@@ -88,39 +95,57 @@ def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[
     for term, shape in zip(terms, shapes):
         if "..." in term:
             n = len(shape) - (len(term) - 3)
+            if n < 0:
+                raise ValueError(
+                    f"einsum {subscripts!r}: operand with shape {shape} has fewer dims than "
+                    f"its subscripts '{term}' name"
+                )
             term = term.replace("...", ell[ellipsis_ndim - n:] if n else "")
         if len(term) != len(shape):
             raise ValueError(
-                f"einsum '{subscripts}': operand with shape {shape} has {len(shape)} dims "
+                f"einsum {subscripts!r}: operand with shape {shape} has {len(shape)} dims "
                 f"but its subscripts '{term}' name {len(term)}"
             )
         expanded.append(term)
+    letters = "".join(expanded)
     if out is None:
-        counts = {c: "".join(expanded).count(c) for c in set("".join(expanded))}
-        out = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+        out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1
+                                   and c not in ell))
     else:
-        out = out.replace("...", ell)
+        out = out.replace("...", ell)  # an output without '...' sums over those dims
+        for c in out:
+            if c not in letters:
+                raise ValueError(
+                    f"einsum {subscripts!r}: output index '{c}' does not appear in any operand"
+                )
+            if out.count(c) > 1:
+                raise ValueError(f"einsum {subscripts!r}: output index '{c}' is repeated")
     return expanded, out
 
 
 class Einsum(Function):
-    """out = einsum(subscripts, *operands).
+    """out = einsum(subscripts, *operands), with dims of size 1 broadcast (as PyTorch).
 
     The gradient of operand k is itself an einsum: contract d (with the output's letters)
     against every other operand, producing operand k's letters. Letters that appear only in
     operand k were summed away in forward, so its gradient is broadcast along them; a
     letter repeated within operand k (a diagonal) receives the gradient on that diagonal.
+    Where operand k had size 1 along a broadcast letter, the engine sums the gradient back.
     """
 
-    def forward(self, *arrays: Any, terms: list[str], out: str) -> Any:
-        self.arrays, self.terms, self.out = arrays, terms, out
-        return _xp(arrays[0]).einsum(",".join(terms) + "->" + out, *arrays)
+    def forward(self, *arrays: Any, terms: list[str], out: str, sizes: dict[str, int]) -> Any:
+        xp = _xp(arrays[0])
+        full = [
+            a if a.shape == tuple(sizes[c] for c in t)
+            else xp.broadcast_to(a, tuple(sizes[c] for c in t))
+            for t, a in zip(terms, arrays)
+        ]
+        self.arrays, self.terms, self.out, self.sizes = full, terms, out, sizes
+        return xp.einsum(",".join(terms) + "->" + out, *full)
 
     def backward(self, d: Any) -> tuple[Any, ...]:
         xp = _xp(d)
-        sizes = {}
-        for term, a in zip(self.terms, self.arrays):
-            sizes.update(zip(term, a.shape))
+        sizes = self.sizes
         grads = []
         for k, (term, a) in enumerate(zip(self.terms, self.arrays)):
             others = [(t, x) for i, (t, x) in enumerate(zip(self.terms, self.arrays)) if i != k]
@@ -133,7 +158,7 @@ class Einsum(Function):
             g = g.reshape([sizes[c] if c in reachable else 1 for c in unique])
             g = xp.broadcast_to(g, [sizes[c] for c in unique])
             if len(unique) == len(term):
-                grad = xp.ascontiguousarray(g.transpose([unique.index(c) for c in unique]))
+                grad = xp.ascontiguousarray(g)
             else:
                 grad = xp.zeros(a.shape, dtype=d.dtype)
                 mesh = xp.meshgrid(*[xp.arange(sizes[c]) for c in unique], indexing="ij")
@@ -142,21 +167,32 @@ class Einsum(Function):
         return tuple(grads)
 
 
-def einsum(subscripts: str, *operands: Tensor) -> Tensor:
+def einsum(subscripts: str, *operands: Any) -> Tensor:
     """Einstein summation with gradients, e.g. ``einsum('bij,bjk->bik', x, y)``.
 
-    Supports any subscripts NumPy does: implicit output, ``...``, repeated letters.
+    Supports what NumPy and PyTorch do: implicit output (``'ij,jk'``), ``...``,
+    repeated letters (``'ii->i'`` is the diagonal, ``'ii'`` the trace), and size-1
+    dims broadcast against the others.
     """
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
-    tensors = [o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o)) for o in operands]
+    if not operands:
+        raise ValueError("einsum needs at least one operand")
+    tensors = [as_tensor(o) for o in operands]
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        if t.dtype != dtype:  # promote as PyTorch does (int64 with float32 is float32)
+            dtype = _promoted_dtype(Tensor._wrap(np.empty(1, dtype)), t)
+    tensors = [t if t.dtype == dtype else t.to(dtype=dtype) for t in tensors]
     terms, out = _parse_einsum(subscripts, [t.shape for t in tensors])
     sizes: dict[str, int] = {}
     for term, t in zip(terms, tensors):
         for c, n in zip(term, t.shape):
-            if sizes.setdefault(c, n) != n:
+            seen = sizes.setdefault(c, n)
+            if seen != n and 1 not in (seen, n):
                 raise ValueError(
-                    f"einsum '{subscripts}': index '{c}' has size {sizes[c]} in one operand "
-                    f"and {n} in another"
+                    f"einsum {subscripts!r}: index '{c}' has size {seen} in one operand "
+                    f"and {n} in another (sizes must match or be 1)"
                 )
-    return Einsum.apply(*tensors, terms=terms, out=out)
+            sizes[c] = max(seen, n)
+    return Einsum.apply(*tensors, terms=terms, out=out, sizes=sizes)

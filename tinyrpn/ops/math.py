@@ -8,53 +8,118 @@ and operators call. The gradient formulas use d for the incoming gradient dL/dou
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import Function, MaxResult, Tensor, as_dtype, is_floating
+from tinyrpn import backend
+from tinyrpn.autograd import (
+    Function,
+    MaxResult,
+    Tensor,
+    _new_tensor,
+    as_dtype,
+    as_tensor,
+    is_floating,
+)
 
 # ----------------------------------------------------------------------------- operands
+
+# Type promotion follows PyTorch's three categories: bool < integer < floating.
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+_DEFAULT_DTYPE = {0: np.dtype(np.bool_), 1: np.dtype(np.int64), 2: np.dtype(np.float32)}
+
+
+def _xp(array: Any) -> Any:
+    """The array module (numpy or cupy) of ``array``."""
+    if type(array) is np.ndarray:
+        return np
+    return backend.get_array_module(array)
+
+
+def _scalar_category(value: Any) -> int | None:
+    """The promotion category of a Python or NumPy number; None for anything else."""
+    if isinstance(value, (bool, np.bool_)):
+        return 0
+    if isinstance(value, (int, np.integer)):
+        return 1
+    if isinstance(value, (float, np.floating)):
+        return 2
+    return None
 
 
 def to_operand(value: Any, like: Tensor | None = None) -> Tensor:
     """A Tensor for an operand: Tensors pass through; numbers take ``like``'s dtype.
 
-    Type promotion follows PyTorch: a Python number never widens a tensor's dtype
-    (float32 tensor * 2.5 stays float32); an int tensor with a float number becomes float32.
+    Type promotion follows PyTorch: a Python number never widens a tensor's dtype within
+    its category (float32 tensor * 2.5 stays float32), and one of a higher category gives
+    that category's default (int tensor * 2.5 is float32; bool tensor + 2 is int64).
     """
     if isinstance(value, Tensor):
         return value
-    if like is not None and isinstance(value, (int, float, bool, np.number)):
-        dtype = like.dtype
-        if isinstance(value, float) and not is_floating(dtype):
-            dtype = np.dtype(np.float32)
-        return Tensor._wrap(like.xp.asarray(value, dtype=dtype))
-    from tinyrpn.autograd import as_tensor
-
+    if like is not None:
+        category = _scalar_category(value)
+        if category is not None:
+            dtype = like.data.dtype
+            if category > _CATEGORY.get(dtype.kind, 2):
+                dtype = _DEFAULT_DTYPE[category]
+            return _new_tensor(_xp(like.data).asarray(value, dtype=dtype))
     return as_tensor(value)
 
 
+def _promoted_dtype(a: Tensor, b: Tensor) -> np.dtype:
+    """PyTorch's result dtype for two tensors of different dtypes.
+
+    The higher category wins outright (int64 tensor + float32 tensor -> float32, not
+    NumPy's float64). Within one category, a tensor with dims decides over a 0-d one
+    (float32 matrix + float64 scalar tensor -> float32); otherwise the wider type wins.
+    """
+    ca, cb = _CATEGORY.get(a.dtype.kind, 2), _CATEGORY.get(b.dtype.kind, 2)
+    if ca != cb:
+        return a.dtype if ca > cb else b.dtype
+    if a.ndim and not b.ndim:
+        return a.dtype
+    if b.ndim and not a.ndim:
+        return b.dtype
+    return np.promote_types(a.dtype, b.dtype)
+
+
 def binary_operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Both operands as Tensors of one dtype (numbers converted, dtypes promoted)."""
     if isinstance(a, Tensor):
-        return a, to_operand(b, a)
-    b = to_operand(b)
-    return to_operand(a, b), b
+        if not isinstance(b, Tensor):
+            b = to_operand(b, a)
+    else:
+        b = to_operand(b)
+        a = to_operand(a, b)
+    if a.data.dtype != b.data.dtype:
+        dtype = _promoted_dtype(a, b)
+        a = a if a.dtype == dtype else a.to(dtype=dtype)
+        b = b if b.dtype == dtype else b.to(dtype=dtype)
+    return a, b
 
 
 def _normalize_dims(dim: Any, ndim: int) -> tuple[int, ...] | None:
-    """``dim`` (None, an int, or a sequence) as a tuple of non-negative axes."""
+    """``dim`` (None, an int, or a sequence) as a tuple of distinct non-negative axes."""
     if dim is None:
         return None
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    rank = builtins.max(ndim, 1)  # a 0-d tensor accepts dim 0 and -1, as in PyTorch
     out = []
     for d in dims:
-        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+            raise TypeError(f"dimensions must be integers, got {d!r} in {dim!r}")
+        if not -rank <= d < rank:
             raise IndexError(
                 f"dimension {d} is out of range for a tensor with {ndim} dims "
-                f"(valid: {-builtins.max(ndim, 1)} to {builtins.max(ndim, 1) - 1})"
+                f"(valid: {-rank} to {rank - 1})"
             )
-        out.append(int(d) % builtins.max(ndim, 1))
+        out.append(int(d) % rank)
+    if len(set(out)) != len(out):
+        raise ValueError(f"dimension {dim!r} names the same axis more than once")
+    if ndim == 0:
+        return ()
     return tuple(out)
 
 
@@ -66,11 +131,20 @@ def _shapes_error(op: str, a: Tensor, b: Tensor) -> ValueError:
 
 
 def _broadcast_check(op: str, a: Tensor, b: Tensor) -> None:
-    if a.shape != b.shape:
-        try:
-            np.broadcast_shapes(a.shape, b.shape)
-        except ValueError:
-            raise _shapes_error(op, a, b) from None
+    """Raise a readable error (naming the op) when two shapes do not broadcast."""
+    sa, sb = a.data.shape, b.data.shape
+    if sa == sb or not sa or not sb:
+        return  # the common cases: equal shapes, or a scalar operand
+    try:
+        np.broadcast_shapes(sa, sb)
+    except ValueError:
+        raise _shapes_error(op, a, b) from None
+
+
+def _binary(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    a, b = binary_operands(a, b)
+    _broadcast_check(op, a, b)
+    return a, b
 
 
 # ----------------------------------------------------------------------------- binary
@@ -124,7 +198,11 @@ class Div(Function):
 
 
 class Pow(Function):
-    """out = a ** b;  da = d * b * a^(b-1), db = d * out * log(a) (for a > 0)."""
+    """out = a ** b;  da = d * b * a^(b-1), db = d * out * log(a).
+
+    As in PyTorch: da is 0 where b = 0 (a^0 is constant even at a = 0), and db is 0 where
+    a = 0 and b >= 0 (the limit of a^b log a); elsewhere log of a negative gives nan.
+    """
 
     def forward(self, a: Any, b: Any) -> Any:
         self.a, self.b = a, b
@@ -133,85 +211,97 @@ class Pow(Function):
 
     def backward(self, d: Any) -> tuple[Any, Any]:
         xp = _xp(self.a)
-        da = d * self.b * self.a ** (self.b - 1)
+        a, b = self.a, self.b
         with np.errstate(divide="ignore", invalid="ignore"):
-            # log(a) is undefined for a <= 0; PyTorch gives 0 there when a == 0.
-            log_a = xp.where(self.a > 0, xp.log(xp.where(self.a > 0, self.a, 1)), 0)
-        return da, d * self.out * log_a
+            da = xp.where(b == 0, 0, d * b * a ** (b - 1))
+            db = xp.where((a == 0) & (b >= 0), 0, d * self.out * xp.log(a))
+        return da.astype(d.dtype, copy=False), db.astype(d.dtype, copy=False)
 
 
 class PowScalar(Function):
-    """out = a ** p for a constant p;  da = d * p * a^(p-1)."""
+    """out = a ** p for a constant p;  da = d * p * a^(p-1) (0 when p = 0)."""
 
     def forward(self, a: Any, p: float) -> Any:
         self.a, self.p = a, p
         return a**p
 
     def backward(self, d: Any) -> Any:
+        if self.p == 0:
+            return d * 0
         if self.p == 2:
             return d * 2 * self.a
-        return d * self.p * self.a ** (self.p - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return d * self.p * self.a ** (self.p - 1)
+
+
+class Maximum(Function):
+    """out = max(a, b) (or min) elementwise;  d goes to the operand that is the result,
+    split half-and-half where they are equal (as PyTorch's ``maximum``/``minimum``)."""
+
+    def forward(self, a: Any, b: Any, take_max: bool) -> Any:
+        self.a, self.b, self.take_max = a, b, take_max
+        return _xp(a).maximum(a, b) if take_max else _xp(a).minimum(a, b)
+
+    def backward(self, d: Any) -> tuple[Any, Any]:
+        xp = _xp(d)
+        a_wins = self.a > self.b if self.take_max else self.a < self.b
+        da = xp.where(self.a == self.b, d * 0.5, xp.where(a_wins, d, 0))
+        return da, d - da
 
 
 def add(a: Any, b: Any) -> Tensor:
     """a + b with broadcasting."""
-    a, b = binary_operands(a, b)
-    _broadcast_check("add", a, b)
-    return Add.apply(a, b)
+    return Add.apply(*_binary("add", a, b))
 
 
 def sub(a: Any, b: Any) -> Tensor:
     """a - b with broadcasting."""
-    a, b = binary_operands(a, b)
-    _broadcast_check("sub", a, b)
-    return Sub.apply(a, b)
+    return Sub.apply(*_binary("sub", a, b))
 
 
 def mul(a: Any, b: Any) -> Tensor:
     """a * b elementwise, with broadcasting."""
-    a, b = binary_operands(a, b)
-    _broadcast_check("mul", a, b)
-    return Mul.apply(a, b)
+    return Mul.apply(*_binary("mul", a, b))
 
 
 def div(a: Any, b: Any) -> Tensor:
-    """a / b elementwise (true division: integer tensors give float32)."""
-    a, b = binary_operands(a, b)
-    _broadcast_check("div", a, b)
-    if not is_floating(a.dtype) and not is_floating(b.dtype):
-        a = a.to(dtype=np.float32)
+    """a / b elementwise (true division: integer tensors give float32, as PyTorch)."""
+    a, b = _binary("div", a, b)
+    if a.dtype.kind != "f":
+        a, b = a.to(dtype=np.float32), b.to(dtype=np.float32)
     return Div.apply(a, b)
 
 
 def pow(a: Any, b: Any) -> Tensor:
     """a ** b elementwise; a constant exponent takes the cheaper path."""
     if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        if isinstance(b, float) and a.dtype.kind != "f":
+            a = a.to(dtype=np.float32)  # int tensor ** 0.5 is float32, as in PyTorch
         return PowScalar.apply(a, p=b)
-    a, b = binary_operands(a, b)
-    _broadcast_check("pow", a, b)
-    return Pow.apply(a, b)
+    return Pow.apply(*_binary("pow", a, b))
 
 
 _COMPARISONS = {
-    "lt": np.less, "le": np.less_equal, "gt": np.greater,
-    "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal,
+    "lt": "less", "le": "less_equal", "gt": "greater",
+    "ge": "greater_equal", "eq": "equal", "ne": "not_equal",
 }
 
 
 def compare(a: Any, b: Any, how: str) -> Tensor:
     """Elementwise comparison; the result is a bool tensor with no gradient."""
-    a, b = binary_operands(a, b)
-    _broadcast_check(how, a, b)
-    ufunc = _COMPARISONS[how]
-    if a.xp is not np:
-        ufunc = getattr(a.xp, ufunc.__name__)
-    return Tensor._wrap(ufunc(a.data, b.data))
+    a, b = _binary(how, a, b)
+    ufunc = getattr(_xp(a.data), _COMPARISONS[how])
+    return _new_tensor(ufunc(a.data, b.data))
 
 
 def maximum(a: Any, b: Any) -> Tensor:
-    """Elementwise maximum; on ties the gradient goes to ``a``."""
-    a, b = binary_operands(a, b)
-    return where(a >= b, a, b)
+    """Elementwise maximum; where a == b the gradient is split equally (as PyTorch)."""
+    return Maximum.apply(*_binary("maximum", a, b), take_max=True)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum; where a == b the gradient is split equally (as PyTorch)."""
+    return Minimum.apply(*_binary("minimum", a, b), take_max=False)
 
 
 # ----------------------------------------------------------------------------- unary
@@ -252,7 +342,8 @@ class Log(Function):
             return _xp(a).log(a)
 
     def backward(self, d: Any) -> Any:
-        return d / self.a
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return d / self.a
 
 
 class Sqrt(Function):
@@ -267,7 +358,8 @@ class Sqrt(Function):
         return self.out
 
     def backward(self, d: Any) -> Any:
-        return d / (2 * self.out)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return d / (2 * self.out)
 
 
 class Abs(Function):
@@ -303,9 +395,10 @@ class Sigmoid(Function):
 
     def forward(self, a: Any) -> Any:
         xp = _xp(a)
-        # Split by sign so that exp never overflows: for a < 0, use exp(a) / (1 + exp(a)).
+        # exp(-|a|) never overflows; for a < 0 use the equal form exp(a) / (1 + exp(a)).
         e = xp.exp(-xp.abs(a))
-        self.out = xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+        r = 1 / (1 + e)
+        self.out = xp.where(a >= 0, r, e * r)
         return self.out
 
     def backward(self, d: Any) -> Any:
@@ -327,82 +420,92 @@ class Relu(Function):
 
 
 class Clamp(Function):
-    """out = min(max(a, lo), hi);  da = d where lo <= a <= hi, else 0."""
+    """out = min(max(a, lo), hi);  da = d where lo <= a <= hi, else 0 (as PyTorch: an
+    element sitting exactly on a bound still gets its gradient)."""
 
     def forward(self, a: Any, lo: float | None, hi: float | None) -> Any:
         self.a, self.lo, self.hi = a, lo, hi
         return _xp(a).clip(a, lo, hi)
 
     def backward(self, d: Any) -> Any:
-        inside = _xp(self.a).ones(self.a.shape, dtype=bool)
-        if self.lo is not None:
-            inside &= self.a >= self.lo
-        if self.hi is not None:
-            inside &= self.a <= self.hi
+        a, lo, hi = self.a, self.lo, self.hi
+        if lo is None:
+            inside = a <= hi
+        elif hi is None:
+            inside = a >= lo
+        else:
+            inside = (a >= lo) & (a <= hi)
         return d * inside
 
 
-def _xp(array: Any) -> Any:
-    from tinyrpn.backend import get_array_module
-
-    return get_array_module(array)
-
-
-def _unary(fn: type[Function], a: Any) -> Tensor:
-    return fn.apply(a if isinstance(a, Tensor) else to_operand(a))
-
-
-def _float_input(name: str, a: Any) -> Tensor:
+def _float_input(a: Any) -> Tensor:
+    """``a`` as a floating tensor (integer tensors become float32, as in PyTorch)."""
     a = a if isinstance(a, Tensor) else to_operand(a)
-    if not is_floating(a.dtype):
+    if a.data.dtype.kind != "f":
         a = a.to(dtype=np.float32)
     return a
 
 
 def neg(a: Tensor) -> Tensor:
     """-a."""
-    return _unary(Neg, a)
+    a = to_operand(a)
+    if a.dtype == np.bool_:
+        raise TypeError("negation of a bool tensor is not defined; use ~x or x.logical_not()")
+    return Neg.apply(a)
 
 
 def exp(a: Tensor) -> Tensor:
     """e to the power a, elementwise."""
-    return Exp.apply(_float_input("exp", a))
+    return Exp.apply(_float_input(a))
 
 
 def log(a: Tensor) -> Tensor:
-    """Natural logarithm, elementwise (-inf at 0, nan below 0, as NumPy)."""
-    return Log.apply(_float_input("log", a))
+    """Natural logarithm, elementwise (-inf at 0, nan below 0, as PyTorch)."""
+    return Log.apply(_float_input(a))
 
 
 def sqrt(a: Tensor) -> Tensor:
-    """Square root, elementwise."""
-    return Sqrt.apply(_float_input("sqrt", a))
+    """Square root, elementwise (nan below 0)."""
+    return Sqrt.apply(_float_input(a))
 
 
 def abs(a: Tensor) -> Tensor:
     """|a|, elementwise."""
-    return _unary(Abs, a)
+    return Abs.apply(to_operand(a))
 
 
 def tanh(a: Tensor) -> Tensor:
     """Hyperbolic tangent, elementwise."""
-    return Tanh.apply(_float_input("tanh", a))
+    return Tanh.apply(_float_input(a))
 
 
 def sigmoid(a: Tensor) -> Tensor:
     """The logistic function 1 / (1 + e^-a), elementwise."""
-    return Sigmoid.apply(_float_input("sigmoid", a))
+    return Sigmoid.apply(_float_input(a))
 
 
 def relu(a: Tensor) -> Tensor:
     """max(a, 0), elementwise."""
-    return _unary(Relu, a)
+    return Relu.apply(to_operand(a))
 
 
-def clamp(a: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
-    """Limit every element to [min, max] (either bound may be None)."""
+def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    """Limit every element to [min, max] (either bound may be None; either may be a
+    tensor, which then broadcasts and receives the gradient where it is the result)."""
     if min is None and max is None:
         raise ValueError("clamp needs at least one of min and max")
+    a = to_operand(a)
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        # Tensor bounds: compose from where, which gives the PyTorch gradients (the input
+        # keeps the gradient on ties, a bound gets it only where it replaced the input).
+        out = a
+        if min is not None:
+            out = where(compare(out, min, "lt"), min, out)
+        if max is not None:
+            out = where(compare(out, max, "gt"), max, out)
+        return out
+    if a.dtype.kind != "f" and any(isinstance(v, float) for v in (min, max)):
+        a = a.to(dtype=np.float32)
     return Clamp.apply(a, lo=min, hi=max)
 
 
@@ -419,19 +522,44 @@ class Where(Function):
         return _xp(a).where(cond, a, b)
 
     def backward(self, d: Any) -> tuple[Any, Any]:
-        zero = d.dtype.type(0)
         xp = _xp(d)
+        zero = d.dtype.type(0)
         return xp.where(self.cond, d, zero), xp.where(self.cond, zero, d)
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
-    """Pick from ``a`` where ``condition`` is true, from ``b`` elsewhere (broadcasting)."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    """Pick from ``a`` where ``condition`` is true, from ``b`` elsewhere (all three
+    broadcast together); gradients flow to ``a`` and ``b``, none to the condition."""
     a, b = binary_operands(a, b)
+    if isinstance(condition, Tensor):
+        cond = condition.data
+    else:
+        cond = _xp(a.data).asarray(condition)
+    try:
+        np.broadcast_shapes(cond.shape, a.shape, b.shape)
+    except ValueError:
+        raise ValueError(
+            f"where: condition {tuple(cond.shape)}, a {a.shape} and b {b.shape} cannot be "
+            "broadcast together"
+        ) from None
     return Where.apply(a, b, cond=cond.astype(bool, copy=False))
 
 
 # ----------------------------------------------------------------------------- reductions
+
+
+def _kept_shape(shape: tuple[int, ...], dims: tuple[int, ...] | None) -> tuple[int, ...]:
+    """``shape`` with the reduced axes kept as size 1 (what keepdim=True gives)."""
+    if dims is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in dims else n for i, n in enumerate(shape))
+
+
+def _spread(d: Any, kept_shape: tuple[int, ...], shape: tuple[int, ...]) -> Any:
+    """The gradient of a reduction: ``d`` copied to every element that was reduced."""
+    grad = _xp(d).empty(shape, dtype=d.dtype)
+    grad[...] = d.reshape(kept_shape)
+    return grad
 
 
 class Sum(Function):
@@ -440,13 +568,11 @@ class Sum(Function):
     saves_inputs = False
 
     def forward(self, a: Any, dims: tuple[int, ...] | None, keepdim: bool) -> Any:
-        self.shape, self.dims, self.keepdim = a.shape, dims, keepdim
+        self.shape, self.kept = a.shape, _kept_shape(a.shape, dims)
         return a.sum(axis=dims, keepdims=keepdim)
 
     def backward(self, d: Any) -> Any:
-        if not self.keepdim and self.dims is not None:
-            d = _xp(d).expand_dims(d, self.dims)
-        return _xp(d).broadcast_to(d, self.shape)
+        return _spread(d, self.kept, self.shape)
 
 
 class Mean(Function):
@@ -455,38 +581,59 @@ class Mean(Function):
     saves_inputs = False
 
     def forward(self, a: Any, dims: tuple[int, ...] | None, keepdim: bool) -> Any:
-        self.shape, self.dims, self.keepdim = a.shape, dims, keepdim
-        self.count = int(np.prod([a.shape[i] for i in dims])) if dims is not None else a.size
+        self.shape, self.kept = a.shape, _kept_shape(a.shape, dims)
+        self.count = a.size if dims is None else math.prod(a.shape[i] for i in dims)
         return a.mean(axis=dims, keepdims=keepdim)
 
     def backward(self, d: Any) -> Any:
-        if not self.keepdim and self.dims is not None:
-            d = _xp(d).expand_dims(d, self.dims)
-        return _xp(d).broadcast_to(d / self.count, self.shape)
+        return _spread(d / builtins.max(self.count, 1), self.kept, self.shape)
 
 
-class MaxMin(Function):
+class AmaxAmin(Function):
     """out = max (or min) of a over ``dims``;  da = d shared equally by the elements that
-    attain it (one element in the usual case of no ties)."""
+    attain it (one element in the usual case of no ties). This is PyTorch's rule for
+    ``amax``/``amin`` and for the full reduction ``x.max()``."""
 
     def forward(self, a: Any, dims: tuple[int, ...] | None, keepdim: bool, take_max: bool) -> Any:
-        self.a, self.dims, self.keepdim = a, dims, keepdim
-        self.out = a.max(axis=dims, keepdims=True) if take_max else a.min(axis=dims, keepdims=True)
+        self.a, self.dims = a, dims
+        kept = a.max(axis=dims, keepdims=True) if take_max else a.min(axis=dims, keepdims=True)
+        self.kept = kept
         if keepdim:
-            return self.out
-        return self.out.reshape(()) if dims is None else self.out.squeeze(axis=dims)
+            return kept
+        return kept.reshape(()) if dims is None else kept.squeeze(axis=dims)
 
     def backward(self, d: Any) -> Any:
-        if not self.keepdim:
-            d = d.reshape(self.out.shape)
-        winners = self.a == self.out
-        return d * winners / winners.sum(axis=self.dims, keepdims=True)
+        winners = self.a == self.kept
+        count = winners.sum(axis=self.dims, keepdims=True)
+        return (d.reshape(self.kept.shape) / count * winners).astype(d.dtype, copy=False)
+
+
+class MaxMinDim(Function):
+    """out = a at ``indices`` (the arg-max or arg-min along ``dim``);  da = d at those
+    indices, 0 elsewhere: as PyTorch's ``x.max(dim)``, a tie sends the whole gradient
+    to the one index returned."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, indices: Any, dim: int, keepdim: bool) -> Any:
+        self.shape, self.indices, self.dim = a.shape, indices, dim
+        values = _xp(a).take_along_axis(a, indices, axis=dim)
+        return values if keepdim else values.squeeze(axis=dim)
+
+    def backward(self, d: Any) -> Any:
+        xp = _xp(d)
+        n = self.shape[self.dim]
+        along_dim = [n if i == self.dim else 1 for i in range(len(self.shape))]
+        positions = xp.arange(n).reshape(along_dim)
+        d = d.reshape(self.indices.shape)
+        return xp.where(positions == self.indices, d, d.dtype.type(0))
 
 
 def sum(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    """Sum over ``dim`` (an int, a tuple of ints, or None for all)."""
+    """Sum over ``dim`` (an int, a tuple of ints, or None for all). Bool and integer
+    tensors sum to int64, as in PyTorch."""
     a = to_operand(a)
-    if a.dtype == np.bool_:
+    if a.dtype.kind in "biu" and a.dtype != np.int64:
         a = a.to(dtype=np.int64)
     return Sum.apply(a, dims=_normalize_dims(dim, a.ndim), keepdim=keepdim)
 
@@ -501,64 +648,130 @@ def mean(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     return Mean.apply(a, dims=_normalize_dims(dim, a.ndim), keepdim=keepdim)
 
 
-def _max_or_min(a: Tensor, dim: int | None, keepdim: bool, take_max: bool) -> Any:
+def _max_or_min(a: Tensor, dim: Any, keepdim: bool, take_max: bool) -> Any:
+    name = "max" if take_max else "min"
+    a = to_operand(a)
+    if isinstance(dim, Tensor):  # x.max(other): the elementwise form, as PyTorch
+        return maximum(a, dim) if take_max else minimum(a, dim)
     if a.data.size == 0:
-        raise ValueError(f"{'max' if take_max else 'min'}() of an empty tensor")
+        raise ValueError(f"{name}() of an empty tensor (shape {a.shape}) has no value")
     if dim is None:
-        return MaxMin.apply(a, dims=None, keepdim=False, take_max=take_max)
-    dims = _normalize_dims(dim, a.ndim)
-    values = MaxMin.apply(a, dims=dims, keepdim=keepdim, take_max=take_max)
+        return (Max if take_max else Min).apply(a, dims=None, keepdim=False, take_max=take_max)
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(
+            f"{name}(dim) takes one int dim, got {dim!r}; use a{name}(dims) to reduce several"
+        )
+    _normalize_dims(dim, a.ndim)  # validates dim
+    if a.ndim == 0:  # one element: it is the max, at index 0
+        values = (Max if take_max else Min).apply(a, dims=None, keepdim=False,
+                                                  take_max=take_max)
+        return MaxResult(values, _new_tensor(_xp(a.data).zeros((), dtype=np.int64)))
+    d = int(dim) % a.ndim
     find = a.data.argmax if take_max else a.data.argmin
-    indices = find(axis=dims[0], keepdims=keepdim) if a.ndim else find()
-    return MaxResult(values, Tensor._wrap(indices.astype(np.int64, copy=False)))
+    indices = find(axis=d, keepdims=True).astype(np.int64, copy=False)
+    values = (MaxDim if take_max else MinDim).apply(a, indices=indices, dim=d, keepdim=keepdim)
+    return MaxResult(values, _new_tensor(indices if keepdim else indices.squeeze(axis=d)))
 
 
-def max(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
-    """The largest element; with ``dim``, a (values, indices) pair as in PyTorch."""
+class Max(AmaxAmin):
+    """x.max() / x.amax(dims): the full or multi-dim reduction (ties share d)."""
+
+
+class Min(AmaxAmin):
+    """x.min() / x.amin(dims): the full or multi-dim reduction (ties share d)."""
+
+
+class MaxDim(MaxMinDim):
+    """x.max(dim): values at the arg-max (d goes to the returned index)."""
+
+
+class MinDim(MaxMinDim):
+    """x.min(dim): values at the arg-min (d goes to the returned index)."""
+
+
+class Minimum(Maximum):
+    """minimum(a, b): see Maximum."""
+
+
+def max(a: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """The largest element (a tie shares the gradient equally); with an int ``dim``, a
+    (values, indices) pair as in PyTorch (the gradient goes to the returned index)."""
     return _max_or_min(a, dim, keepdim, take_max=True)
 
 
-def min(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
-    """The smallest element; with ``dim``, a (values, indices) pair as in PyTorch."""
+def min(a: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """The smallest element; with an int ``dim``, a (values, indices) pair (see ``max``)."""
     return _max_or_min(a, dim, keepdim, take_max=False)
+
+
+def amax(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """The largest values over ``dim`` (int, tuple or None); ties share the gradient."""
+    a = to_operand(a)
+    if a.data.size == 0:
+        raise ValueError(f"amax() of an empty tensor (shape {a.shape}) has no value")
+    return Max.apply(a, dims=_normalize_dims(dim, a.ndim), keepdim=keepdim, take_max=True)
+
+
+def amin(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """The smallest values over ``dim`` (int, tuple or None); ties share the gradient."""
+    a = to_operand(a)
+    if a.data.size == 0:
+        raise ValueError(f"amin() of an empty tensor (shape {a.shape}) has no value")
+    return Min.apply(a, dims=_normalize_dims(dim, a.ndim), keepdim=keepdim, take_max=False)
 
 
 def argmax(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the largest element (over the flattened tensor when ``dim`` is None)."""
     if dim is None:
-        return Tensor._wrap(a.xp.asarray(a.data.argmax(), dtype=np.int64))
-    return Tensor._wrap(a.data.argmax(axis=dim, keepdims=keepdim).astype(np.int64))
+        return _new_tensor(_xp(a.data).asarray(a.data.argmax(), dtype=np.int64))
+    return _new_tensor(a.data.argmax(axis=dim, keepdims=keepdim).astype(np.int64))
 
 
 def argmin(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the smallest element (over the flattened tensor when ``dim`` is None)."""
     if dim is None:
-        return Tensor._wrap(a.xp.asarray(a.data.argmin(), dtype=np.int64))
-    return Tensor._wrap(a.data.argmin(axis=dim, keepdims=keepdim).astype(np.int64))
+        return _new_tensor(_xp(a.data).asarray(a.data.argmin(), dtype=np.int64))
+    return _new_tensor(a.data.argmin(axis=dim, keepdims=keepdim).astype(np.int64))
 
 
-def var(a: Tensor, dim: Any = None, keepdim: bool = False, correction: int = 1,
-        unbiased: bool | None = None) -> Tensor:
-    """Variance Σ(a - mean)² / (n - correction); ``unbiased=False`` means correction 0.
+def _correction(dim: Any, unbiased: Any, correction: float | None) -> tuple[Any, float]:
+    """Sort out PyTorch's overloads: ``var(unbiased)``, ``var(dim, unbiased, keepdim)``
+    and ``var(dim, correction=c)``; correction defaults to 1 (Bessel's)."""
+    if isinstance(dim, bool):  # x.var(False): the old var(unbiased) overload
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise ValueError("give either unbiased or correction, not both")
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    return dim, correction
 
-    Composed from differentiable ops, so its gradient needs no code of its own.
+
+def var(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: float | None = None) -> Tensor:
+    """Variance Σ(a - mean)² / (n - correction) over ``dim``; correction 1 (the default)
+    is the unbiased estimate, 0 (or ``unbiased=False``) the population variance. With
+    n - correction <= 0 the result is inf or nan, as in PyTorch.
+
+    Composed from differentiable ops, so its gradient needs no code of its own:
+    d var / d a_i = 2 (a_i - mean) / (n - correction).
     """
-    if unbiased is not None:
-        correction = 1 if unbiased else 0
+    a = to_operand(a)
+    dim, correction = _correction(dim, unbiased, correction)
     dims = _normalize_dims(dim, a.ndim)
-    n = a.data.size if dims is None else int(np.prod([a.shape[d] for d in dims]))
+    n = a.data.size if dims is None else math.prod(a.shape[d] for d in dims)
     centred = a - mean(a, dims, keepdim=True)
-    return sum(centred * centred, dims, keepdim) / builtins.max(n - correction, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return sum(centred * centred, dims, keepdim) / float(builtins.max(n - correction, 0))
 
 
-def std(a: Tensor, dim: Any = None, keepdim: bool = False, correction: int = 1,
-        unbiased: bool | None = None) -> Tensor:
-    """Standard deviation, the square root of :func:`var`."""
-    return sqrt(var(a, dim, keepdim, correction, unbiased))
+def std(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: float | None = None) -> Tensor:
+    """Standard deviation, the square root of :func:`var` (same arguments)."""
+    return sqrt(var(a, dim, unbiased, keepdim, correction=correction))
 
 
 __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "tanh",
-    "sigmoid", "relu", "clamp", "where", "sum", "mean", "max", "min", "argmax", "argmin",
-    "var", "std", "compare", "maximum", "as_dtype",
+    "sigmoid", "relu", "clamp", "where", "sum", "mean", "max", "min", "amax", "amin",
+    "argmax", "argmin", "var", "std", "compare", "maximum", "minimum", "as_dtype",
 ]

@@ -5,20 +5,24 @@ incoming gradient back to where each element came from.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import Function, Tensor, _index_to_arrays, is_floating
-from tinyrpn.ops.math import _normalize_dims, _xp
+from tinyrpn.autograd import Function, Tensor, _index_to_arrays, _new_tensor, is_floating
+from tinyrpn.ops.math import _normalize_dims, _promoted_dtype, _xp
 
 
 def _sizes(args: Sequence[Any]) -> tuple[int, ...]:
     """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = args[0]
+    for a in args:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"sizes and dims must be integers, got {tuple(args)}")
     return tuple(int(a) for a in args)
 
 
@@ -29,6 +33,7 @@ class Reshape(Function):
     """out = a with a new shape (same elements, row-major order);  da = d reshaped back."""
 
     saves_inputs = False
+    is_view = True
 
     def forward(self, a: Any, shape: tuple[int, ...]) -> Any:
         self.shape = a.shape
@@ -41,9 +46,9 @@ class Reshape(Function):
 def reshape(a: Tensor, *shape: Any) -> Tensor:
     """The same elements in a new shape; one size may be -1 (inferred)."""
     new = _sizes(shape)
-    known = int(np.prod([s for s in new if s != -1]))
+    known = math.prod(s for s in new if s != -1)
     inferred = new.count(-1)
-    if inferred > 1 or (inferred == 0 and known != a.numel()) or (
+    if any(s < -1 for s in new) or inferred > 1 or (inferred == 0 and known != a.numel()) or (
         inferred == 1 and (known == 0 or a.numel() % known)
     ):
         raise ValueError(
@@ -74,13 +79,14 @@ def unsqueeze(a: Tensor, dim: int) -> Tensor:
     return Reshape.apply(a, shape=a.shape[:dim] + (1,) + a.shape[dim:])
 
 
-def squeeze(a: Tensor, dim: int | None = None) -> Tensor:
-    """Remove dims of size 1 (only ``dim`` when given, and only if it has size 1)."""
+def squeeze(a: Tensor, dim: Any = None) -> Tensor:
+    """Remove dims of size 1: all of them, or only those in ``dim`` (an int or a tuple)
+    that have size 1; others named in ``dim`` are left alone, as in PyTorch."""
     if dim is None:
         shape = tuple(s for s in a.shape if s != 1)
     else:
-        (d,) = _normalize_dims(dim, a.ndim)
-        shape = a.shape if a.ndim == 0 or a.shape[d] != 1 else a.shape[:d] + a.shape[d + 1:]
+        dims = _normalize_dims(dim, a.ndim)
+        shape = tuple(s for i, s in enumerate(a.shape) if not (i in dims and s == 1))
     return Reshape.apply(a, shape=shape)
 
 
@@ -91,9 +97,13 @@ class Permute(Function):
     """out = a with its axes reordered;  da = d with the inverse order."""
 
     saves_inputs = False
+    is_view = True
 
     def forward(self, a: Any, dims: tuple[int, ...]) -> Any:
-        self.inverse = tuple(np.argsort(dims))
+        inverse = [0] * len(dims)
+        for position, axis in enumerate(dims):
+            inverse[axis] = position
+        self.inverse = tuple(inverse)
         return a.transpose(dims)
 
     def backward(self, d: Any) -> Any:
@@ -103,14 +113,19 @@ class Permute(Function):
 def permute(a: Tensor, *dims: Any) -> Tensor:
     """Reorder the axes: ``x.permute(0, 2, 1)``."""
     dims = _sizes(dims)
-    if sorted(d % max(a.ndim, 1) for d in dims) != list(range(a.ndim)):
+    if sorted(d % max(a.ndim, 1) for d in dims) != list(range(a.ndim)) or any(
+        not -a.ndim <= d < a.ndim for d in dims
+    ):
         raise ValueError(f"permute: {dims} is not a permutation of the {a.ndim} dims of {a.shape}")
     return Permute.apply(a, dims=tuple(d % a.ndim for d in dims))
 
 
 def transpose(a: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two axes."""
-    d0, d1 = _normalize_dims((dim0, dim1), a.ndim)
+    if a.ndim == 0:
+        _normalize_dims(dim0, 0), _normalize_dims(dim1, 0)  # validates them
+        return Permute.apply(a, dims=())
+    d0, d1 = (_normalize_dims(dim0, a.ndim)[0], _normalize_dims(dim1, a.ndim)[0])
     order = list(range(a.ndim))
     order[d0], order[d1] = order[d1], order[d0]
     return Permute.apply(a, dims=tuple(order))
@@ -123,6 +138,7 @@ class Expand(Function):
     """out = a broadcast to ``shape`` (no copy);  da = d summed back by the engine."""
 
     saves_inputs = False
+    is_view = True
 
     def forward(self, a: Any, shape: tuple[int, ...]) -> Any:
         return _xp(a).broadcast_to(a, shape)
@@ -165,13 +181,23 @@ class Roll(Function):
 
 
 def roll(a: Tensor, shifts: Any, dims: Any = None) -> Tensor:
-    """Shift elements along ``dims``, wrapping around (over the flattened tensor if None)."""
-    if isinstance(shifts, (list, tuple)):
-        shifts = tuple(int(s) for s in shifts)
-        dims = tuple(int(d) for d in dims) if dims is not None else None
+    """Shift elements along ``dims``, wrapping around (over the flattened tensor if None).
+
+    ``shifts`` and ``dims`` are ints or equally long sequences, as in PyTorch.
+    """
+    if isinstance(shifts, (list, tuple)) or isinstance(dims, (list, tuple)):
+        shifts = tuple(int(s) for s in shifts) if isinstance(shifts, (list, tuple)) else (
+            int(shifts),)
+        if dims is None and len(shifts) == 1:
+            return Roll.apply(a, shifts=shifts[0], dims=None)
+        dims = (dims,) if isinstance(dims, (int, np.integer)) else dims
         if dims is None or len(dims) != len(shifts):
             raise ValueError(f"roll: shifts {shifts} and dims {dims} must have the same length")
-    return Roll.apply(a, shifts=shifts, dims=dims)
+        dims = _normalize_dims(tuple(dims), a.ndim) if a.ndim else tuple(dims)
+        return Roll.apply(a, shifts=shifts, dims=dims)
+    if dims is not None and a.ndim:
+        (dims,) = _normalize_dims(dims, a.ndim)
+    return Roll.apply(a, shifts=int(shifts), dims=dims)
 
 
 # ----------------------------------------------------------------------------- indexing
@@ -185,6 +211,7 @@ class GetItem(Function):
     """
 
     saves_inputs = False
+    is_view = True  # basic indexing returns a view (the engine checks it really is one)
 
     def forward(self, a: Any, index: Any) -> Any:
         self.shape, self.dtype, self.index = a.shape, a.dtype, index
@@ -201,11 +228,16 @@ class GetItem(Function):
 
 
 def _is_basic(index: Any) -> bool:
-    """Basic indexing (ints, slices, None, ...) never picks an element twice."""
+    """Whether ``index`` never picks an element twice, so that the gradient can be
+    assigned (not accumulated): ints, slices, None, ``...`` and at most one bool mask."""
     parts = index if isinstance(index, tuple) else (index,)
-    return all(
-        isinstance(p, (int, np.integer, slice, type(None), type(Ellipsis))) for p in parts
-    ) or (not isinstance(index, tuple) and getattr(index, "dtype", None) == np.bool_)
+    masks = 0
+    for p in parts:
+        if getattr(p, "dtype", None) == np.bool_:
+            masks += 1
+        elif not isinstance(p, (int, np.integer, slice, type(None), type(Ellipsis))):
+            return False
+    return masks <= 1
 
 
 def _scatter_add(target: Any, index: Any, values: Any) -> None:
@@ -222,10 +254,21 @@ def getitem(a: Tensor, index: Any) -> Tensor:
     index = _index_to_arrays(index)
     if isinstance(index, list):
         index = np.asarray(index)
+    if isinstance(index, tuple):
+        index = tuple(np.asarray(i) if isinstance(i, list) else i for i in index)
+    for part in index if isinstance(index, tuple) else (index,):
+        kind = getattr(getattr(part, "dtype", None), "kind", "i")
+        if kind not in "biu":
+            raise IndexError(
+                f"index {_describe(index)} for shape {a.shape}: index arrays must be integer "
+                f"or bool, got dtype {part.dtype}"
+            )
     try:
         return GetItem.apply(a, index=index)
     except IndexError as exc:
-        raise IndexError(f"index {_describe(index)} is invalid for shape {a.shape}: {exc}") from None
+        raise IndexError(
+            f"index {_describe(index)} is invalid for shape {a.shape}: {exc}"
+        ) from None
 
 
 def _describe(index: Any) -> str:
@@ -264,6 +307,8 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     if not tensors:
         raise ValueError("cat needs at least one tensor")
     first = tensors[0]
+    if first.ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
     (d,) = _normalize_dims(dim, first.ndim)
     for i, t in enumerate(tensors[1:], start=1):
         if t.ndim != first.ndim or any(
@@ -273,6 +318,11 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"cat along dim {dim}: tensor {i} has shape {t.shape}, tensor 0 has "
                 f"{first.shape}; all dims except {dim} must match"
             )
+    dtype = first.dtype
+    for t in tensors[1:]:
+        if t.dtype != dtype:  # promote as PyTorch does (int64 with float32 is float32)
+            dtype = _promoted_dtype(Tensor._wrap(np.empty(1, dtype)), t)
+    tensors = [t if t.dtype == dtype else t.to(dtype=dtype) for t in tensors]
     return Cat.apply(*tensors, dim=d)
 
 
@@ -332,5 +382,5 @@ def cast(a: Tensor, dtype: np.dtype) -> Tensor:
     if a.dtype == dtype:
         return a
     if not is_floating(dtype):
-        return Tensor._wrap(a.data.astype(dtype))  # integer results carry no gradient
+        return _new_tensor(a.data.astype(dtype))  # integer results carry no gradient
     return Cast.apply(a, dtype=dtype)
