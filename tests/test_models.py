@@ -1,0 +1,159 @@
+"""The reference models: parameter counts, shapes, initialisation, gradients."""
+
+import numpy as np
+import pytest
+
+import tinyrpn
+from tinyrpn import nn
+from tinyrpn.models import MLP, LeCun1989, madgrad_mlp, subspace_mlp
+
+
+def test_madgrad_mlp_matches_reference_architecture():
+    model = madgrad_mlp()
+    assert model.num_parameters() == 1_937_010
+    kinds = [type(m).__name__ for m in model]
+    assert kinds == ["Linear", "Mish", "BatchNorm1d", "Linear", "Mish", "BatchNorm1d",
+                     "Linear", "LogSoftmax"]
+
+
+def test_mish_init_draws_standard_normal_scaled_by_fan_in():
+    tinyrpn.manual_seed(0)
+    first = madgrad_mlp().linears()[0]
+    w, b = first.weight.numpy(), first.bias.numpy()
+    # W ~ N(0, 1/784): std 0.0357; b ~ N(0, 1). 1.2M and 1500 samples pin these well.
+    assert abs(w.std() - 1 / 784**0.5) < 0.002
+    assert abs(w.mean()) < 0.001
+    assert abs(b.std() - 1.0) < 0.1
+
+
+def test_subspace_mlp_matches_reference():
+    tinyrpn.manual_seed(0)
+    model = subspace_mlp()
+    assert model.num_parameters() == 199_210
+    stds = [lin.weight.numpy().std() for lin in model.linears()]
+    np.testing.assert_allclose(stds, [0.001, 0.001, 0.01], rtol=0.05)
+    assert all(np.all(lin.bias.numpy() == 0) for lin in model.linears())
+
+
+def test_mlp_output_is_log_probabilities():
+    model = MLP([6, 5, 3])
+    out = model(tinyrpn.randn(4, 6))
+    assert out.shape == (4, 3)
+    np.testing.assert_allclose(np.exp(out.numpy()).sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_mlp_flattens_images_and_names_wrong_width():
+    model = MLP([784, 10])
+    assert model(tinyrpn.randn(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ValueError, match="784 features"):
+        model(tinyrpn.randn(2, 100))
+
+
+@pytest.mark.parametrize("bad", [dict(sizes=[5]), dict(sizes=[5, 3], activation="gelu"),
+                                 dict(sizes=[5, 3], init="orthogonal")])
+def test_mlp_rejects_bad_arguments(bad):
+    with pytest.raises(ValueError, match="MLP"):
+        MLP(**bad)
+
+
+def test_mlp_gradients_check_in_float64():
+    tinyrpn.manual_seed(1)
+    model = MLP([5, 4, 3], activation="mish", batchnorm=True).double()
+    x = tinyrpn.randn(6, 5, dtype="float64")
+    for p in model.parameters():
+        assert tinyrpn.gradcheck(lambda w, p=p: _with_param(model, p, w)(x).sum(), p.detach()
+                                 .requires_grad_(True))
+
+
+def _with_param(model: nn.Module, param, value):
+    """The model with ``param``'s values replaced by ``value`` (a tensor in the graph)."""
+    for module in model.modules():
+        for name, p in module._parameters.items():
+            if p is param:
+                def run(x, module=module, name=name):
+                    module._parameters[name] = value
+                    try:
+                        return model(x)
+                    finally:
+                        module._parameters[name] = param
+                return run
+    raise KeyError("parameter not in model")
+
+
+def test_lecun1989_has_9760_parameters_in_the_published_groups():
+    model = LeCun1989()
+    sizes = {name: p.numel() for name, p in model.named_parameters()}
+    assert sizes["H1w"] + sizes["H1b"] == 1_068
+    assert sizes["H2w"] + sizes["H2b"] == 2_592
+    assert sizes["H3w"] + sizes["H3b"] == 5_790
+    assert sizes["outw"] + sizes["outb"] == 310
+    assert model.num_parameters() == 9_760
+
+
+def test_lecun1989_init_bounds_and_output_bias():
+    tinyrpn.manual_seed(0)
+    model = LeCun1989()
+    for name, fan_in in (("H1w", 25), ("H2w", 200), ("H3w", 192), ("outw", 30)):
+        w = getattr(model, name).numpy()
+        bound = 2.4 / fan_in**0.5
+        assert w.min() >= -bound and w.max() <= bound
+        assert w.max() > 0.8 * bound  # drawn over the whole range, not a narrower one
+    assert np.all(model.outb.numpy() == -1.0)
+    assert np.all(model.H1b.numpy() == 0.0)
+
+
+def test_lecun1989_matches_a_direct_transcription_of_the_paper_network():
+    """The grouped H2 convolution equals three convolutions on the published H1 slices."""
+    import tinyrpn.nn.functional as F
+
+    tinyrpn.manual_seed(0)
+    model = LeCun1989()
+    with tinyrpn.no_grad():
+        for p in (model.H1b, model.H2b, model.H3b):  # non-zero biases, so they are tested
+            p.copy_(tinyrpn.randn(*p.shape) * 0.1)
+    x = tinyrpn.rand(2, 1, 16, 16) * 2 - 1
+
+    h1 = (F.conv2d(F.pad(x, (2, 2, 2, 2), value=-1.0), model.H1w, stride=2) + model.H1b).tanh()
+    h1 = F.pad(h1, (2, 2, 2, 2), value=-1.0)
+    slices = [h1[:, 0:8], h1[:, 4:12], tinyrpn.cat([h1[:, 0:4], h1[:, 8:12]], dim=1)]
+    h2 = tinyrpn.cat([F.conv2d(s, model.H2w[4 * g:4 * g + 4], stride=2)
+                      for g, s in enumerate(slices)], dim=1)
+    h2 = (h2 + model.H2b).tanh().flatten(1)
+    h3 = (h2 @ model.H3w + model.H3b).tanh()
+    expected = (h3 @ model.outw + model.outb).tanh()
+
+    np.testing.assert_allclose(model(x).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_lecun1989_shapes_and_output_range():
+    model = LeCun1989()
+    out = model(tinyrpn.rand(3, 1, 16, 16) * 2 - 1)
+    assert out.shape == (3, 10)
+    assert np.all(np.abs(out.numpy()) <= 1.0)  # tanh output in the 1989 network
+    with pytest.raises(ValueError, match=r"\(N, 1, 16, 16\)"):
+        model(tinyrpn.rand(3, 1, 28, 28))
+
+
+def test_lecun1989_modern_uses_dropout_only_in_training():
+    tinyrpn.manual_seed(0)
+    model = LeCun1989(modern=True)
+    x = tinyrpn.rand(2, 1, 16, 16) * 2 - 1
+    model.eval()
+    a, b = model(x).numpy(), model(x).numpy()
+    np.testing.assert_array_equal(a, b)
+    model.train()
+    c = model(x).numpy()
+    assert not np.allclose(a, c)
+
+
+@pytest.mark.parametrize("modern", [False, True])
+def test_lecun1989_gradients_check_in_float64(modern):
+    tinyrpn.manual_seed(2)
+    model = LeCun1989(modern=modern).double().eval()
+    x = (tinyrpn.rand(1, 1, 16, 16, dtype="float64") * 2 - 1).requires_grad_(True)
+    assert tinyrpn.gradcheck(lambda inp: model(inp), x)
+    for name in ("H1w", "H2w", "H2b"):
+        p = getattr(model, name)
+        assert tinyrpn.gradcheck(
+            lambda w, p=p: _with_param(model, p, w)(x.detach()), p.detach().requires_grad_(True)
+        ), name
