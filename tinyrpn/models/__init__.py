@@ -1,0 +1,6 @@
+"""Reference models: the MLPs of REFERENCE.md §3–4, LeCun 1989 (§5), subspace training (§4)."""
+
+from tinyrpn.models.lecun1989 import LeCun1989
+from tinyrpn.models.mlp import MLP, madgrad_mlp, subspace_mlp
+
+__all__ = ["MLP", "LeCun1989", "madgrad_mlp", "subspace_mlp"]
