@@ -443,7 +443,8 @@ def test_tinybig_unknown_class_names_fail_with_the_closest() -> None:
     cfg = tinybig_config([tinybig_layer(16, 4, [tinybig_head("identity", {})])])
     cfg["configurations"]["learner_configs"]["learner_parameters"]["optimizer_configs"][
         "optimizer_parameters"]["weight_decy"] = 0.1
-    with pytest.raises(ConfigError, match=r"optimizer_parameters\.weight_decy: unknown key .*"
+    with pytest.raises(ConfigError, match=r"optimizer_parameters\.weight_decy: unknown key "
+                                          r"'weight_decy' for optimizer 'adamw'; "
                                           r"did you mean 'weight_decay'"):
         small(cfg, 16)
 
@@ -533,7 +534,7 @@ def test_numbers_written_as_2e_3_are_numbers(tmp_path: Path) -> None:
         ("{type: adam}", "{type: adam, lr: fast}", "optimizer.lr",
          "expected a number > 0, got the string 'fast'"),
         ("{type: adam}", "{type: adam, weight_decy: 0.1}", "optimizer.weight_decy",
-         "unknown key for optimizer 'adam' 'weight_decy'; did you mean 'weight_decay'?"),
+         "unknown key 'weight_decy' for optimizer 'adam'; did you mean 'weight_decay'?"),
         ("{type: adam}", "{type: adamm}", "optimizer.type",
          "unknown optimizer 'adamm'; did you mean 'adam' or 'adamw'?"),
         ("batch_size: 32", "batch_size: 32.0", "data.batch_size",
@@ -699,6 +700,29 @@ def test_registry_names_match_the_builders() -> None:
     for kind in ("loss", "optimizer", "scheduler", "dataset", "transform", "augment", "model"):
         for name, entry in REGISTRIES[kind].entries.items():
             assert entry.build is not None, f"{kind} {name!r} has no builder"
+
+
+def test_docs_name_every_key_and_name() -> None:
+    from tinyrpn.config.models import _HEAD_FIELDS, _LAYER_FIELDS
+    from tinyrpn.config.resolve import _DATA_FIELDS, _LOOKAHEAD_FIELDS, _TRAINING_FIELDS, TOP_LEVEL
+    from tinyrpn.config.tinybig import CLASSES
+
+    docs = (ROOT / "docs" / "CONFIG.md").read_text()
+    missing = []
+    for fields in (TOP_LEVEL, _DATA_FIELDS, _TRAINING_FIELDS, _LOOKAHEAD_FIELDS, _LAYER_FIELDS,
+                   _HEAD_FIELDS):
+        missing += [key for key in fields if f"`{key}`" not in docs]
+    for kind, registry in REGISTRIES.items():
+        for name, entry in registry.entries.items():
+            if f"`{name}`" not in docs:
+                missing.append(f"{kind} {name}")
+            missing += [f"{kind} {name}: {key}" for key in entry.params if f"`{key}`" not in docs]
+    for table in CLASSES.values():
+        for cls in table:
+            short = cls.rsplit(".", 1)[-1].replace("_reconciliation", "_")
+            if cls not in docs and short not in docs:
+                missing.append(cls)
+    assert not missing, missing
 
 
 def test_describe_names_layers_count_and_memory() -> None:

@@ -72,7 +72,7 @@ class Entry:
     info: dict[str, Any] = field(default_factory=dict)
 
     def section(self) -> Section:
-        return Section(self.params, what=f"key for {self.kind} {self.name!r}",
+        return Section(self.params, what="key", owner=f"{self.kind} {self.name!r}",
                        validate=self.validate)
 
 

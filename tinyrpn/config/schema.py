@@ -385,10 +385,12 @@ class Section(Spec):
         fields: Mapping[str, Field],
         what: str = "key",
         validate: Callable[[dict[str, Any], str, Context], dict[str, Any] | None] | None = None,
+        owner: str = "",
     ) -> None:
         self.fields = dict(fields)
         self.what = what
         self.validate = validate
+        self.owner = owner  # e.g. "optimizer 'adamw'", named in messages
 
     def describe(self) -> str:
         return "a mapping with keys " + ", ".join(self.fields)
@@ -400,8 +402,9 @@ class Section(Spec):
             raise ctx.error(path, f"expected a mapping (key: value lines), got {type_name(value)}")
         for key in value:
             if key not in self.fields:
+                owner = f" for {self.owner}" if self.owner else ""
                 raise ctx.error(
-                    join_path(path, str(key)), f"unknown {self.what} {key!r}",
+                    join_path(path, str(key)), f"unknown {self.what} {key!r}{owner}",
                     suggestions=closest(key, self.fields), valid=self.fields,
                 )
         out: dict[str, Any] = {}
@@ -410,7 +413,9 @@ class Section(Spec):
             if key in value:
                 out[key] = f.spec.check(value[key], sub, ctx)
             elif f.default is REQUIRED:
-                raise ctx.error(sub, f"missing required key {key!r} ({f.spec.describe()})")
+                owner = f" of {self.owner}" if self.owner else ""
+                raise ctx.error(sub, f"missing required key {key!r}{owner} "
+                                f"({f.spec.describe()})")
             elif f.default is None:
                 out[key] = None
             else:  # defaults go through the spec too, so they come out in canonical form
