@@ -97,48 +97,59 @@ def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor 
 
 
 class BatchNorm(Function):
-    """Per-channel standardisation with a given mean and rstd, then γ x̂ + β.
+    """Per-channel standardisation, then γ x̂ + β (γ, β broadcast along channel dim 1).
 
-    forward:  x̂ = (x − μ) · rstd,   out = γ x̂ + β    (γ, β broadcast along channel dim 1)
+    forward:  x̂ = (x − μ) · rstd,   out = γ x̂ + β
+              (the caller passes x − μ as ``centred`` and rstd = 1/√(σ² + ε))
 
-    With batch statistics (training), μ and rstd = 1/√(σ² + ε) are themselves functions
-    of x (averages over the m = N·H·W values of each channel), which adds two terms:
+    With batch statistics (training), μ and rstd are themselves functions of x (averages
+    over the m = N·H·W values of each channel), which adds two terms to the gradient:
 
-    backward: g = d · γ
-              dx = rstd · (g − mean(g) − x̂ · mean(g · x̂))     batch statistics
-              dx = rstd · g                                   running statistics (eval)
-              dγ = Σ d · x̂,   dβ = Σ d                        (sums over all but dim 1)
+    backward: dγ = Σ d · x̂,   dβ = Σ d                      (sums over all dims but 1)
+              dx = γ · rstd · (d − dβ/m − x̂ · dγ/m)        batch statistics
+              dx = γ · rstd · d                             running statistics (eval)
     """
 
-    def forward(self, x: Any, *params: Any, mean: Any, rstd: Any, batch_stats: bool,
+    def forward(self, x: Any, *params: Any, centred: Any, rstd: Any, batch_stats: bool,
                 has_weight: bool, has_bias: bool) -> Any:
         xp = _xp(x)
         self.axes = (0,) + tuple(range(2, x.ndim))
         view = (1, -1) + (1,) * (x.ndim - 2)
+        self.count = x.size // max(x.shape[1], 1)
         weight = params[0] if has_weight else None
         bias = params[-1] if has_bias else None
         self.rstd = xp.asarray(rstd, dtype=x.dtype).reshape(view)
-        self.xhat = (x - xp.asarray(mean, dtype=x.dtype).reshape(view)) * self.rstd
+        centred *= self.rstd  # the caller's fresh array becomes x̂
+        self.xhat = centred
         self.weight = None if weight is None else weight.reshape(view)
         self.batch_stats, self.has_weight, self.has_bias = batch_stats, has_weight, has_bias
-        out = self.xhat if weight is None else self.xhat * self.weight
+        if weight is None and bias is None:
+            return centred.copy()  # not x̂ itself: the caller may modify the output in place
+        out = centred * self.weight if weight is not None else centred.copy()
         if bias is not None:
-            out = out + bias.reshape(view)
+            out += bias.reshape(view)
         return out
 
     def backward(self, d: Any) -> tuple[Any, ...]:
-        g = d if self.weight is None else d * self.weight
+        xp = _xp(d)
+        scale = self.rstd if self.weight is None else self.rstd * self.weight
+        grad_x = d * self.xhat
+        sum_dxhat = grad_x.sum(axis=self.axes)
+        sum_d = d.sum(axis=self.axes)
         if self.batch_stats:
-            mean_g = g.mean(axis=self.axes, keepdims=True)
-            mean_gx = (g * self.xhat).mean(axis=self.axes, keepdims=True)
-            grad_x = self.rstd * (g - mean_g - self.xhat * mean_gx)
+            shape = self.rstd.shape
+            # grad_x = scale · (d − Σd/m − x̂ · Σ(d x̂)/m), reusing one buffer
+            xp.multiply(self.xhat, (sum_dxhat / self.count).reshape(shape), out=grad_x)
+            grad_x += (sum_d / self.count).reshape(shape)
+            xp.subtract(d, grad_x, out=grad_x)
+            grad_x *= scale
         else:
-            grad_x = g * self.rstd
+            xp.multiply(d, scale, out=grad_x)
         grads: tuple[Any, ...] = (grad_x,)
         if self.has_weight:
-            grads += ((d * self.xhat).sum(axis=self.axes),)
+            grads += (sum_dxhat,)
         if self.has_bias:
-            grads += (d.sum(axis=self.axes),)
+            grads += (sum_d,)
         return grads
 
 
@@ -176,6 +187,7 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
         raise ValueError("batch_norm: give both running_mean and running_var, or neither")
     xp = x.xp
     axes = (0,) + tuple(range(2, x.ndim))
+    view = (1, -1) + (1,) * (x.ndim - 2)
     if training:
         count = x.numel() // max(channels, 1)
         if count <= 1:
@@ -184,9 +196,10 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
                 f"input shape {x.shape}"
             )
         mean = x.data.mean(axis=axes)
-        centred = x.data - mean.reshape((1, -1) + (1,) * (x.ndim - 2))
-        var = (centred * centred).mean(axis=axes)
-        del centred
+        centred = x.data - mean.reshape(view)
+        squares = centred * centred
+        var = squares.mean(axis=axes)
+        del squares
         if running_mean is not None:
             with no_grad():
                 m = momentum
@@ -201,8 +214,9 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
                 "batch_norm: running_mean and running_var are needed when training=False "
                 "(evaluation uses the running statistics)"
             )
-        mean, var = running_mean.data, running_var.data
+        var = running_var.data
+        centred = x.data - running_mean.data.astype(x.dtype, copy=False).reshape(view)
     rstd = 1.0 / xp.sqrt(xp.asarray(var, dtype=x.dtype) + eps)
     params = tuple(t for t in (weight, bias) if t is not None)
-    return BatchNorm.apply(x, *params, mean=mean, rstd=rstd, batch_stats=bool(training),
+    return BatchNorm.apply(x, *params, centred=centred, rstd=rstd, batch_stats=bool(training),
                            has_weight=weight is not None, has_bias=bias is not None)
