@@ -46,11 +46,10 @@ def float_dtype(kernel: str, *arrays: Any) -> np.dtype:
     Kernels compute in float32 or float64 only; anything else is a caller's mistake and
     fails here, naming the kernel, instead of deep inside a compiled loop.
     """
-    dtype = np.result_type(*(a.dtype for a in arrays))
-    if dtype not in FLOAT_DTYPES:
+    if any(a.dtype not in FLOAT_DTYPES for a in arrays):
         got = ", ".join(str(a.dtype) for a in arrays)
         raise TypeError(f"{kernel}: expected float32 or float64 arrays, got {got}")
-    return dtype
+    return np.result_type(*(a.dtype for a in arrays))
 
 
 def contiguous(array: Any, dtype: np.dtype) -> np.ndarray:
