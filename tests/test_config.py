@@ -775,15 +775,20 @@ def test_loss_optimizer_scheduler_builders(name: str) -> None:
     assert loss.reduction == "mean"
 
 
-@pytest.mark.skipif(not _has_optim("Adam"), reason="tinyrpn.optim is not complete yet")
 def test_subspace_model_builds() -> None:
     pytest.importorskip("tinyrpn.models.subspace")
     exp = load_quiet(CONFIGS / "subspace_d10.yaml")
     tinyrpn.manual_seed(0)
     model = exp.build_model()
     assert model.num_parameters() == 10
+    assert (model.dim, model.projection_kind, model.offset) == (10, "qr", False)
     out = model(tinyrpn.rand(3, 784))
     assert out.shape == (3, 10)
+    # theta = P omega starts at the base model's initial parameters
+    tinyrpn.manual_seed(0)
+    base = load_quiet(CONFIGS / "subspace_full.yaml").build_model()
+    x = tinyrpn.rand(3, 784)
+    np.testing.assert_allclose(model(x).data, base(x).data, rtol=1e-4, atol=1e-5)
 
 
 @needs_mnist

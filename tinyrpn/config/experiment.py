@@ -92,9 +92,19 @@ def memory_estimate(config: dict[str, Any]) -> dict[str, Any]:
     lookahead = 1 if config.get("lookahead") else 0
     buffers: list[tuple[str, int]] = []
     if model["type"] == "subspace" and model["dim"] != "full":
-        theta = count_parameters(model["base"])
-        buffers.append((f"projection P, {theta:,} x {model['dim']:,}", theta * model["dim"]))
-        buffers.append((f"theta_0 and theta, {theta:,} each", 2 * theta))
+        D, d = count_parameters(model["base"]), model["dim"]
+        kind = model["projection"]
+        if kind in ("qr", "dense"):
+            buffers.append((f"{kind} projection P, {D:,} x {d:,}", D * d))
+        elif kind == "sparse":  # about d sqrt(D) (row, column, value) triples: 5 floats each
+            buffers.append((f"sparse projection, about {int(d * D**0.5):,} entries",
+                            5 * int(d * D**0.5)))
+        else:  # Fastfood: a few vectors of the next power of two >= D
+            L = 1 << (D - 1).bit_length()
+            buffers.append((f"fastfood projection, vectors of {L:,}", 6 * L))
+        if not model["offset"] and kind not in ("qr", "dense"):
+            buffers.append((f"anchor column, {D:,}", D))
+        buffers.append((f"theta0 and theta, {D:,} each", 2 * D))
     acts = _activations(model, config["data"]["batch_size"])
     largest = max(acts, key=lambda a: a[1]) if acts else ("none", 0)
     est = {

@@ -251,9 +251,10 @@ def _build_subspace(params: dict[str, Any]) -> Any:
     base = build_model(params["base"])
     if params["dim"] == "full":
         return base  # training in the full space is training the base model itself
-    from tinyrpn.models import subspace
+    from tinyrpn.models.subspace import Subspace
 
-    return subspace.Subspace(base, dim=params["dim"], projection=params["projection"])
+    return Subspace(base, dim=params["dim"], projection=params["projection"],
+                    offset=params["offset"])
 
 
 MODELS.register(
@@ -263,8 +264,13 @@ MODELS.register(
                      "d, the dimension of the trained subspace, or full"),
         "base": Field(Typed("model", exclude=("subspace",)), REQUIRED,
                       "the network whose parameters theta = P omega"),
-        "projection": Field(Str(["dense"], what="projection"), "dense",
-                            "how P is stored: dense (D x d, QR-orthonormalised)"),
+        "projection": Field(Str(["qr", "dense", "sparse", "fastfood"], what="projection"),
+                            "qr", "qr: dense, orthonormal (the reference); dense: Gaussian, "
+                            "unit columns; sparse: Li et al.'s sparse P; fastfood: never "
+                            "stored, O(D) memory"),
+        "offset": Field(Bool(), True, "theta = theta0 + P omega (true, omega starts at 0) or "
+                        "theta = P omega with P's first column along theta0 (false, the "
+                        "reference)"),
     },
     build=_build_subspace, validate=_validate_subspace,
     doc="train omega (d numbers) with theta = P omega (Li et al. 2018); dim: full trains theta",
@@ -325,8 +331,10 @@ def describe_model(model: dict[str, Any]) -> list[str]:
         base = describe_model(model["base"])
         if model["dim"] == "full":
             return [*base, "trained in the full space (all parameters)"]
-        return [*base, f"trained in a {model['dim']}-dimensional random subspace "
-                f"({model['projection']} P, {count_parameters(model['base']):,} x {model['dim']})"]
+        form = "theta0 + P omega" if model["offset"] else "P omega"
+        return [*base, f"trained in a {model['dim']}-dimensional random subspace: theta = "
+                f"{form}, {model['projection']} P of {count_parameters(model['base']):,} x "
+                f"{model['dim']:,}"]
     return [kind]
 
 
