@@ -194,8 +194,10 @@ class _Converter:
         block = self.block(value, path, "data", CLASSES["data"])
         params = self.params(block, {"name": "", "train_batch_size": "batch_size",
                                      "test_batch_size": "test_batch_size", "device": ""}, "data")
-        self.ctx.path_map["data"] = block.params_path
-        self.ctx.path_map["data.dataset"] = join_path(path, "data_class")
+        pm = self.ctx.path_map
+        pm["data"] = block.params_path
+        pm["data.dataset"] = join_path(path, "data_class")
+        pm["data.batch_size"] = join_path(block.params_path, "train_batch_size")
         return {
             "dataset": CLASSES["data"][block.name],
             "transforms": [dict(t) if isinstance(t, dict) else t for t in MNIST_TRANSFORMS],
