@@ -25,7 +25,6 @@ import os
 import re
 import tempfile
 import zipfile
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -133,15 +132,15 @@ def _decode(node: Any, archive: Any, map_location: str | None, where: str) -> An
             ) from exc
         if tag == "npscalar":
             return array[()]
+        if tag == "ndarray":
+            return array  # NumPy arrays stay NumPy arrays; map_location moves tensors only
         if map_location is not None:
             array = backend.to_device(array, map_location)
-        return Tensor._wrap(array) if tag == "tensor" else array
+        return Tensor._wrap(array)
     if tag == "value":
         return body
     if tag == "dict":
-        return OrderedDict(
-            (key, _decode(item, archive, map_location, where)) for key, item in body
-        )
+        return {key: _decode(item, archive, map_location, where) for key, item in body}
     if tag == "list":
         return [_decode(item, archive, map_location, where) for item in body]
     if tag == "tuple":
@@ -206,7 +205,8 @@ def load(path: str | os.PathLike[str], map_location: str | None = None) -> Any:
     """Read an object written by :func:`save`.
 
     Tensors come back as tensors (on ``map_location``, default the CPU), NumPy arrays as
-    arrays, dicts as (ordered) dicts, and plain values as themselves. Raises
+    NumPy arrays (as in PyTorch, ``map_location`` moves tensors only), dicts as dicts (in
+    their saved order), and plain values as themselves. Raises
     FileNotFoundError for a missing file and :class:`SerializationError` for a file that
     is not a tinyrpn archive or is damaged.
     """
