@@ -134,7 +134,7 @@ def test_rpn_configs_reproduce_what_tinybig_ran() -> None:
     for cfg, epochs in ((ident, 25), (dual, 20), (kron, 20)):
         assert cfg["seed"] == 1234 and cfg["training"]["epochs"] == epochs
         assert cfg["optimizer"] == {"type": "adamw", "lr": 2e-3, "betas": [0.9, 0.999],
-                                    "eps": 1e-8, "weight_decay": 2e-4}
+                                    "eps": 1e-8, "weight_decay": 2e-4, "amsgrad": False}
         assert cfg["scheduler"] == {"type": "exponential", "gamma": 0.9}
         assert cfg["loss"] == {"type": "cross_entropy", "reduction": "mean"}
         assert cfg["data"]["batch_size"] == cfg["data"]["test_batch_size"] == 64
@@ -458,7 +458,7 @@ def test_short_forms_and_defaults(tmp_path: Path) -> None:
     assert exp.name == "minimal" and c["seed"] == 0 and c["device"] == "cpu"
     assert c["loss"] == {"type": "cross_entropy", "reduction": "mean"}
     assert c["optimizer"] == {"type": "adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8,
-                              "weight_decay": 0.0}
+                              "weight_decay": 0.0, "amsgrad": False}
     assert c["data"]["test_batch_size"] == 32 and c["data"]["dataset"]["type"] == "mnist"
     assert c["lookahead"] is None and c["scheduler"] is None
     assert c["training"] == {"epochs": 1, "eval_train": False, "eval_every_steps": None}

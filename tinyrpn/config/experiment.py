@@ -85,10 +85,12 @@ def memory_estimate(config: dict[str, Any]) -> dict[str, Any]:
     n_params = count_parameters(model)
     opt = REGISTRIES["optimizer"][config["optimizer"]["type"]]
     per = opt.info.get("state_per_param", 2)
-    if opt.name == "sgd" and config["optimizer"]["momentum"] == 0:
-        per = 0
-    elif opt.name == "sgd":
-        per = 1
+    if opt.name == "sgd":
+        per = 1 if config["optimizer"]["momentum"] else 0
+    elif opt.name in ("adam", "adamw") and config["optimizer"]["amsgrad"]:
+        per = 3
+    elif opt.name == "madgrad" and config["optimizer"]["momentum"] == 0:
+        per = 2  # no x0 copy without momentum
     lookahead = 1 if config.get("lookahead") else 0
     buffers: list[tuple[str, int]] = []
     if model["type"] == "subspace" and model["dim"] != "full":

@@ -423,17 +423,30 @@ def _validate_adam(params: dict[str, Any], path: str, ctx: Context) -> None:
     _check_betas(params, path, ctx)
 
 
-_LR = Field(Float(positive=True), REQUIRED, "learning rate")
+def _validate_sgd(params: dict[str, Any], path: str, ctx: Context) -> None:
+    if params["nesterov"] and (params["momentum"] <= 0 or params["dampening"] != 0):
+        raise ctx.error(join_path(path, "nesterov"),
+                        f"nesterov: true needs momentum > 0 and dampening 0, got momentum "
+                        f"{params['momentum']} and dampening {params['dampening']}")
+
+
+def _validate_madgrad(params: dict[str, Any], path: str, ctx: Context) -> None:
+    if params["momentum"] >= 1.0:
+        raise ctx.error(join_path(path, "momentum"),
+                        f"expected a number in [0, 1), got {params['momentum']}")
+
+
 REG["optimizer"].register(
     "sgd",
     {
-        "lr": _LR,
+        "lr": Field(Float(positive=True), 1.0e-3, "learning rate"),
         "momentum": Field(Float(min=0.0), 0.0),
         "dampening": Field(Float(min=0.0), 0.0),
         "weight_decay": Field(Float(min=0.0), 0.0),
         "nesterov": Field(Bool(), False),
     },
-    build=_build_optimizer("SGD"), state_per_param=0, doc="stochastic gradient descent (optim.SGD)",
+    build=_build_optimizer("SGD"), validate=_validate_sgd, state_per_param=0,
+    doc="stochastic gradient descent (optim.SGD)",
 )
 REG["optimizer"].register(
     "adam",
@@ -442,6 +455,7 @@ REG["optimizer"].register(
         "betas": Field(_betas(), [0.9, 0.999]),
         "eps": Field(Float(positive=True), 1.0e-8),
         "weight_decay": Field(Float(min=0.0), 0.0, "L2 penalty added to the gradient"),
+        "amsgrad": Field(Bool(), False, "use the maximum of past squared gradients"),
     },
     build=_build_optimizer("Adam"), validate=_validate_adam, state_per_param=2,
     doc="Adam (optim.Adam)",
@@ -453,6 +467,7 @@ REG["optimizer"].register(
         "betas": Field(_betas(), [0.9, 0.999]),
         "eps": Field(Float(positive=True), 1.0e-8),
         "weight_decay": Field(Float(min=0.0), 1.0e-2, "decoupled weight decay"),
+        "amsgrad": Field(Bool(), False, "use the maximum of past squared gradients"),
     },
     build=_build_optimizer("AdamW"), validate=_validate_adam, state_per_param=2,
     doc="Adam with decoupled weight decay (optim.AdamW)",
@@ -465,7 +480,7 @@ REG["optimizer"].register(
         "weight_decay": Field(Float(min=0.0), 0.0),
         "eps": Field(Float(positive=True), 1.0e-6),
     },
-    build=_build_optimizer("MADGRAD"), state_per_param=3,
+    build=_build_optimizer("MADGRAD"), validate=_validate_madgrad, state_per_param=3,
     doc="MADGRAD, Defazio & Jelassi 2021 (optim.MADGRAD)",
 )
 
