@@ -805,6 +805,42 @@ class Tensor:
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return _math.compare(self, other, "ne")
 
+    # Logical / bitwise operators, for masks (bool) and integer tensors; no gradient.
+
+    def _bitwise(self, other: Any, how: str) -> Tensor:
+        other = other.data if isinstance(other, Tensor) else other
+        other_kind = (other.dtype if hasattr(other, "dtype") else np.asarray(other).dtype).kind
+        if self.data.dtype.kind not in "biu" or other_kind not in "biu":
+            raise TypeError(
+                f"{how} needs bool or integer tensors, got {self.dtype}; for a mask compare "
+                "first, e.g. (x > 0) & (x < 1)"
+            )
+        return _new_tensor(getattr(self.xp, how)(self.data, other))
+
+    def __and__(self, other: Any) -> Tensor:
+        return self._bitwise(other, "bitwise_and")
+
+    __rand__ = __and__
+
+    def __or__(self, other: Any) -> Tensor:
+        return self._bitwise(other, "bitwise_or")
+
+    __ror__ = __or__
+
+    def __xor__(self, other: Any) -> Tensor:
+        return self._bitwise(other, "bitwise_xor")
+
+    __rxor__ = __xor__
+
+    def __invert__(self) -> Tensor:
+        """~mask: logical not for bool tensors, bitwise not for integers."""
+        if self.data.dtype.kind not in "biu":
+            raise TypeError(f"~ needs a bool or integer tensor, got {self.dtype}")
+        return _new_tensor(self.xp.invert(self.data))
+
+    def logical_not(self) -> Tensor:
+        return _new_tensor(self.xp.logical_not(self.data))
+
     # -- methods ----------------------------------------------------------------------
 
     def add(self, other: Any) -> Tensor:
@@ -1080,10 +1116,11 @@ def _format_values(array: np.ndarray) -> str:
         extremes = (finite.max(), finite.min()) if finite.size else ()
         width = max((len(fmt(float(v))) for v in extremes), default=0)
         options["formatter"] = {"float_kind": lambda v: fmt(float(v)).rjust(width)}
-    return np.array2string(
+    body = np.array2string(
         array, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3, max_line_width=80,
         **options,
     )
+    return body.replace(", ...,", ",  ...,")  # PyTorch's spacing around an elided run
 
 
 def _summarized(array: np.ndarray, edge: int = 3) -> np.ndarray:

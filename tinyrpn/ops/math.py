@@ -255,7 +255,11 @@ def add(a: Any, b: Any) -> Tensor:
 
 
 def sub(a: Any, b: Any) -> Tensor:
-    """a - b with broadcasting."""
+    """a - b with broadcasting (not for bool tensors, as in PyTorch)."""
+    for t in (a, b):
+        if isinstance(t, Tensor) and t.data.dtype == np.bool_:
+            raise TypeError("sub: subtraction with a bool tensor is not defined; to invert a "
+                            "mask use ~mask or mask.logical_not()")
     return Sub.apply(*_binary("sub", a, b))
 
 
