@@ -35,3 +35,8 @@ __all__ = [
 from .hadamard import fwht  # noqa: E402
 
 __all__ += ["fwht"]
+
+# Fused optimizer updates, one pass over memory per parameter (used by tinyrpn.optim).
+from .optim import adam_update, lookahead_update, madgrad_update, sgd_update  # noqa: E402
+
+__all__ += ["adam_update", "sgd_update", "madgrad_update", "lookahead_update"]
