@@ -190,3 +190,13 @@ def test_errors():
         init.uniform_(_param(3), 1.0, 0.0)
     with pytest.warns(UserWarning, match="zero-element"):
         init.kaiming_uniform_(_param(0, 4))
+
+
+def test_non_contiguous_tensor_gets_the_same_numbers():
+    tinyrpn.manual_seed(9)
+    dense = init.uniform_(_param(4, 6, dtype=np.float64)).numpy()
+    strided = tinyrpn.Tensor._wrap(np.zeros((6, 4)).T)  # a (4, 6) view, not C-contiguous
+    tinyrpn.manual_seed(9)
+    init.uniform_(strided)
+    np.testing.assert_array_equal(strided.numpy(), dense)
+    assert strided._version.value == 1

@@ -50,12 +50,17 @@ def _check_tensor(fn: str, tensor: Any) -> Tensor:
 def _fill_random(tensor: Tensor, draw: Any, generator: np.random.Generator | None) -> Tensor:
     """Fill ``tensor`` with ``draw(rng, n)`` (float64 samples), chunk by chunk, in place."""
     rng = generator if generator is not None else _random.default_generator()
-    values = np.empty(tensor.shape, dtype=tensor.dtype)
+    # On the CPU, write straight into the tensor's own array (no full-size temporary).
+    direct = isinstance(tensor.data, np.ndarray) and tensor.data.flags.c_contiguous
+    values = tensor.data if direct else np.empty(tensor.shape, dtype=tensor.dtype)
     flat = values.reshape(-1)
     for start in range(0, flat.size, _CHUNK):
         stop = min(start + _CHUNK, flat.size)
         flat[start:stop] = draw(rng, stop - start)
-    return _assign(tensor, values)
+    if not direct:
+        return _assign(tensor, values)
+    tensor._version.value += 1  # an in-place change, like every other one
+    return tensor
 
 
 def _assign(tensor: Tensor, values: Any) -> Tensor:

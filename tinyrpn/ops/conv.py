@@ -231,7 +231,8 @@ class PadIndexed(Function):
 _PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
 
-def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
+def pad(x: Tensor, pad: Sequence[int], mode: str = "constant",
+        value: float | None = 0.0) -> Tensor:
     """Pad ``x`` as ``torch.nn.functional.pad``.
 
     ``pad`` lists widths from the last dim backwards: (left, right) for the last dim, then
@@ -264,7 +265,7 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
                 f"pad: widths ({lo}, {hi}) on dim {dim} of shape {x.shape} give a negative size"
             )
     if mode == "constant":
-        return PadConstant.apply(x, widths=tuple(widths), value=value)
+        return PadConstant.apply(x, widths=tuple(widths), value=0.0 if value is None else value)
 
     maps = []
     for dim, (lo, hi) in enumerate(widths):
