@@ -564,3 +564,16 @@ def test_grad_fn_names_the_op():
     assert "grad_fn=<SumBackward>" in repr(x.sum())
     assert "grad_fn=<ExpBackward>" in repr(x.exp())
     assert "grad_fn=<MaxBackward>" in repr(x.max())
+
+
+def test_mask_operators():
+    x = tinyrpn.tensor([1.0, -1.0, 2.0])
+    np.testing.assert_array_equal(((x > 0) & (x < 1.5)).numpy(), [True, False, False])
+    np.testing.assert_array_equal(((x > 0) | (x < -0.5)).numpy(), [True, True, True])
+    np.testing.assert_array_equal(((x > 0) ^ True).numpy(), [False, True, False])
+    np.testing.assert_array_equal((~(x > 0)).numpy(), [False, True, False])
+    np.testing.assert_array_equal((x > 0).logical_not().numpy(), [False, True, False])
+    with pytest.raises(TypeError, match="bool or integer"):
+        x & x
+    with pytest.raises(TypeError, match="bool or integer"):
+        _ = ~x

@@ -62,7 +62,7 @@ def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims ``start_dim`` .. ``end_dim`` (inclusive) into one."""
     if a.ndim == 0:
         return reshape(a, 1)
-    start, end = _normalize_dims((start_dim, end_dim), a.ndim)
+    (start,), (end,) = _normalize_dims(start_dim, a.ndim), _normalize_dims(end_dim, a.ndim)
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     shape = a.shape[:start] + (-1,) + a.shape[end + 1:]
@@ -193,8 +193,9 @@ def roll(a: Tensor, shifts: Any, dims: Any = None) -> Tensor:
         dims = (dims,) if isinstance(dims, (int, np.integer)) else dims
         if dims is None or len(dims) != len(shifts):
             raise ValueError(f"roll: shifts {shifts} and dims {dims} must have the same length")
-        dims = _normalize_dims(tuple(dims), a.ndim) if a.ndim else tuple(dims)
-        return Roll.apply(a, shifts=shifts, dims=dims)
+        if a.ndim:  # each dim checked on its own: PyTorch allows rolling one dim twice
+            dims = tuple(_normalize_dims(d, a.ndim)[0] for d in dims)
+        return Roll.apply(a, shifts=shifts, dims=tuple(dims))
     if dims is not None and a.ndim:
         (dims,) = _normalize_dims(dims, a.ndim)
     return Roll.apply(a, shifts=int(shifts), dims=dims)
