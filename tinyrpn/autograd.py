@@ -88,6 +88,9 @@ class _GradMode(contextlib.ContextDecorator):
 def no_grad() -> _GradMode:
     """Context manager (or decorator) in which no graph is recorded, as in PyTorch.
 
+    (The mode is one flag for the whole process, not per thread as in PyTorch: tinyrpn
+    runs its work on one thread.)
+
     >>> with tinyrpn.no_grad():
     ...     prediction = model(x)      # no grad_fn, no memory held for backward
     """
@@ -537,7 +540,9 @@ class Tensor:
                     f"backward(gradient=...) got shape {tuple(seed.shape)}, but the tensor "
                     f"has shape {self.shape}; they must match"
                 )
-            seed = seed.astype(self.dtype, copy=True)  # never alias the caller's array
+            # No copy: no backward writes into its gradient, and the engine copies the
+            # caller's array before a leaf's .grad could become it (see _accumulate_grad).
+            seed = seed.astype(self.dtype, copy=False)
         _run_backward(self, seed, retain_graph)
 
     # -- conversion -------------------------------------------------------------------
@@ -815,7 +820,7 @@ class Tensor:
                 f"{how} needs bool or integer tensors, got {self.dtype}; for a mask compare "
                 "first, e.g. (x > 0) & (x < 1)"
             )
-        return _new_tensor(getattr(self.xp, how)(self.data, other))
+        return Tensor._wrap(getattr(self.xp, how)(self.data, other))
 
     def __and__(self, other: Any) -> Tensor:
         return self._bitwise(other, "bitwise_and")
@@ -836,10 +841,10 @@ class Tensor:
         """~mask: logical not for bool tensors, bitwise not for integers."""
         if self.data.dtype.kind not in "biu":
             raise TypeError(f"~ needs a bool or integer tensor, got {self.dtype}")
-        return _new_tensor(self.xp.invert(self.data))
+        return Tensor._wrap(self.xp.invert(self.data))
 
     def logical_not(self) -> Tensor:
-        return _new_tensor(self.xp.logical_not(self.data))
+        return Tensor._wrap(self.xp.logical_not(self.data))
 
     # -- methods ----------------------------------------------------------------------
 
@@ -1023,7 +1028,7 @@ def _run_backward(root: Tensor, seed: Any, retain_graph: bool) -> None:
     its shape is checked against the input's before it goes any further.
     """
     grads: dict[int, Any] = {id(root): seed}
-    handed_out: set[int] = set()
+    handed_out: set[int] = {id(seed)}  # the seed may be the caller's: never keep it as .grad
     for node in _topological_order(root):
         grad = grads.pop(id(node), None)
         if grad is None:
@@ -1060,7 +1065,7 @@ def _run_backward(root: Tensor, seed: Any, retain_graph: bool) -> None:
                         f"{fn.name}.backward produced a gradient of shape {tuple(g.shape)} "
                         f"for an input of shape {array.shape}"
                     )
-            if g.dtype != array.dtype:
+            if g.dtype is not array.dtype and g.dtype != array.dtype:  # (`is`: the fast path)
                 g = g.astype(array.dtype)  # as PyTorch: a gradient has its input's dtype
             key = id(parent)
             previous = grads.get(key)

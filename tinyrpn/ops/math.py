@@ -295,7 +295,7 @@ def compare(a: Any, b: Any, how: str) -> Tensor:
     """Elementwise comparison; the result is a bool tensor with no gradient."""
     a, b = _binary(how, a, b)
     ufunc = getattr(_xp(a.data), _COMPARISONS[how])
-    return _new_tensor(ufunc(a.data, b.data))
+    return Tensor._wrap(ufunc(a.data, b.data))  # (_wrap: 0-d results come back as scalars)
 
 
 def maximum(a: Any, b: Any) -> Tensor:
@@ -674,7 +674,7 @@ def _max_or_min(a: Tensor, dim: Any, keepdim: bool, take_max: bool) -> Any:
     find = a.data.argmax if take_max else a.data.argmin
     indices = find(axis=d, keepdims=True).astype(np.int64, copy=False)
     values = (MaxDim if take_max else MinDim).apply(a, indices=indices, dim=d, keepdim=keepdim)
-    return MaxResult(values, _new_tensor(indices if keepdim else indices.squeeze(axis=d)))
+    return MaxResult(values, Tensor._wrap(indices if keepdim else indices.squeeze(axis=d)))
 
 
 class Max(AmaxAmin):
@@ -727,15 +727,15 @@ def amin(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 def argmax(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the largest element (over the flattened tensor when ``dim`` is None)."""
     if dim is None:
-        return _new_tensor(_xp(a.data).asarray(a.data.argmax(), dtype=np.int64))
-    return _new_tensor(a.data.argmax(axis=dim, keepdims=keepdim).astype(np.int64))
+        return Tensor._wrap(_xp(a.data).asarray(a.data.argmax(), dtype=np.int64))
+    return Tensor._wrap(a.data.argmax(axis=dim, keepdims=keepdim).astype(np.int64))
 
 
 def argmin(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the smallest element (over the flattened tensor when ``dim`` is None)."""
     if dim is None:
-        return _new_tensor(_xp(a.data).asarray(a.data.argmin(), dtype=np.int64))
-    return _new_tensor(a.data.argmin(axis=dim, keepdims=keepdim).astype(np.int64))
+        return Tensor._wrap(_xp(a.data).asarray(a.data.argmin(), dtype=np.int64))
+    return Tensor._wrap(a.data.argmin(axis=dim, keepdims=keepdim).astype(np.int64))
 
 
 def _correction(dim: Any, unbiased: Any, correction: float | None) -> tuple[Any, float]:
