@@ -1,15 +1,14 @@
 """Trainer, History, metrics and checkpoints (tinyrpn.train).
 
-The runs here are tiny (a linear model on synthetic 6x6 "images" of three classes) so that
-whole trainings, including a run killed with SIGKILL and resumed, take seconds. The model
-draws from tinyrpn's random stream while training (noise, like dropout) and the loader
-augments with a seeded RandomShift, so resuming is only exact if every random stream is
-checkpointed.
+The runs here are tiny (a 36-16-3 MLP with dropout on synthetic 6x6 "images" of three
+classes, SGD with momentum, an exponential lr schedule) so that whole trainings, including a
+run killed with SIGKILL and resumed, take seconds. Dropout draws from tinyrpn's random
+stream and the loader shuffles and augments (a seeded RandomShift), so a resumed run only
+matches an uninterrupted one if every random stream is checkpointed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -23,11 +22,12 @@ import pytest
 import yaml
 
 import tinyrpn
-from tinyrpn import serialization
+from tinyrpn import nn, optim, serialization
 from tinyrpn.autograd import Tensor
 from tinyrpn.data import DataLoader
 from tinyrpn.data.transforms import Compose, RandomShift
-from tinyrpn.nn import Module, Parameter
+from tinyrpn.nn import Module
+from tinyrpn.optim.lr_scheduler import ExponentialLR
 from tinyrpn.train import (
     History,
     ResumeError,
@@ -42,112 +42,32 @@ from tinyrpn.train import (
 
 REPO = Path(__file__).resolve().parents[1]
 
-# -- tiny stand-ins (model, loss, optimizer, scheduler) built on the core ops ------------------
+# -- a tiny model whose training steps can be interrupted ----------------------------------------
 
 
-class NoisyLinear(Module):
-    """x -> flatten -> (x + noise in training) @ W.T + b; the noise comes from tinyrpn's stream."""
+class Net(Module):
+    """Flatten -> Linear(36, 16) -> ReLU -> Dropout(0.2) -> Linear(16, 3).
 
-    def __init__(self, d_in: int, d_out: int) -> None:
+    Dropout draws from tinyrpn's random stream, so a resumed run only matches if that
+    stream is checkpointed. ``hook(step)`` is called at every training-mode forward.
+    """
+
+    def __init__(self) -> None:
         super().__init__()
-        rng = tinyrpn.random.default_generator()
-        self.weight = Parameter(rng.normal(0, 0.1, (d_out, d_in)).astype(np.float32))
-        self.bias = Parameter(np.zeros(d_out, np.float32))
-        self.hook = None  # called with the global training step, for interrupting tests
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(36, 16), nn.ReLU(), nn.Dropout(0.2),
+                                  nn.Linear(16, 3))
+        self.hook = None
         self.steps = 0
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x.reshape(x.shape[0], -1)
         if self.training:
             self.steps += 1
             if self.hook is not None:
                 self.hook(self.steps)
-            noise = tinyrpn.random.default_generator().normal(0, 0.05, x.shape)
-            x = x + Tensor._wrap(noise.astype(np.float32))
-        return x @ self.weight.t() + self.bias
+        return self.body(x)
 
 
-def cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
-    """Mean of logsumexp(z) - z[target], from the core ops."""
-    z = logits - Tensor._wrap(logits.data.max(axis=1, keepdims=True))
-    onehot = np.eye(logits.shape[1], dtype=np.float32)[target.data]
-    picked = (z * Tensor._wrap(onehot)).sum(1)
-    return (z.exp().sum(1).log() - picked).mean()
-
-
-class MomentumSGD:
-    """SGD with momentum: v = mu v + g; p -= lr v (PyTorch's formula, PyTorch-shaped API)."""
-
-    def __init__(self, params, lr: float, momentum: float = 0.9) -> None:
-        self.params = list(params)
-        self.param_groups = [{"lr": lr, "momentum": momentum}]
-        self.state: dict[int, dict] = {}
-        self.steps = 0
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    def step(self) -> None:
-        g0 = self.param_groups[0]
-        self.steps += 1
-        for i, p in enumerate(self.params):
-            buf = self.state.setdefault(i, {"momentum_buffer": np.zeros_like(p.data)})
-            buf["momentum_buffer"] = g0["momentum"] * buf["momentum_buffer"] + p.grad.data
-            p.data = p.data - g0["lr"] * buf["momentum_buffer"]
-
-    def state_dict(self) -> dict:
-        return {"state": {i: dict(s) for i, s in self.state.items()},
-                "param_groups": [dict(g) for g in self.param_groups], "steps": self.steps}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.state = {int(i): {k: np.array(v) for k, v in s.items()}
-                      for i, s in state["state"].items()}
-        self.param_groups = [dict(g) for g in state["param_groups"]]
-        self.steps = state["steps"]
-
-
-class Lookahead(MomentumSGD):
-    """Keeps slow weights (a running average taken every 3 steps) and evaluates on them."""
-
-    def __init__(self, params, lr: float) -> None:
-        super().__init__(params, lr)
-        self.slow = [p.data.copy() for p in self.params]
-        self.entered = 0
-
-    def step(self) -> None:
-        super().step()
-        if self.steps % 3 == 0:
-            for s, p in zip(self.slow, self.params):
-                s += 0.5 * (p.data - s)
-
-    @contextlib.contextmanager
-    def slow_weights(self):
-        self.entered += 1
-        fast = [p.data for p in self.params]
-        for p, s in zip(self.params, self.slow):
-            p.data = s.copy()
-        try:
-            yield
-        finally:
-            for p, f in zip(self.params, fast):
-                p.data = f
-
-
-class ExponentialLR:
-    def __init__(self, optimizer, gamma: float) -> None:
-        self.optimizer, self.gamma, self.last_epoch = optimizer, gamma, 0
-
-    def step(self) -> None:
-        self.last_epoch += 1
-        for g in self.optimizer.param_groups:
-            g["lr"] *= self.gamma
-
-    def state_dict(self) -> dict:
-        return {"gamma": self.gamma, "last_epoch": self.last_epoch}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.gamma, self.last_epoch = state["gamma"], state["last_epoch"]
+cross_entropy = nn.CrossEntropyLoss()
 
 
 # -- synthetic data -------------------------------------------------------------------------
@@ -176,12 +96,14 @@ def build(out_dir=None, epochs: int = 4, *, lookahead: bool = False, seed: int =
     tinyrpn.manual_seed(seed)
     np.random.seed(seed)
     (xtr, ytr), (xte, yte) = make_data()
-    model = NoisyLinear(36, 3)
+    model = Net()
     train = DataLoader(xtr, ytr, batch_size=32, shuffle=True, seed=seed,
                        transform=Compose([RandomShift(1, seed=seed + 1)]))
     test = DataLoader(xte, yte, batch_size=50)
-    opt = (Lookahead if lookahead else MomentumSGD)(model.parameters(), lr=0.05)
-    return Trainer(model, train, test, cross_entropy, opt, ExponentialLR(opt, 0.8),
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    if lookahead:
+        opt = optim.Lookahead(opt, k=3, alpha=0.5)
+    return Trainer(model, train, test, cross_entropy, opt, ExponentialLR(opt, gamma=0.8),
                    epochs=epochs, out_dir=out_dir, config=config, seed=seed,
                    progress=False, **kwargs)
 
@@ -251,7 +173,7 @@ def test_confusion_matrix_counts_true_rows_predicted_columns():
 def test_evaluate_weights_batches_by_size_and_restores_the_mode():
     tinyrpn.manual_seed(0)
     (_, _), (x, y) = make_data(n_test=103)
-    model = NoisyLinear(36, 3)
+    model = Net()
     whole = evaluate(model, [(tinyrpn.tensor(x), tinyrpn.tensor(y))], cross_entropy)
     batched = evaluate(model, DataLoader(x, y, batch_size=25), cross_entropy)  # 4 x 25 + 3
     assert batched.count == whole.count == 103
@@ -299,7 +221,7 @@ def test_run_directory_holds_config_history_results_checkpoint_and_plots(referen
     best_epoch, best = history.best()
     assert results["best_test_acc"] == best == max(history.test_acc)
     assert results["best_epoch"] == best_epoch
-    assert results["num_parameters"] == 36 * 3 + 3
+    assert results["num_parameters"] == 36 * 16 + 16 + 16 * 3 + 3
     assert results["seed"] == 7 and results["tinyrpn_version"] == tinyrpn.__version__
     assert 0 < results["seconds_per_epoch"] < 60 and results["peak_memory_mb"] > 10
     assert results["argv"] == sys.argv
@@ -307,7 +229,7 @@ def test_run_directory_holds_config_history_results_checkpoint_and_plots(referen
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The checkpoint is a plain .npz, readable without pickle, holding the final state.
     with np.load(out / "checkpoint.npz", allow_pickle=False) as npz:
-        np.testing.assert_array_equal(npz["model/weight"], final_weights["weight"])
+        np.testing.assert_array_equal(npz["model/body.1.weight"], final_weights["body.1.weight"])
     ckpt = serialization.load(out / "checkpoint.npz")
     assert ckpt["epoch"] == 4 and ckpt["global_step"] == 40
 
@@ -362,10 +284,16 @@ def test_eval_every_steps_records_the_step_and_matches_the_epoch_evaluation():
 
 def test_lookahead_evaluates_on_slow_weights():
     trainer = build(None, epochs=2, lookahead=True, eval_every_steps=10)
+    slow_weights, entered = trainer.optimizer.slow_weights, []
+
+    def counting():
+        entered.append(trainer.global_step)
+        return slow_weights()
+
+    trainer.optimizer.slow_weights = counting
     h = trainer.fit()
-    assert trainer.optimizer.entered == 4  # 2 epoch tests + 2 step tests, each on slow weights
-    with trainer.optimizer.slow_weights():
-        slow = trainer.evaluate(trainer.test_loader)
+    assert len(entered) == 4  # 2 epoch tests + 2 step tests, each on slow weights
+    slow = trainer.evaluate(trainer.test_loader)  # Trainer.evaluate uses the slow weights
     fast = evaluate(trainer.model, trainer.test_loader, cross_entropy)
     assert h.test_acc[-1] == slow.accuracy and h.test_loss[-1] == slow.loss
     assert fast.loss != slow.loss

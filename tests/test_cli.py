@@ -1,0 +1,261 @@
+"""The command line (tinyrpn.cli): exit codes, messages, and real runs end to end.
+
+The end-to-end runs train a small MLP on a slice of the real MNIST (found in
+$TINYRPN_TEST_MNIST, else $TINYRPN_DATA, else /work/shared/data/mnist; skipped where none
+holds the files), through the same code path as the `tinyrpn` command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tinyrpn import cli
+from tinyrpn.train import History
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST = Path(os.environ.get("TINYRPN_TEST_MNIST") or os.environ.get("TINYRPN_DATA")
+             or "/work/shared/data/mnist")
+needs_mnist = pytest.mark.skipif(
+    not (MNIST / "train-images-idx3-ubyte.gz").is_file()
+    and not (MNIST / "train-images-idx3-ubyte").is_file(),
+    reason=f"no MNIST files in {MNIST}",
+)
+
+MLP_CONFIG = """\
+name: mlp_cli
+seed: 0
+data:
+  dataset: {{type: mnist, download: false}}
+  transforms: [scale, {{normalize: {{mean: 0.1307, std: 0.3081}}}}, flatten]
+  batch_size: {batch_size}
+  test_batch_size: 500
+model:
+  type: mlp
+  sizes: [784, 128, 10]
+  output: none
+loss: {{type: cross_entropy}}
+optimizer: {optimizer}
+scheduler: {scheduler}
+lookahead: {lookahead}
+training:
+  epochs: {epochs}
+  eval_train: {eval_train}
+  eval_every_steps: {eval_every_steps}
+"""
+
+
+def write_config(tmp_path: Path, name: str = "mlp.yaml", *, batch_size: int = 64,
+                 optimizer: str = "{type: adam, lr: 1.0e-3}", scheduler: str = "null",
+                 lookahead: str = "null", epochs: int = 1, eval_train: str = "false",
+                 eval_every_steps: str = "null") -> Path:
+    path = tmp_path / name
+    path.write_text(MLP_CONFIG.format(
+        batch_size=batch_size, optimizer=optimizer, scheduler=scheduler, lookahead=lookahead,
+        epochs=epochs, eval_train=eval_train, eval_every_steps=eval_every_steps))
+    return path
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- usage errors: exit code 2, one line on stderr, no traceback -------------------------------
+
+
+def test_help_and_usage_errors(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "train" in out and "Exit codes" in out
+    assert run(capsys, "train", "--help")[0] == 0
+    code, _, err = run(capsys)
+    assert code == 2 and "required" in err
+    code, _, err = run(capsys, "train")
+    assert code == 2 and "CONFIG" in err
+    code, _, err = run(capsys, "train", "x.yaml", "--epochs", "abc")
+    assert code == 2 and "expected an integer, got 'abc'" in err
+    code, _, err = run(capsys, "train", "x.yaml", "--limit-train", "0")
+    assert code == 2 and "expected an integer >= 1, got 0" in err
+    code, _, err = run(capsys, "fly")
+    assert code == 2 and "invalid choice" in err
+
+
+def test_missing_files_exit_2_with_one_line(capsys, tmp_path):
+    for argv in (["train", tmp_path / "nope.yaml"], ["info", tmp_path / "nope.yaml"],
+                 ["eval", tmp_path / "nope"], ["plot", tmp_path / "nope"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2, argv
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert str(tmp_path / "nope") in err
+    (tmp_path / "run").mkdir()
+    code, _, err = run(capsys, "eval", tmp_path / "run")
+    assert code == 2 and "no checkpoint.npz in" in err
+    (tmp_path / "run" / "checkpoint.npz").write_bytes(b"")
+    code, _, err = run(capsys, "eval", tmp_path / "run")
+    assert code == 2 and "no config.yaml beside" in err
+
+
+def test_bad_config_exits_2_naming_the_key(capsys, tmp_path):
+    path = write_config(tmp_path)
+    path.write_text(path.read_text().replace("sizes:", "sizez:"))
+    for command in ("train", "info"):
+        code, _, err = run(capsys, command, path)
+        assert code == 2 and "Traceback" not in err
+        assert "model.sizez" in err and "did you mean 'sizes'" in err and str(path) in err
+
+
+def test_info_describes_layers_parameters_and_memory(capsys, tmp_path):
+    code, out, _ = run(capsys, "info", write_config(tmp_path))
+    assert code == 0
+    assert "101,770 parameters" in out  # 784*128 + 128 + 128*10 + 10
+    assert "784 -> 128 -> 10" in out and "memory estimate" in out
+
+
+def test_plot_draws_run_directories(capsys, tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        History(epoch=[1, 2], steps=[5, 10], step_loss=[1.0] * 10, train_loss=[1.0, 0.5],
+                train_acc=[0.5, 0.7], test_loss=[0.9, 0.6], test_acc=[0.6, 0.8],
+                lr=[0.1, 0.1]).save(tmp_path / name / "history.json")
+    code, out, _ = run(capsys, "plot", tmp_path / "a")
+    assert code == 0 and (tmp_path / "a" / "curves.png").is_file() and "curves.png" in out
+    code, _, _ = run(capsys, "plot", tmp_path / "a", tmp_path / "b", "--x", "step",
+                     "--out", tmp_path / "both.png")
+    assert code == 0 and (tmp_path / "both.png").read_bytes()[:4] == b"\x89PNG"
+    code, _, err = run(capsys, "plot", tmp_path)
+    assert code == 2 and "is not a run directory" in err
+
+
+def test_interrupt_exits_130_and_unexpected_errors_exit_1_with_a_traceback(
+        capsys, tmp_path, monkeypatch):
+    from tinyrpn.train import Trainer
+
+    path = write_config(tmp_path)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "from_experiment", interrupted)
+    code, _, err = run(capsys, "train", path, "--out", tmp_path / "run")
+    assert code == 130 and "interrupted" in err
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Trainer, "from_experiment", broken)
+    code, _, err = run(capsys, "train", path, "--out", tmp_path / "run")
+    assert code == 1 and "Traceback" in err and "RuntimeError: boom" in err
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-m", "tinyrpn", "--version"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("tinyrpn ")
+    done = subprocess.run([sys.executable, "-m", "tinyrpn", "info", "missing.yaml"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "no config file at missing.yaml" in done.stderr
+
+
+# -- real runs -------------------------------------------------------------------------------
+
+
+@needs_mnist
+def test_train_eval_resume_end_to_end(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYRPN_DATA", str(MNIST))
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, "mlp_cli.yaml",
+                          scheduler="{type: exponential, gamma: 0.5}")
+    code, out, err = run(capsys, "train", config, "--epochs", "1", "--limit-train", "2000",
+                         "--limit-test", "500", "--no-progress")
+    assert code == 0, err
+    run_dir = Path("runs") / "mlp_cli"  # the default: runs/<config name>
+    assert f"run directory: {run_dir}" in out
+    assert "epoch 1: train loss" in out and "final test accuracy" in out
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["limit_train"] == 2000 and results["limit_test"] == 500
+    assert results["num_parameters"] == 101_770 and results["status"] == "completed"
+    assert f"final test accuracy {results['final_test_acc']:.4f}" in out
+    assert 0.75 < results["final_test_acc"] <= 1.0
+
+    # eval rebuilds the model from config.yaml and reproduces the recorded test accuracy.
+    code, out, err = run(capsys, "eval", run_dir, "--limit-test", "500")
+    assert code == 0, err
+    assert f"accuracy {results['final_test_acc']:.4f}" in out and "(after epoch 1)" in out
+    code, out2, _ = run(capsys, "eval", run_dir / "checkpoint.npz", "--limit-test", "500")
+    assert code == 0 and out2.split(":", 1)[1] == out.split(":", 1)[1]
+
+    # --resume continues the run for one more epoch, with the limits the run began with.
+    code, _, err = run(capsys, "train", config, "--epochs", "3", "--limit-train", "1000",
+                       "--resume")
+    assert code == 2 and "--limit-train 1000 differs" in err
+    code, out, err = run(capsys, "train", config, "--epochs", "2", "--resume", "--no-progress")
+    assert code == 0, err
+    history = History.load(run_dir)
+    assert history.epoch == [1, 2] and history.lr == pytest.approx([1e-3, 5e-4])
+    assert "epoch 1:" not in out and "epoch 2:" in out
+    # A resumed config must be the same experiment (only training.epochs may change).
+    code, _, err = run(capsys, "train", config, "--epochs", "3", "--seed", "5", "--resume")
+    assert code == 2 and "different config (seed: 0 -> 5)" in err
+
+
+@needs_mnist
+def test_lookahead_run_records_training_set_and_step_evaluations_and_eval_uses_slow_weights(
+        capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYRPN_DATA", str(MNIST))
+    config = write_config(tmp_path, optimizer="{type: madgrad, lr: 1.0e-3}",
+                          lookahead="{k: 4, alpha: 0.8}", eval_train="true",
+                          eval_every_steps="5", batch_size=100)
+    run_dir = tmp_path / "run"
+    # 15 steps: not a multiple of k, so the fast weights differ from the slow ones at the end.
+    code, _, err = run(capsys, "train", config, "--out", run_dir, "--limit-train", "1500",
+                       "--limit-test", "300", "--no-progress")
+    assert code == 0, err
+    history = History.load(run_dir)
+    assert history.test_steps == [5, 10, 15] and len(history.eval_train_acc) == 1
+    assert history.test_acc_at_steps[-1] == history.test_acc[-1]  # step 15 ends epoch 1
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["final_train_acc"] == history.eval_train_acc[-1]
+    code, out, err = run(capsys, "eval", run_dir, "--limit-test", "300")
+    assert code == 0, err
+    correct = round(history.test_acc[-1] * 300)
+    assert f"accuracy {history.test_acc[-1]:.4f} ({correct}/300)" in out
+
+
+@needs_mnist
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid:RuntimeWarning")
+def test_divergence_exits_1_naming_epoch_and_step(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYRPN_DATA", str(MNIST))
+    config = write_config(tmp_path, optimizer="{type: sgd, lr: 1.0e+30}")
+    code, _, err = run(capsys, "train", config, "--out", tmp_path / "run", "--limit-train",
+                       "640", "--limit-test", "100", "--no-progress")
+    assert code == 1 and "Traceback" not in err
+    assert "training diverged: the loss is" in err and "at epoch 1, step" in err
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["status"] == "diverged"
+
+
+@needs_mnist
+def test_small_mlp_learns_mnist(capsys, tmp_path, monkeypatch):
+    """CI check of the whole path: `tinyrpn train` of a 784-128-10 MLP on 6,000 images for
+    2 epochs reaches a sensible test accuracy on 1,000 test images."""
+    monkeypatch.setenv("TINYRPN_DATA", str(MNIST))
+    config = write_config(tmp_path, epochs=2)
+    start = time.perf_counter()
+    code, out, err = run(capsys, "train", config, "--out", tmp_path / "run", "--limit-train",
+                         "6000", "--limit-test", "1000", "--no-progress")
+    seconds = time.perf_counter() - start
+    assert code == 0, err
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    history = History.load(tmp_path / "run")
+    print(f"small MLP: test accuracy {history.test_acc} in {seconds:.1f} s")
+    assert history.epoch == [1, 2]
+    assert results["final_test_acc"] >= 0.85
+    assert history.test_loss[1] < history.test_loss[0]
