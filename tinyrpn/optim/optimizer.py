@@ -77,11 +77,12 @@ def check_number(
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high or value != value:  # value != value: NaN
-        lo = "any" if low is None else ("(" if low_open else "[") + f"{low}"
-        hi = "any" if high is None else f"{high}" + (")" if high_open else "]")
-        where = f"in {lo}, {hi}" if low is not None and high is not None else (
-            f"{'>' if low_open else '>='} {low}" if low is not None
-            else f"{'<' if high_open else '<='} {high}")
+        if low is not None and high is not None:
+            where = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        elif low is not None:
+            where = f"{'>' if low_open else '>='} {low:g}"
+        else:
+            where = f"{'<' if high_open else '<='} {high:g}"
         raise ValueError(f"{owner}: {name} must be {where}, got {value!r}")
 
 
@@ -131,6 +132,9 @@ class Optimizer:
 
     #: Names of the entries of ``state[p]``; ``load_state_dict`` rejects any other.
     state_keys: ClassVar[frozenset[str]] = frozenset()
+    #: Those entries of ``state[p]`` that are numbers (step counts); the rest are arrays
+    #: with the parameter's shape.
+    scalar_state_keys: ClassVar[frozenset[str]] = frozenset({"step"})
     #: Names of optimizer-wide entries of ``state`` (string keys), e.g. MADGRAD's "k".
     global_state_keys: ClassVar[frozenset[str]] = frozenset()
 
@@ -143,6 +147,11 @@ class Optimizer:
             raise TypeError(
                 f"{name}: params must be an iterable of Tensors (e.g. model.parameters()) or "
                 f"of dicts (parameter groups), got {type(params).__name__}"
+            )
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(
+                f"{name}: params must be an ordered collection (a list), not a set: the "
+                "order of parameters must be the same from run to run for state dicts"
             )
         items = list(params)
         if not items:
@@ -355,13 +364,10 @@ class Optimizer:
                         f"parameter {index}{_closest(skey, self.state_keys)}; {name} keeps "
                         f"{sorted(self.state_keys)}"
                     )
-                is_array = isinstance(svalue, Tensor) or (
-                    hasattr(svalue, "shape") and tuple(svalue.shape) != ()
-                )
-                if is_array:
-                    entry[skey] = _state_array(svalue, p, f"state[{index}][{skey!r}]")
-                else:
+                if skey in self.scalar_state_keys:
                     entry[skey] = self._load_scalar(skey, svalue)
+                else:
+                    entry[skey] = _state_array(svalue, p, f"state[{index}][{skey!r}]")
             new_state[p] = entry
         self.param_groups[:] = new_groups
         self.state = new_state
