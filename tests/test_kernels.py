@@ -75,9 +75,9 @@ CONV_CASES = [
     ((2, 3, 5, 6), (4, 3, 1, 1), 1, 0, 1, 1),  # 1x1
     ((1, 2, 4, 4), (3, 2, 6, 6), 1, 1, 1, 1),  # kernel exactly the padded input
     ((2, 2, 9, 9), (2, 2, 3, 3), 3, 2, 2, 1),  # stride > 1 with dilation and padding
-    ((4, 8, 16, 16), (8, 8, 3, 3), 1, 1, 1, 1),  # big enough for the parallel im2col/col2im
+    ((4, 8, 16, 16), (8, 8, 3, 3), 1, 1, 1, 1),  # more channels
 ]
-CONV_IDS = ["lecun", "lecun-pad", "asym-groups", "depthwise", "1x1", "full", "dilated", "parallel"]
+CONV_IDS = ["lecun", "lecun-pad", "asym-groups", "depthwise", "1x1", "full", "dilated", "channels"]
 
 
 def naive_conv2d(x, w, stride, padding, dilation, groups):
@@ -123,9 +123,12 @@ def test_conv2d_twin_backward_is_the_adjoint(case, rng):
     np.testing.assert_allclose(np.sum(w * grad_w), inner, rtol=1e-10)
 
 
+@pytest.mark.parametrize("path", ["serial", "parallel"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
-def test_conv2d_numba_matches_twin(case, dtype, rng):
+def test_conv2d_numba_matches_twin(case, dtype, path, rng, monkeypatch):
+    # im2col/col2im run serially below a size threshold; move it to test both loops
+    monkeypatch.setattr(conv, "PARALLEL_MIN_ELEMENTS", 0 if path == "parallel" else 1 << 60)
     xs, ws, s, p, d, g = case
     x, w = rand(rng, xs, dtype), rand(rng, ws, dtype)
     out = kernels.conv2d_forward(x, w, s, p, d, g)
@@ -137,6 +140,17 @@ def test_conv2d_numba_matches_twin(case, dtype, rng):
     assert grad_x.dtype == dtype and grad_w.dtype == dtype
     np.testing.assert_allclose(grad_x, ref_x, **tol(dtype))
     np.testing.assert_allclose(grad_w, ref_w, **tol(dtype))
+
+
+def test_conv2d_uses_the_parallel_loops_for_big_inputs(monkeypatch, rng):
+    calls = []
+    for name in ("_im2col_parallel", "_col2im_parallel"):
+        original = getattr(conv, name)
+        monkeypatch.setattr(conv, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
+    x, w = rand(rng, (64, 1, 20, 20), np.float32), rand(rng, (12, 1, 5, 5), np.float32)
+    out = kernels.conv2d_forward(x, w, 2)
+    kernels.conv2d_backward(out, x, w, 2)
+    assert calls == ["_im2col_parallel", "_im2col_parallel", "_col2im_parallel"]
 
 
 def test_conv2d_accepts_strided_inputs(rng):
