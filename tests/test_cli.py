@@ -133,25 +133,37 @@ def test_plot_draws_run_directories(capsys, tmp_path):
     assert code == 2 and "is not a run directory" in err
 
 
-def test_interrupt_exits_130_and_unexpected_errors_exit_1_with_a_traceback(
-        capsys, tmp_path, monkeypatch):
+def test_unexpected_errors_exit_1_with_a_traceback(capsys, tmp_path, monkeypatch):
     from tinyrpn.train import Trainer
-
-    path = write_config(tmp_path)
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(Trainer, "from_experiment", interrupted)
-    code, _, err = run(capsys, "train", path, "--out", tmp_path / "run")
-    assert code == 130 and "interrupted" in err
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(Trainer, "from_experiment", broken)
-    code, _, err = run(capsys, "train", path, "--out", tmp_path / "run")
+    code, _, err = run(capsys, "train", write_config(tmp_path), "--out", tmp_path / "run")
     assert code == 1 and "Traceback" in err and "RuntimeError: boom" in err
+
+
+@needs_mnist
+def test_ctrl_c_exits_130_and_says_how_to_resume(capsys, tmp_path, monkeypatch):
+    from tinyrpn.train import Trainer
+
+    monkeypatch.setenv("TINYRPN_DATA", str(MNIST))
+    run_epoch = Trainer._run_epoch
+
+    def interrupted_in_epoch_2(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        run_epoch(self, epoch)
+
+    monkeypatch.setattr(Trainer, "_run_epoch", interrupted_in_epoch_2)
+    config = write_config(tmp_path, epochs=3)
+    code, _, err = run(capsys, "train", config, "--out", tmp_path / "run", "--limit-train",
+                       "256", "--limit-test", "100", "--no-progress")
+    assert code == 130
+    assert "interrupted after epoch 1" in err and "holds the state after epoch 1" in err
+    assert f"continue with: tinyrpn train {config} --out {tmp_path / 'run'} --resume" in err
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["status"] == "interrupted"
 
 
 def test_python_dash_m_runs_the_same_command_line():

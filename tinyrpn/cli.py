@@ -144,7 +144,12 @@ def _train(args: argparse.Namespace) -> int:
                                       on_epoch_end=_print_epoch if args.no_progress else None)
     if args.resume and not trainer.checkpoint_path.exists():
         print(f"no checkpoint in {out} yet: starting a new run", flush=True)
-    history = trainer.fit(resume=args.resume)
+    try:
+        history = trainer.fit(resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"continue with: tinyrpn train {args.config} --out {out} --resume",
+              file=sys.stderr)
+        raise
     results = json.loads((out / RESULTS).read_text())
     print(f"final test accuracy {_fmt(results['final_test_acc'])} (loss "
           f"{_fmt(results['final_test_loss'])}) after {len(history.epoch)} epochs; best "

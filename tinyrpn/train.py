@@ -479,9 +479,7 @@ class Trainer:
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         trandom.set_rng_state(state["rng"]["tinyrpn"])
-        # NumPy's global state holds an array, which map_location may have moved to a GPU.
-        np.random.set_state(tuple(backend.to_numpy(v) if hasattr(v, "shape") else v
-                                  for v in state["rng"]["numpy"]))
+        np.random.set_state(state["rng"]["numpy"])
         if state["train_loader"] is not None and hasattr(self.train_loader, "load_state_dict"):
             self.train_loader.load_state_dict(state["train_loader"])
         self.history = History.from_dict(state["history"])
