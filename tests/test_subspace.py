@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -438,3 +442,132 @@ def test_reference_network_d1000_dense_projections(kind):
     np.testing.assert_allclose(np.diag(gram), 1.0, atol=1e-5)
     off = np.abs(gram - np.diag(np.diag(gram))).max()
     assert off < (1e-5 if kind == "qr" else 0.03)  # dense: random, about 1/sqrt(D) apart
+
+
+# ===================================================================== the sweep driver
+
+
+def test_parse_dims():
+    from tinyrpn.sweep import parse_dims
+
+    assert parse_dims("3, 10,100,full") == (3, 10, 100, "full")
+    assert parse_dims((3, "full", 1000)) == (3, "full", 1000)
+    for bad, match in (("3,x", "'x' is not a positive integer"), ("0", "'0' is not"),
+                       ((2.5,), "2.5 is not"), ("", "at least one"), ("3,3", "twice")):
+        with pytest.raises(ValueError, match=match):
+            parse_dims(bad)
+
+
+def _fake_runs(monkeypatch, accuracy):
+    """Replace training by a synthetic accuracy curve; record which d were trained."""
+    from tinyrpn import sweep
+
+    trained = []
+
+    def fake_run(d, *args, **kwargs):
+        trained.append(d)
+        return {"dim": d, "run_dir": f"runs/{d}", "final_test_acc": accuracy(d),
+                "best_test_acc": accuracy(d) + 0.005, "reused": False}
+
+    class Exp:
+        config = {"model": {"base": {"type": "mlp", "sizes": [784, 200, 200, 10],
+                                     "batchnorm": False}}}
+
+    monkeypatch.setattr(sweep, "_run", fake_run)
+    monkeypatch.setattr(sweep, "_check_config", lambda *a, **k: Exp())
+    monkeypatch.setattr(sweep, "plot_sweep", lambda rows, out, threshold=None: [])
+    return trained
+
+
+def test_find_dint90_bisects_to_the_resolution(monkeypatch, tmp_path):
+    from tinyrpn.sweep import find_dint90
+
+    def accuracy(d):  # "full" 0.98; crosses 0.90 at d = 760
+        return 0.98 if d == "full" else 0.98 - 0.08 * 760 / d
+
+    trained = _fake_runs(monkeypatch, accuracy)
+    result = find_dint90("cfg.yaml", out_dir=tmp_path, progress=False)["dint90"]
+    # 550 (misses), 800 (reaches), 700 (misses), 750 (misses): [750, 800] is 50 wide
+    assert trained == [1000, 100, 550, 800, 700, 750]
+    assert result["d_int90"] == result["hi"] and result["hi"] - result["lo"] <= 50
+    assert result["lo"] < 760 <= result["hi"]
+    assert abs(result["crossing"] - 760) < 10 and result["monotone"] and result["D"] == 199_210
+    assert all(d % 50 == 0 for d in trained)
+    saved = json.loads((tmp_path / "dint90.json").read_text())
+    assert saved["dint90"]["d_int90"] == result["d_int90"]
+
+
+def test_find_dint90_moves_the_bracket_and_other_modes(monkeypatch, tmp_path):
+    from tinyrpn.sweep import find_dint90
+
+    trained = _fake_runs(monkeypatch, lambda d: 0.98 if d == "full" else min(0.98, d / 3000))
+    r = find_dint90("cfg.yaml", out_dir=tmp_path, progress=False, resolution=100)["dint90"]
+    assert trained[:3] == [1000, 2000, 4000]  # hi doubled until it reaches 0.90 (d = 2700)
+    assert r["lo"] < 2700 <= r["d_int90"] <= r["lo"] + 100
+    # relative: target = 0.9 * full accuracy = 0.882; a fixed grid instead of bisection
+    trained.clear()
+    r = find_dint90("cfg.yaml", out_dir=tmp_path, progress=False, relative=True,
+                    grid=[2000, 2500, 2700, 3000], metric="best")["dint90"]
+    assert trained[0] == "full" and r["target"] == pytest.approx(0.9 * 0.985)
+    assert r["d_int90"] == 2700 and r["lo"] == 2500 and r["grid"]  # best: d/3000 + 0.005
+    with pytest.raises(ValueError, match="metric must be 'final' or 'best'"):
+        find_dint90("cfg.yaml", metric="last")
+
+
+needs_mnist = pytest.mark.skipif(
+    not (Path(os.environ.get("TINYRPN_DATA") or "/work/shared/data/mnist")
+         / "train-images-idx3-ubyte.gz").exists(),
+    reason="the MNIST files are not in $TINYRPN_DATA",
+)
+SUBSPACE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "subspace_d1000.yaml"
+
+
+def _sweep_kwargs(tmp_path, monkeypatch, dims):
+    monkeypatch.setenv("TINYRPN_DATA", os.environ.get("TINYRPN_DATA")
+                       or "/work/shared/data/mnist")
+    return dict(dims=dims, out_dir=tmp_path, projection="fastfood", epochs=1,
+                limit_train=512, limit_test=200, progress=False,
+                overrides={"training.eval_every_steps": 1})
+
+
+def _check_rows(summary, dims):
+    assert [r["dim"] for r in summary["runs"]] == list(dims)
+    for row in summary["runs"]:
+        assert row["status"] == "completed" and row["steps"] == 2 and not row["reused"]
+        assert 0.0 <= row["final_test_acc"] <= row["best_test_acc"] <= 1.0
+        assert row["peak_rss_mb"] > 0 and row["seconds"] > 0
+        history = json.loads((Path(row["run_dir"]) / "history.json").read_text())
+        assert history["test_steps"] == [1, 2] and len(history["step_loss"]) == 2
+        assert row["num_parameters"] == (199_210 if row["dim"] == "full" else row["dim"])
+        assert row["projection"] == (None if row["dim"] == "full" else "fastfood")
+
+
+@needs_mnist
+def test_sweep_trains_plots_and_summarises(tmp_path, monkeypatch):
+    from tinyrpn.sweep import run_subspace_sweep
+
+    kwargs = _sweep_kwargs(tmp_path, monkeypatch, (3,))
+    summary = run_subspace_sweep(SUBSPACE_CONFIG, isolate=False, **kwargs)
+    _check_rows(summary, (3,))
+    assert summary["runs"][0]["peak_rss_is_process_max"]
+    for name in ("loss.png", "accuracy.png", "summary.json"):
+        assert (tmp_path / name).stat().st_size > 1000
+    assert json.loads((tmp_path / "summary.json").read_text())["runs"][0]["dim"] == 3
+    again = run_subspace_sweep(SUBSPACE_CONFIG, isolate=False, resume=True, **kwargs)
+    assert again["runs"][0]["reused"]
+    with pytest.raises(ValueError, match="needs model.type: subspace .* got model.type: mlp"):
+        run_subspace_sweep(SUBSPACE_CONFIG.with_name("mlp_small.yaml"), dims=(3,),
+                           out_dir=tmp_path / "x", progress=False, isolate=False)
+
+
+@needs_mnist
+@pytest.mark.slow
+def test_sweep_runs_each_dim_in_its_own_process(tmp_path, monkeypatch):
+    from tinyrpn.sweep import run_subspace_sweep
+
+    summary = run_subspace_sweep(SUBSPACE_CONFIG, isolate=True,
+                                 **_sweep_kwargs(tmp_path, monkeypatch, (3, "full")))
+    _check_rows(summary, (3, "full"))
+    pids = {r["pid"] for r in summary["runs"]}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert not any(r.get("peak_rss_is_process_max") for r in summary["runs"])
