@@ -1,0 +1,349 @@
+"""Speed and memory of tinyrpn.rpn on the reference RPNs of REFERENCE.md §1–2 (batch 64).
+
+    python benchmarks/rpn.py                 # everything, a few minutes on 2 cores
+    python benchmarks/rpn.py --steps 3       # fewer timed steps
+    python benchmarks/rpn.py --json out.json # also write the numbers
+
+(a) dual-LPHM training step (forward, cross-entropy, backward, AdamW step) with every
+    reconciliation computing z·Wᵀ through ``apply`` (from the factors) against the same
+    model computing it as z @ matrix().T (W built on every step, as tinyBIG does).
+(b) identity-reconciliation training step: achieved GFLOP/s, counting the matrix products
+    2·N·n·D forward and twice that backward (the nominal 6·N·n·D per layer), against this
+    machine's SGEMM rate on the same shapes measured in the same run; epoch estimate
+    (938 batches); where the time goes.
+(c) peak memory (ru_maxrss of a fresh process) of one forward+backward, and of a full step.
+
+The inputs are random (timing does not depend on the values). Ratios are measured in one
+run, so a busy machine slows both sides alike; absolute numbers move with the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import tinyrpn  # noqa: E402
+from tinyrpn import kernels  # noqa: E402
+from tinyrpn.nn import functional as F  # noqa: E402
+from tinyrpn.rpn import (  # noqa: E402
+    RPN,
+    DualLPHMReconciliation,
+    IdentityReconciliation,
+    TaylorExpansion,
+    make_rpn,
+)
+from tinyrpn.rpn.reconciliation import _mm  # noqa: E402
+
+BATCH = 64
+BATCHES_PER_EPOCH = 938
+DIMS = [784, 64, 64, 10]
+DUAL_PQR = [(8, 784, 5), (8, 64, 5), (2, 64, 5)]
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def identity_model(ln_layer1: bool) -> RPN:
+    """§1. tinyBIG 0.1.1 built no LayerNorm in layer 1 (``ln_layer1=False``); the config
+    meant one there too (``ln_layer1=True``). Layers 2 and 3 always have one."""
+    post = ["layer_norm" if ln_layer1 else None, "layer_norm", "layer_norm"]
+    return make_rpn(DIMS,
+                    expansion=[lambda m, p=p: TaylorExpansion(d=2, postprocess=p) for p in post],
+                    reconciliation=lambda n, D: IdentityReconciliation(n, D))
+
+
+def dual_lphm_model(layout: str, ln_layer1: bool = False) -> RPN:
+    """§2, with the three (p, q, r) of the reference config."""
+    post = ["layer_norm" if ln_layer1 else None, "layer_norm", "layer_norm"]
+    return make_rpn(
+        DIMS,
+        expansion=[lambda m, p=p: TaylorExpansion(d=2, postprocess=p) for p in post],
+        reconciliation=[lambda n, D, p=p, q=q, r=r: DualLPHMReconciliation(n, D, p, q, r,
+                                                                           layout=layout)
+                        for p, q, r in DUAL_PQR])
+
+
+def through_matrix(model: RPN) -> RPN:
+    """Make every reconciliation compute z @ W(w)ᵀ with W materialised on each call.
+
+    The product skips gradients nobody needs, exactly like ``apply``'s, so the comparison
+    measures building and multiplying by W, nothing else.
+    """
+    for layer in model.layers:
+        for head in layer.heads:
+            rec = head.reconciliation
+            object.__setattr__(rec, "apply",
+                               lambda z, w=None, rec=rec: _mm(z, rec.matrix(w).T))
+    return model
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def batch(seed: int = 0) -> tuple[tinyrpn.Tensor, tinyrpn.Tensor]:
+    rng = np.random.default_rng(seed)
+    x = tinyrpn.tensor(rng.standard_normal((BATCH, 784)).astype(np.float32))
+    y = tinyrpn.tensor(rng.integers(0, 10, BATCH))
+    return x, y
+
+
+def make_optimizer(model: RPN) -> Any:
+    from tinyrpn.optim import AdamW
+
+    return AdamW(model.parameters(), lr=2e-3, weight_decay=2e-4)
+
+
+def time_training(model: RPN, steps: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds of each phase of a training step over ``steps`` timed steps."""
+    optimizer = make_optimizer(model)
+    x, y = batch()
+    phases: dict[str, list[float]] = {"forward": [], "backward": [], "optimizer": [], "step": []}
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        optimizer.step()
+        t3 = time.perf_counter()
+        if i >= warmup:
+            for name, value in (("forward", t1 - t0), ("backward", t2 - t1),
+                                ("optimizer", t3 - t2), ("step", t3 - t0)):
+                phases[name].append(value)
+    out = {name: statistics.median(v) for name, v in phases.items()}
+    out["step_min"] = min(phases["step"])
+    return out
+
+
+def best_of(fn: Callable[[], Any], repeats: int = 3) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def median_of(fn: Callable[[], Any], repeats: int = 5) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def sgemm_rate() -> dict[str, float]:
+    """GFLOP/s of np.float32 matmul on layer 1's three shapes, and on a square one."""
+    rng = np.random.default_rng(1)
+    D, n = 615440, 64
+    z = rng.standard_normal((BATCH, D), dtype=np.float32)
+    W = rng.standard_normal((n, D), dtype=np.float32)
+    g = rng.standard_normal((BATCH, n), dtype=np.float32)
+    flops = 2 * BATCH * n * D
+    t_fwd = best_of(lambda: z @ W.T)      # y = z Wᵀ
+    t_gw = best_of(lambda: g.T @ z)       # dW = gᵀ z
+    t_gz = best_of(lambda: g @ W)         # dz = g W
+    a = rng.standard_normal((2048, 2048), dtype=np.float32)
+    t_sq = best_of(lambda: a @ a)
+    return {
+        "forward_shape": flops / t_fwd / 1e9,
+        "grad_w_shape": flops / t_gw / 1e9,
+        "grad_z_shape": flops / t_gz / 1e9,
+        "layer1_shapes": 3 * flops / (t_fwd + t_gw + t_gz) / 1e9,
+        "square_2048": 2 * 2048 ** 3 / t_sq / 1e9,
+    }
+
+
+def identity_flops() -> tuple[float, float]:
+    """(nominal, executed) matmul FLOPs of one identity training step.
+
+    Nominal: 2·N·n·D forward + 2 × that backward, every layer. Executed: layer 1's input
+    (the expansion of raw pixels) needs no gradient, so its dz = dy·W is skipped.
+    """
+    nD = [(64, 615440), (64, 4160), (10, 4160)]
+    nominal = sum(6 * BATCH * n * D for n, D in nD)
+    executed = nominal - 2 * BATCH * 64 * 615440
+    return nominal, executed
+
+
+def profile_layer1(ln_layer1: bool) -> dict[str, float]:
+    """Seconds of the big pieces of layer 1, each timed on its own (median of 5)."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((BATCH, 784)).astype(np.float32)
+    z = kernels.taylor2_forward(x)
+    W = rng.uniform(-4e-4, 4e-4, (64, 615440)).astype(np.float32)
+    g = rng.standard_normal((BATCH, 64)).astype(np.float32)
+    out = {"taylor2 forward": median_of(lambda: kernels.taylor2_forward(x))}
+    if ln_layer1:
+        out["layer norm forward"] = median_of(lambda: kernels.layer_norm_forward(z, 1e-5))
+    out["z Wᵀ (forward)"] = median_of(lambda: z @ W.T)
+    dw = np.empty_like(W)
+    out["gᵀ z (grad W)"] = median_of(lambda: np.matmul(g.T, z, out=dw))
+    return out
+
+
+# ----------------------------------------------------------------------------- memory
+
+_MEMORY_SCRIPT = textwrap.dedent("""
+    import json, resource, sys
+    import numpy as np
+    sys.path.insert(0, {root!r})
+    import tinyrpn
+    from tinyrpn.nn import functional as F
+    sys.path.insert(0, {bench!r})
+    import rpn as bench
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+
+    def peak():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    small = bench.make_rpn(
+        [8, 4, 2], expansion=lambda m: bench.TaylorExpansion(d=2, postprocess="layer_norm"),
+        reconciliation=lambda n, D: bench.IdentityReconciliation(n, D))
+    F.cross_entropy(small(tinyrpn.randn(3, 8)), tinyrpn.tensor([0, 1, 0])).backward()
+    tinyrpn.manual_seed(0)
+    model = bench.identity_model({ln_layer1})
+    x, y = bench.batch()
+    out = {{"model_built": rss(), "peak_before": peak()}}
+    F.cross_entropy(model(x), y).backward()
+    out["peak_forward_backward"] = peak()
+    if {with_optimizer}:
+        opt = bench.make_optimizer(model)
+        opt.step()
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+        out["peak_training_step"] = peak()
+    print(json.dumps(out))
+""")
+
+
+def peak_memory(ln_layer1: bool, with_optimizer: bool) -> dict[str, float]:
+    here = os.path.dirname(os.path.abspath(__file__))
+    script = _MEMORY_SCRIPT.format(root=os.path.dirname(here), bench=here,
+                                   ln_layer1=ln_layer1, with_optimizer=with_optimizer)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr)
+    return {k: v / 1e6 for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps per case")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--parts", default="abc",
+                        help="which parts to run: a (dual-LPHM), b (identity), c (memory)")
+    args = parser.parse_args()
+    results: dict[str, Any] = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+                   f"load average {os.getloadavg()[0]:.1f} at start",
+        "numpy": np.__version__, "batch": BATCH,
+    }
+    print(results["machine"])
+
+    results["threads"] = {k: os.environ.get(k) for k in (
+        "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
+
+    # (a) dual-LPHM: apply vs matrix()
+    if "a" in args.parts:
+        run_dual_lphm(args, results)
+    if "b" in args.parts:
+        run_identity(args, results)
+    if "c" in args.parts:
+        run_memory(results)
+    results["ru_maxrss_this_process_mb"] = resource.getrusage(
+        resource.RUSAGE_SELF).ru_maxrss / 1e3
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+def run_dual_lphm(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    print("\n(a) dual-LPHM training step (batch 64, AdamW), apply vs matrix()")
+    print(f"{'layout':8} {'apply s':>9} {'matrix() s':>11} {'ratio':>7}")
+    results["dual_lphm"] = {}
+    for layout in ("kron", "tinybig"):
+        tinyrpn.manual_seed(1234)
+        fast = time_training(dual_lphm_model(layout), args.steps * 2)
+        tinyrpn.manual_seed(1234)
+        slow = time_training(through_matrix(dual_lphm_model(layout)), args.steps)
+        ratio = slow["step"] / fast["step"]
+        results["dual_lphm"][layout] = {"apply": fast, "matrix": slow, "speedup": ratio}
+        print(f"{layout:8} {fast['step']:9.4f} {slow['step']:11.4f} {ratio:6.1f}x")
+
+
+def run_identity(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    print("\n(b) identity-reconciliation training step (batch 64, AdamW)")
+    rate = sgemm_rate()
+    results["sgemm_gflops"] = rate
+    print("    SGEMM GFLOP/s on this machine now: " + ", ".join(
+        f"{k} {v:.1f}" for k, v in rate.items()))
+    nominal, executed = identity_flops()
+    results["identity"] = {}
+    for ln_layer1 in (False, True):
+        tinyrpn.manual_seed(1234)
+        t = time_training(identity_model(ln_layer1), args.steps)
+        achieved = nominal / t["step"] / 1e9
+        label = "LN in layer 1" if ln_layer1 else "no LN in layer 1 (as tinyBIG ran)"
+        entry = {
+            **t, "nominal_gflop": nominal / 1e9, "executed_gflop": executed / 1e9,
+            "achieved_gflops_nominal": achieved,
+            "achieved_gflops_executed": executed / t["step"] / 1e9,
+            "fraction_of_sgemm": achieved / rate["layer1_shapes"],
+            "epoch_estimate_s": BATCHES_PER_EPOCH * t["step"],
+            "layer1_profile_s": profile_layer1(ln_layer1),
+        }
+        results["identity"]["ln_layer1" if ln_layer1 else "tinybig"] = entry
+        print(f"  {label}: step {t['step']:.3f} s (min {t['step_min']:.3f}) = forward "
+              f"{t['forward']:.3f} + backward {t['backward']:.3f} + AdamW {t['optimizer']:.3f}")
+        print(f"    {nominal / 1e9:.2f} GFLOP nominal -> {achieved:.1f} GFLOP/s = "
+              f"{100 * entry['fraction_of_sgemm']:.0f}% of SGEMM ({rate['layer1_shapes']:.1f}); "
+              f"executed {executed / 1e9:.2f} GFLOP -> {entry['achieved_gflops_executed']:.1f} "
+              f"GFLOP/s; epoch estimate {entry['epoch_estimate_s']:.0f} s")
+        print("    layer 1 pieces: " + ", ".join(
+            f"{k} {1e3 * v:.0f} ms" for k, v in entry["layer1_profile_s"].items()))
+
+
+def run_memory(results: dict[str, Any]) -> None:
+    print("\n(c) peak RSS (fresh process), identity model, batch 64")
+    results["memory_mb"] = {}
+    copy = BATCH * 615440 * 4 / 1e6
+    for ln_layer1 in (False, True):
+        mem = peak_memory(ln_layer1, with_optimizer=True)
+        results["memory_mb"]["ln_layer1" if ln_layer1 else "tinybig"] = mem
+        print(f"  {'LN in layer 1' if ln_layer1 else 'no LN in layer 1':17}: model built "
+              f"{mem['model_built']:.0f} MB; peak after forward+backward "
+              f"{mem['peak_forward_backward']:.0f} MB "
+              f"(+{(mem['peak_forward_backward'] - mem['model_built']) / copy:.2f} copies "
+              f"of the {copy:.0f} MB expansion); after two AdamW steps "
+              f"{mem['peak_training_step']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
