@@ -417,3 +417,15 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, re
             np.testing.assert_array_equal(npz[k], v)
     assert numbers(History.load(out)) == numbers(history)
     assert json.loads((out / "results.json").read_text())["status"] == "completed"
+
+
+def test_resume_refuses_a_checkpoint_of_another_model_or_optimizer(tmp_path):
+    out = tmp_path / "run"
+    build(out, epochs=1, config=None).fit()
+    other = build(out, config=None)
+    other.model.body.add_module("1", nn.Linear(36, 8))  # another shape
+    with pytest.raises(ResumeError, match=r"model state does not fit this model.*body\.1"):
+        other.fit(resume=True)
+    other = build(out, config=None, lookahead=True)
+    with pytest.raises(ResumeError, match="optimizer state does not fit this optimizer"):
+        other.fit(resume=True)

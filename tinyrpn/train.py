@@ -471,13 +471,16 @@ class Trainer:
                     + "; ".join(diff[:5]) + ("; ..." if len(diff) > 5 else "")
                     + "); start a new run in another directory instead"
                 )
-        try:
-            self.model.load_state_dict(state["model"])
-        except (KeyError, ValueError) as e:
-            raise ResumeError(f"cannot resume: the checkpoint does not fit this model: {e}") from e
-        self.optimizer.load_state_dict(state["optimizer"])
+        parts = [("model", self.model), ("optimizer", self.optimizer)]
         if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
+            parts.append(("scheduler", self.scheduler))
+        for key, target in parts:
+            try:
+                target.load_state_dict(state[key])
+            except (KeyError, ValueError, TypeError) as e:
+                raise ResumeError(
+                    f"cannot resume: the checkpoint's {key} state does not fit this {key}: {e}"
+                ) from e
         trandom.set_rng_state(state["rng"]["tinyrpn"])
         np.random.set_state(state["rng"]["numpy"])
         if state["train_loader"] is not None and hasattr(self.train_loader, "load_state_dict"):
