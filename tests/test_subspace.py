@@ -571,3 +571,12 @@ def test_sweep_runs_each_dim_in_its_own_process(tmp_path, monkeypatch):
     pids = {r["pid"] for r in summary["runs"]}
     assert len(pids) == 2 and os.getpid() not in pids
     assert not any(r.get("peak_rss_is_process_max") for r in summary["runs"])
+
+
+def test_measure_projections_reports_memory_and_speed():
+    from tinyrpn.sweep import measure_projections
+
+    (row,) = measure_projections(("sparse",), dim=10, batch_size=8, steps=1, isolate=False)
+    assert row["projection"] == "sparse" and row["dim"] == 10
+    assert row["steps_per_second"] > 0 and row["peak_rss_mb"] >= row["rss_before_build_mb"] > 0
+    assert 0 < row["projection_mb"] < 1

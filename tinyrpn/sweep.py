@@ -35,7 +35,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_DIMS", "find_dint90", "parse_dims", "run_subspace_sweep"]
+__all__ = ["DEFAULT_DIMS", "find_dint90", "measure_projections", "parse_dims",
+           "run_subspace_sweep"]
 
 Dim = int | str  # an int d, or "full"
 DEFAULT_DIMS: tuple[Dim, ...] = (3, 10, 100, 300, 1000, "full")
@@ -425,3 +426,89 @@ def find_dint90(
     )
     _write_json(out / "dint90.json", summary)
     return summary
+
+
+# ---------------------------------------------------------------------------- measurements
+
+
+def _measure_one(projection: str, dim: int, batch_size: int, steps: int, seed: int,
+                 threads: int | None) -> dict[str, Any]:
+    """Build the reference network in a ``dim``-dimensional subspace and time Adam steps
+    on random [0, 1) inputs (what a step costs does not depend on the pixel values)."""
+    import numpy as np
+
+    import tinyrpn
+    from tinyrpn import nn, optim
+    from tinyrpn.models import Subspace, subspace_mlp
+
+    if threads is not None:
+        import numba
+
+        numba.set_num_threads(threads)
+    tinyrpn.manual_seed(seed)
+    base = subspace_mlp()
+    before = _peak_rss_mb()
+    start = time.perf_counter()
+    model = base if projection == "full" else Subspace(base, dim, projection=projection,
+                                                       offset=False)
+    build = time.perf_counter() - start
+    rng = np.random.default_rng(seed)
+    x = tinyrpn.tensor(rng.random((batch_size, 784), dtype=np.float32))
+    y = tinyrpn.tensor(rng.integers(0, 10, batch_size))
+    loss_fn = nn.NLLLoss()
+    opt = optim.Adam(model.parameters(), lr=3e-3, betas=(0.9, 0.99))
+
+    def step() -> None:
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    for _ in range(2):  # warm-up: compilation, caches
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    per_step = (time.perf_counter() - start) / steps
+    projection_mb = 0.0 if projection == "full" else model.projection.nbytes / 2**20
+    return {
+        "projection": projection, "dim": dim if projection != "full" else "full",
+        "batch_size": batch_size, "steps": steps, "build_seconds": build,
+        "steps_per_second": 1.0 / per_step, "ms_per_step": 1000 * per_step,
+        "projection_mb": projection_mb, "rss_before_build_mb": before,
+        "peak_rss_mb": _peak_rss_mb(), "numba_threads": threads,
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
+
+
+def measure_projections(
+    projections: Sequence[str] = ("qr", "dense", "sparse", "fastfood", "full"),
+    dim: int = 1000,
+    batch_size: int = 256,
+    steps: int = 20,
+    *,
+    seed: int = 0,
+    threads: int | None = None,
+    isolate: bool = True,
+) -> list[dict[str, Any]]:
+    """Peak memory and speed of the reference network (D = 199,210) trained in a
+    ``dim``-dimensional subspace with each projection (``"full"``: the plain network).
+
+    Each projection is measured in a fresh child process (``isolate``), so ``peak_rss_mb``
+    (``getrusage``'s maximum resident set size) is what building P and ``steps`` Adam steps
+    at ``batch_size`` need, interpreter and libraries included (``rss_before_build_mb``
+    is the part before P is built). ``threads`` sets Numba's thread count. The machine's
+    load average is recorded with each row: on a shared machine it explains slow numbers.
+    """
+    rows = []
+    for projection in projections:
+        args = (projection, dim, batch_size, steps, seed, threads)
+        if isolate:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=1,
+                                     mp_context=multiprocessing.get_context("spawn")) as pool:
+                rows.append(pool.submit(_measure_one, *args).result())
+        else:
+            rows.append(_measure_one(*args))
+    return rows
