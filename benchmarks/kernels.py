@@ -1,9 +1,10 @@
 """Time tinyrpn's kernels (Numba) against their NumPy twins and PyTorch on the CPU.
 
-    python benchmarks/kernels.py [--repeats 7] [--threads 2]
+    python benchmarks/kernels.py [--repeats 15] [--threads 2] [--only layer_norm]
 
 Each row is one case; each column the best time per call over ``--repeats`` rounds
-(a round runs the call enough times to last about 0.2 s). The ratios are how many
+(a round runs the call enough times to last about 20 ms, or once if it takes longer;
+the three implementations take turns, round by round). The ratios are how many
 times slower the NumPy twin and PyTorch are than tinyrpn (> 1 means tinyrpn wins).
 PyTorch is optional: without it that column is empty.
 """
@@ -30,19 +31,32 @@ except ImportError:
     torch = None
 
 
-def best_time(fn: Callable[[], object], repeats: int, round_seconds: float = 0.2) -> float:
-    """Best seconds per call of fn over ``repeats`` rounds, after one warm-up call."""
-    fn()
-    start = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - start, 1e-7)
-    calls = max(1, int(round_seconds / once))
-    best = float("inf")
-    for _ in range(repeats):
+def best_times(
+    fns: list[Callable[[], object]], repeats: int, round_seconds: float = 0.02, budget: float = 6.0
+) -> list[float]:
+    """Best seconds per call of each fn over ``repeats`` short rounds, after a warm-up call.
+
+    The functions take turns round by round, so each sees the same conditions, and only
+    each one's best round counts, so a round that shared the CPU with another process
+    does not spoil the figure. Slow cases stop after ``budget`` seconds (but run at least
+    three rounds).
+    """
+    calls = []
+    for fn in fns:
+        fn()
         start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = min(best, (time.perf_counter() - start) / calls)
+        fn()
+        calls.append(max(1, int(round_seconds / max(time.perf_counter() - start, 1e-7))))
+    best = [float("inf")] * len(fns)
+    deadline = time.perf_counter() + budget
+    for done in range(repeats):
+        for k, fn in enumerate(fns):
+            start = time.perf_counter()
+            for _ in range(calls[k]):
+                fn()
+            best[k] = min(best[k], (time.perf_counter() - start) / calls[k])
+        if done >= 2 and time.perf_counter() > deadline:
+            break
     return best
 
 
@@ -169,7 +183,7 @@ def fmt(seconds: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7, help="rounds per measurement")
+    parser.add_argument("--repeats", type=int, default=15, help="rounds per measurement")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads")
     parser.add_argument("--only", default="", help="run only cases whose name contains this")
     args = parser.parse_args()
@@ -185,9 +199,11 @@ def main() -> None:
         if args.only not in name:
             continue
         ours, theirs = make()
-        t_ours = best_time(with_numba(True, ours), args.repeats)
-        t_twin = best_time(with_numba(False, ours), args.repeats)
-        t_torch = best_time(theirs, args.repeats) if torch is not None else None
+        fns = [with_numba(True, ours), with_numba(False, ours)]
+        if torch is not None:
+            fns.append(theirs)
+        t_ours, t_twin, *rest = best_times(fns, args.repeats)
+        t_torch = rest[0] if rest else None
         torch_ratio = f"{t_torch / t_ours:>10.2f}x" if t_torch else f"{'-':>11}"
         print(f"{name:<30} {fmt(t_ours):>10} {fmt(t_twin):>11} {fmt(t_torch):>10} "
               f"{t_twin / t_ours:>9.2f}x {torch_ratio}", flush=True)

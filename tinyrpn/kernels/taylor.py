@@ -38,8 +38,9 @@ def taylor2_forward_xp(x: Any) -> Any:
     n, m = x.shape
     z = xp.empty((n, m + m * m), dtype=x.dtype)
     z[:, :m] = x
-    # the quadratic block of each row is contiguous, so this reshape is a view into z
-    z[:, m:].reshape(n, m, m)[...] = x[:, :, None] * x[:, None, :]
+    # a temporary of z's size, but plainly correct on any backend (writing through a
+    # reshape of z[:, m:] would depend on the reshape being a view)
+    z[:, m:] = (x[:, :, None] * x[:, None, :]).reshape(n, m * m)
     return z
 
 
