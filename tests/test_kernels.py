@@ -530,6 +530,43 @@ def test_taylor2_rejects_bad_arguments():
 
 
 # --------------------------------------------------------------------------------------
+# every row-wise kernel on random shapes
+# --------------------------------------------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rows=st.integers(0, 5),
+    cols=st.integers(1, 40),
+    dtype=st.sampled_from(DTYPES),
+    scale=st.sampled_from([1e-3, 1.0, 30.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_row_kernels_match_twins_on_random_shapes(rows, cols, dtype, scale, seed):
+    rng = np.random.default_rng(seed)
+    x = rand(rng, (rows, cols), dtype, scale)
+    g = rand(rng, (rows, cols), dtype)
+    y, rstd = kernels.layer_norm_forward(x, 1e-5)
+    ref_y, ref_rstd = norm.layer_norm_forward_xp(x, 1e-5)
+    np.testing.assert_allclose(y, ref_y, **tol(dtype))
+    np.testing.assert_allclose(rstd, ref_rstd, rtol=tol(dtype)["rtol"])
+    np.testing.assert_allclose(kernels.layer_norm_backward(g, y, rstd),
+                               norm.layer_norm_backward_xp(g, y, rstd), **tol(dtype))
+    np.testing.assert_allclose(kernels.log_softmax(x), softmax.log_softmax_xp(x), **tol(dtype))
+    target = rng.integers(0, cols, rows)
+    losses, probs = kernels.cross_entropy_forward(x, target)
+    ref_losses, ref_probs = softmax.cross_entropy_forward_xp(x, target)
+    np.testing.assert_allclose(losses, ref_losses, **tol(dtype))
+    np.testing.assert_allclose(probs, ref_probs, **tol(dtype))
+    z = kernels.taylor2_forward(x)
+    np.testing.assert_array_equal(z, taylor.taylor2_forward_xp(x))
+    grad_z = rand(rng, z.shape, dtype)
+    np.testing.assert_allclose(kernels.taylor2_backward(grad_z, x),
+                               taylor.taylor2_backward_xp(grad_z, x),
+                               rtol=tol(dtype)["rtol"] * 10, atol=tol(dtype)["atol"] * 10)
+
+
+# --------------------------------------------------------------------------------------
 # dispatch: TINYRPN_NUMBA=0 routes every kernel to its twin
 # --------------------------------------------------------------------------------------
 
