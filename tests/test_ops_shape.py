@@ -250,3 +250,14 @@ def test_shape_ops_match_pytorch():
     ours.backward(tinyrpn.tensor(direction))
     theirs.backward(torch.tensor(direction))
     np.testing.assert_allclose(ours_x.grad.numpy(), theirs_x.grad.numpy(), rtol=1e-12)
+
+
+def test_basic_indexing_returns_views_as_pytorch():
+    x = tinyrpn.tensor([1.0, 2.0, 3.0])
+    x[0].add_(1)  # a 0-d view, not a copied scalar
+    x[1:].mul_(10)
+    np.testing.assert_array_equal(x.numpy(), [2, 20, 30])
+    assert x._version.value == 2 and x[0]._version is x._version
+    copy = x[[0, 1]]  # integer-array indexing copies, as in PyTorch
+    copy.zero_()
+    np.testing.assert_array_equal(x.numpy(), [2, 20, 30])

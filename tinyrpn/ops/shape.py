@@ -216,7 +216,12 @@ class GetItem(Function):
 
     def forward(self, a: Any, index: Any) -> Any:
         self.shape, self.dtype, self.index = a.shape, a.dtype, index
-        return a[index]
+        out = a[index]
+        if isinstance(out, np.generic):
+            # NumPy gives a copied scalar for a[0] of a 1-d array; a[0, ...] is the 0-d
+            # view PyTorch would return (so x[0].add_(1) changes x, as there).
+            out = a[(index if isinstance(index, tuple) else (index,)) + (Ellipsis,)]
+        return out
 
     def backward(self, d: Any) -> Any:
         xp = _xp(d)
