@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyrpn import kernels
+from tinyrpn import backend, kernels
 from tinyrpn.kernels import optim as K
 
 DTYPES = [np.float32, np.float64]
@@ -275,3 +275,30 @@ def test_shape_mismatch_is_reported():
 def test_exported_from_the_kernels_package():
     for name in ("adam_update", "sgd_update", "madgrad_update", "lookahead_update"):
         assert getattr(kernels, name) is getattr(K, name)
+
+
+@pytest.mark.skipif(not backend.cuda_is_available(), reason="needs CuPy and a CUDA device")
+def test_cupy_arrays_take_the_twin_and_agree():
+    import cupy as cp
+
+    rng = np.random.default_rng(8)
+    p, g, x0 = arrays(rng, 1000, np.float32, count=3)
+    cases = [
+        (K.adam_update, lambda: [p, np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)],
+         dict(step=1, lr=0.01, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.1,
+              decoupled_weight_decay=True)),
+        (K.sgd_update, lambda: [p, np.zeros_like(p)],
+         dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01, first_step=True)),
+        (K.madgrad_update, lambda: [p, np.zeros_like(p), np.zeros_like(p), x0],
+         dict(k=0, lr=0.01, momentum=0.9, weight_decay=0.0, eps=1e-6)),
+    ]
+    for fn, state, options in cases:
+        host = [a.copy() for a in state()]
+        device = [cp.asarray(a) for a in state()]
+        fn(host[0], g, *host[1:], **options)
+        fn(device[0], cp.asarray(g), *device[1:], **options)
+        for a, b in zip(host, device):
+            np.testing.assert_allclose(cp.asnumpy(b), a, rtol=1e-5, atol=1e-6)
+    fast, slow = cp.asarray(p), cp.asarray(x0)
+    K.lookahead_update(fast, slow, alpha=0.5)
+    np.testing.assert_allclose(cp.asnumpy(fast), x0 + 0.5 * (p - x0), rtol=1e-6)

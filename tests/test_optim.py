@@ -596,3 +596,24 @@ def test_bad_parameters():
         optim.Adam({good})
     with pytest.raises(KeyError, match="'params' key"):
         optim.Adam([good]).add_param_group({"lr": 0.1})
+
+
+@pytest.mark.skipif(not tinyrpn.cuda_is_available(), reason="needs CuPy and a CUDA device")
+def test_optimizers_on_the_gpu_match_the_cpu():
+    import cupy as cp
+
+    start, grads = random_problem(np.float32, steps=3, seed=9)
+    for make in CASES.values():
+        cpu = params_from(start)
+        gpu = [nn.Parameter(cp.asarray(a)) for a in start]
+        opt_cpu, opt_gpu = make(cpu), make(gpu)
+        for g in grads:
+            set_grads(cpu, g)
+            for p, a in zip(gpu, g):
+                p.grad = tinyrpn.Tensor._wrap(cp.asarray(a))
+            opt_cpu.step()
+            opt_gpu.step()
+        for a, b in zip(cpu, gpu):
+            np.testing.assert_allclose(cp.asnumpy(b.data), a.data, rtol=1e-5, atol=1e-6)
+        # a CPU state dict loads onto the GPU parameters
+        make(gpu).load_state_dict(opt_cpu.state_dict())
