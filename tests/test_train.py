@@ -273,9 +273,12 @@ def test_eval_every_steps_records_the_step_and_matches_the_epoch_evaluation():
     h = trainer.fit()
     assert h.test_steps == [5, 10, 15, 20]
     assert len(h.test_acc_at_steps) == len(h.test_loss_at_steps) == 4
-    # Steps 10 and 20 are the ends of epochs 1 and 2: the same weights as the epoch's test.
+    # Steps 10 and 20 are the ends of epochs 1 and 2: the same weights as the epoch's test
+    # (which reuses that evaluation), and at step 20 the weights the run ends with.
     assert h.test_acc_at_steps[1::2] == h.test_acc
     assert h.test_loss_at_steps[1::2] == h.test_loss
+    final = evaluate(trainer.model, trainer.test_loader, cross_entropy)
+    assert (final.loss, final.accuracy) == (h.test_loss[-1], h.test_acc[-1])
     with pytest.raises(ValueError, match="eval_every_steps"):
         build(None, eval_every_steps=0)
     with pytest.raises(ValueError, match="epochs"):
@@ -283,16 +286,18 @@ def test_eval_every_steps_records_the_step_and_matches_the_epoch_evaluation():
 
 
 def test_lookahead_evaluates_on_slow_weights():
-    trainer = build(None, epochs=2, lookahead=True, eval_every_steps=10)
+    trainer = build(None, epochs=2, lookahead=True, eval_every_steps=4)
     slow_weights, entered = trainer.optimizer.slow_weights, []
 
     def counting():
-        entered.append(trainer.global_step)
+        entered.append(trainer.model.steps)  # training steps so far
         return slow_weights()
 
     trainer.optimizer.slow_weights = counting
     h = trainer.fit()
-    assert len(entered) == 4  # 2 epoch tests + 2 step tests, each on slow weights
+    # Step tests at 4, 8, ..., 20 and the test at the end of epoch 1 (step 10); epoch 2 ends
+    # at step 20, whose step test it reuses. Each entered the slow weights.
+    assert entered == [4, 8, 10, 12, 16, 20]
     slow = trainer.evaluate(trainer.test_loader)  # Trainer.evaluate uses the slow weights
     fast = evaluate(trainer.model, trainer.test_loader, cross_entropy)
     assert h.test_acc[-1] == slow.accuracy and h.test_loss[-1] == slow.loss

@@ -628,7 +628,10 @@ class Trainer:
             train_seconds = time.perf_counter() - start - eval_time
             bar.set_description(f"epoch {epoch}/{self.epochs} (evaluating)")
             t0 = time.perf_counter()
-            test = self.evaluate(self.test_loader)
+            if step_tests and step_tests[-1][0] == step:  # just measured on these weights
+                test = step_tests[-1][1]
+            else:
+                test = self.evaluate(self.test_loader)
             train_eval = self.evaluate(self._train_eval_data()) if self.eval_train else None
             eval_seconds = time.perf_counter() - t0 + eval_time
             record = {
