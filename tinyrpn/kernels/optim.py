@@ -12,10 +12,11 @@ array-module operations. It runs when Numba is switched off (``TINYRPN_NUMBA=0``
 arrays, and for layouts the compiled loop does not take (a strided parameter, float16);
 tests check that both agree.
 
-All functions update ``param`` and the state arrays **in place** and return None. The
-arithmetic follows ``torch.optim``'s single-tensor code step for step (same order of
-operations, scalars precomputed in double precision and rounded to the parameter's dtype),
-so results agree with PyTorch to a few float32 ulps.
+All functions update ``param`` and the state arrays **in place** and return None; the
+gradient is only read. The arithmetic follows ``torch.optim``'s single-tensor code (and
+facebookresearch/madgrad for MADGRAD) step for step: same order of operations, scalars
+precomputed in double precision and rounded to the parameter's dtype, so results agree
+with PyTorch to a few float32 ulps.
 
     adam_update      Adam / AdamW (L2 or decoupled weight decay, optional AMSGrad)
     sgd_update       SGD with optional momentum, dampening, Nesterov, L2 weight decay
@@ -138,8 +139,10 @@ def cbrt_kernel(x, out):  # pragma: no cover - compiled
 # The kernels below share one shape: an inline function does one element's arithmetic on
 # scalars and returns the new values; the kernel loops over the flat arrays, in parallel
 # (``prange``) for large parameters and serially for small ones, where waking the worker
-# threads costs more than the loop. Flags like ``amsgrad`` are the same for every element,
-# so the compiler hoists their tests out of the loop.
+# threads costs more than the loop. Flags like ``amsgrad`` are the same for every element
+# and cost nothing measurable in these memory-bound loops; MADGRAD's momentum flag did (it
+# changes the arithmetic too much for the compiler to split the loop), so MADGRAD has two
+# kernels instead.
 # --------------------------------------------------------------------------------------
 
 # --------------------------------------------------------------------------------------

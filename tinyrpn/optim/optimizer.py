@@ -158,8 +158,7 @@ class Optimizer:
             raise ValueError(f"{name}: got an empty parameter list")
         groups = items if isinstance(items[0], dict) else [{"params": items}]
         for group in groups:
-            self.add_param_group(group)
-        # The hyper-parameters checked above; a subclass's checks run in add_param_group.
+            self.add_param_group(group)  # checks the parameters and hyper-parameters
 
     # -- groups -------------------------------------------------------------------------
 
