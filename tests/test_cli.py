@@ -100,6 +100,11 @@ def test_missing_files_exit_2_with_one_line(capsys, tmp_path):
     (tmp_path / "run" / "checkpoint.npz").write_bytes(b"")
     code, _, err = run(capsys, "eval", tmp_path / "run")
     assert code == 2 and "no config.yaml beside" in err
+    # A damaged checkpoint is a failure (1), reported in one line.
+    write_config(tmp_path / "run", "config.yaml")
+    (tmp_path / "run" / "checkpoint.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    code, _, err = run(capsys, "eval", tmp_path / "run")
+    assert code == 1 and "corrupt file" in err and "Traceback" not in err
 
 
 def test_bad_config_exits_2_naming_the_key(capsys, tmp_path):

@@ -377,6 +377,19 @@ def test_resume_refuses_a_different_config(tmp_path):
         build(out, config=other).fit(resume=True)
 
 
+def test_a_failing_plot_only_warns(tmp_path, monkeypatch, capsys):
+    from tinyrpn import plot
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(plot, "plot_curves", broken)
+    build(tmp_path / "run", epochs=1).fit()
+    assert "warning: could not draw the curves: no fonts" in capsys.readouterr().err
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["status"] == "completed"
+
+
 def test_out_dir_none_keeps_everything_in_memory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     h = build(None, epochs=1).fit()

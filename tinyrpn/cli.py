@@ -176,14 +176,14 @@ def _eval(args: argparse.Namespace) -> int:
     if not (run_dir / CONFIG).is_file():
         raise UsageError(f"no {CONFIG} beside {ckpt}: cannot rebuild the model")
     exp = _load_experiment(run_dir / CONFIG, {"device": args.device} if args.device else None)
+    state = serialization.load(ckpt, map_location=exp.device)  # before the slow data loading
     trandom.manual_seed(exp.seed)
     model = exp.build_model()
     _, test_loader = exp.build_data(limit_test=args.limit_test)
     trainer = Trainer(model, None, test_loader, exp.build_loss(),
                       exp.build_optimizer(model.parameters()), epochs=0, device=exp.device,
                       progress=False)
-    # The whole state, so that a Lookahead optimizer evaluates on its slow weights.
-    trainer.load_state_dict(serialization.load(ckpt, map_location=exp.device))
+    trainer.load_state_dict(state)  # all of it, so that Lookahead evaluates on slow weights
     result = trainer.evaluate(test_loader)
     print(f"{ckpt} (after epoch {trainer.epoch}): test loss {result.loss:.4f}, accuracy "
           f"{result.accuracy:.4f} ({round(result.accuracy * result.count)}/{result.count})")
