@@ -52,9 +52,11 @@ def test_numba_agrees_with_numpy_twin_on_long_vectors(dtype, tol):
     assert a.dtype == b.dtype == dtype and a.shape == x.shape
     scale = np.abs(b).max()
     np.testing.assert_allclose(a, b, rtol=0, atol=tol * scale)
-    batch = rng.standard_normal((2, 3, 1 << 12)).astype(dtype)
-    np.testing.assert_allclose(fwht_numba(batch), fwht_xp(batch), rtol=0,
-                               atol=tol * np.abs(fwht_xp(batch)).max())
+    for shape in ((2, 3, 1 << 12), (4, 1 << 18)):  # serial, then the parallel kernel
+        batch = rng.standard_normal(shape).astype(dtype)
+        assert (batch.size >= hadamard._PARALLEL_MIN) == (shape[-1] == 1 << 18)
+        np.testing.assert_allclose(fwht_numba(batch), fwht_xp(batch), rtol=0,
+                                   atol=tol * np.abs(fwht_xp(batch)).max())
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda f: f.__name__)

@@ -117,11 +117,11 @@ def test_sparse_density_and_storage():
     assert P.nbytes <= 20 * P.nnz  # (row, col, value) triples, nothing of size D x d
 
 
-def test_fastfood_equals_its_explicit_factors():
+@pytest.mark.parametrize("D,d,ell", [(37, 5, 64), (40, 8, 64), (33, 33, 64), (64, 64, 64),
+                                     (16, 1, 16)])
+def test_fastfood_equals_its_explicit_factors(D, d, ell):
     """P = c * first D rows of H G Pi H B, first d columns, built here from the factors."""
-    D, d = 37, 5
     P = FastfoodProjection(D, d, np.random.default_rng(6), dtype=np.float64)
-    ell = 64
     assert P.ell == ell
     H = sylvester(ell)
     Pi = np.zeros((ell, ell))

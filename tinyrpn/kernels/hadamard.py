@@ -15,12 +15,13 @@ Two implementations, the same butterflies:
 
 * the ``xp`` twin (NumPy, or CuPy on a GPU): each stage is one vectorised expression over
   an (…, n / 2h, 2, h) view;
-* Numba on the CPU, cache-friendly and parallel. View a vector as an (n / b, b) matrix
-  with b = min(n, 4096): because H_n = H_(n/b) ⊗ H_b, the transform is H_b along every row
-  (the stages with h < b, each row a contiguous block that stays in L1 cache), then
-  H_(n/b) down every column (the stages with h ≥ b, done on bundles of adjacent columns
-  so every butterfly reads and writes contiguous memory). Both phases run in parallel
-  over (vector, row) and (vector, column bundle).
+* Numba on the CPU, cache-friendly, and parallel for big batches. View a vector as an
+  (n / b, b) matrix with b = min(n, 4096): because H_n = H_(n/b) ⊗ H_b, the transform is
+  H_b along every row (the stages with h < b, each row a contiguous block that stays in
+  L1 cache), then H_(n/b) down every column (the stages with h ≥ b, done on bundles of
+  adjacent columns so every butterfly reads and writes contiguous memory). For inputs of
+  2^20 numbers or more both phases run in parallel, over (vector, row) and (vector,
+  column bundle); smaller ones run the same loops on one thread.
 
 Neither writes into its input: the result is a new array.
 """
@@ -41,8 +42,12 @@ __all__ = ["fwht", "fwht_numba", "fwht_xp", "is_power_of_two"]
 _BLOCK = 4096
 # Columns handled together in the second phase: 16 float32 are one 64-byte cache line.
 _BUNDLE = 16
-# Below this many numbers in all, threads cost more than they save: use the serial loop.
-_PARALLEL_MIN = 1 << 15
+# Below this many numbers in all, use the serial loop. Each parallel phase ends at a
+# barrier where every thread waits for the slowest; one vector of 2^18 numbers takes only
+# a few milliseconds serially, and on a busy machine (another process holding a core) the
+# waiting made the 2-thread version 3-5 times slower than the serial one. Batches of 2^20
+# numbers and more have enough work per thread to be worth it.
+_PARALLEL_MIN = 1 << 20
 
 
 def is_power_of_two(n: int) -> bool:

@@ -214,7 +214,20 @@ class FastfoodProjection(Projection):
 
     The transpose runs the same chain backwards (diagonals and H are symmetric, Πᵀ is
     the inverse permutation): Pᵀ g = c · first d entries of B H Πᵀ G H pad(g).
-    Memory: B, Π, Π⁻¹ and G, four vectors of ℓ numbers, and nothing of size D × d.
+
+    Only two of the four ℓ-point transforms are needed. Let b be the smallest power of two
+    ≥ d. Sylvester's construction gives H_ℓ = H_(ℓ/b) ⊗ H_b, and the first column of any
+    H is all ones, so for a vector v of b numbers
+
+        H_ℓ pad(v) = H_b v repeated ℓ/b times        (entry i is (H_b v)[i mod b]),
+        first b entries of H_ℓ z = H_b s,  s[j] = Σ of the z[i] with i mod b = j.
+
+    So ``apply`` transforms B pad(ω) with a b-point FWHT and reads entry Π[i] mod b of
+    the result where it would read entry Π[i] of the long one; ``apply_t`` sums Πᵀ G H
+    pad(g) into b bins by index mod b (a bincount over Π[i] mod b, no inverse
+    permutation needed) and finishes with a b-point FWHT. The cost is one ℓ-point
+    transform and O(ℓ) more work each way. Memory: B, G, Π and Π mod b, four vectors of ℓ
+    numbers, and nothing of size D × d.
     """
 
     def __init__(self, D: int, d: int, rng: np.random.Generator, dtype: Any = np.float32) -> None:
@@ -222,10 +235,11 @@ class FastfoodProjection(Projection):
             raise ValueError(f"FastfoodProjection: need 1 <= d <= D, got d={d}, D={D}")
         self.D, self.d = int(D), int(d)
         self.ell = 1 << max(0, (self.D - 1).bit_length())
+        self.b = 1 << max(0, (self.d - 1).bit_length())
         dtype = np.dtype(dtype)
         self.B = (rng.integers(0, 2, self.ell) * 2 - 1).astype(dtype)
         self.Pi = rng.permutation(self.ell)
-        self.Pi_inv = np.argsort(self.Pi)
+        self.Pi_mod_b = self.Pi & (self.b - 1)  # Π[i] mod b (b is a power of two)
         self.G = rng.standard_normal(self.ell).astype(dtype)
         self.scale = np.asarray(1.0 / np.sqrt(self.D * np.sum(self.G.astype(np.float64) ** 2)),
                                 dtype=dtype)
@@ -241,10 +255,10 @@ class FastfoodProjection(Projection):
         self._check(omega, self.d, "omega")
         xp = self._xp()
         dtype = xp.result_type(omega.dtype, self.G.dtype)
-        x = xp.zeros(self.ell, dtype=dtype)
-        x[: self.d] = self.B[: self.d] * omega     # B pad(ω)
-        x = kernels.fwht(x)                         # H
-        x = x[self.Pi] * self.G                     # G Π
+        v = xp.zeros(self.b, dtype=dtype)
+        v[: self.d] = self.B[: self.d] * omega      # B pad(ω), its first b entries
+        u = kernels.fwht(v)                         # H_ℓ B pad(ω) is u repeated ℓ/b times
+        x = u[self.Pi_mod_b] * self.G               # G Π H B pad(ω)
         x = kernels.fwht(x)                         # H
         return x[: self.D] * self.scale.astype(dtype)
 
@@ -254,9 +268,12 @@ class FastfoodProjection(Projection):
         dtype = xp.result_type(grad.dtype, self.G.dtype)
         x = xp.zeros(self.ell, dtype=dtype)
         x[: self.D] = grad                          # pad(g)
-        x = kernels.fwht(x) * self.G                # G H
-        x = kernels.fwht(x[self.Pi_inv])            # H Πᵀ
-        return x[: self.d] * self.B[: self.d] * self.scale.astype(dtype)
+        x = kernels.fwht(x) * self.G                # G H pad(g)
+        # Πᵀ moves x[i] to position Π[i]; the first b entries of H_ℓ (Πᵀ x) only need the
+        # sums over positions with equal value mod b. bincount adds in float64.
+        s = xp.bincount(self.Pi_mod_b, weights=x, minlength=self.b).astype(dtype)
+        t = kernels.fwht(s)                         # first b entries of H Πᵀ G H pad(g)
+        return t[: self.d] * self.B[: self.d] * self.scale.astype(dtype)
 
 
 class AnchoredProjection(Projection):
