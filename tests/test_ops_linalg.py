@@ -32,8 +32,8 @@ def make(shape, seed=0, layout="contiguous", requires_grad=True):
 
 
 @FEW
-@given(m=sides, k=sides, n=sides, batch_a=st.sampled_from([(), (2,), (1,), (2, 1)]),
-       batch_b=st.sampled_from([(), (2,), (1,), (3, 1)]), layout_a=layouts, layout_b=layouts,
+@given(m=sides, k=sides, n=sides, batch_a=st.sampled_from([(), (2,), (1,), (3, 1)]),
+       batch_b=st.sampled_from([(), (2,), (1,), (1, 2)]), layout_a=layouts, layout_b=layouts,
        seed=st.integers(0, 999))
 def test_matmul_gradcheck_with_batch_broadcasting(m, k, n, batch_a, batch_b, layout_a,
                                                   layout_b, seed):

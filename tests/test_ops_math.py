@@ -84,12 +84,23 @@ def test_binary_gradcheck_with_broadcasting(name, fn, b_low, shapes, seed, layou
 @pytest.mark.parametrize("scalar", [2, -0.5, 3.0])
 def test_ops_with_python_numbers_gradcheck(scalar):
     x = make(values((2, 3), 0, 0.5, 2.0))
-    assert gradcheck(lambda x: x + scalar, x)
-    assert gradcheck(lambda x: scalar - x, x)
-    assert gradcheck(lambda x: x * scalar, x)
-    assert gradcheck(lambda x: scalar / x, x)
-    assert gradcheck(lambda x: x**scalar, x)
-    assert gradcheck(lambda x: abs(scalar) ** x, x)
+    for fn in [lambda x: x + scalar, lambda x: scalar + x, lambda x: x - scalar,
+               lambda x: scalar - x, lambda x: x * scalar, lambda x: scalar * x,
+               lambda x: x / scalar, lambda x: scalar / x, lambda x: x**scalar,
+               lambda x: abs(scalar) ** x]:
+        assert gradcheck(fn, x)
+        y = fn(tinyrpn.tensor(x.numpy(), dtype="float32"))
+        assert y.dtype == np.float32  # a Python number never widens the tensor
+        np.testing.assert_allclose(y.numpy(), fn(x.numpy()), rtol=1e-5, atol=1e-6)
+
+
+def test_only_the_needed_input_gradients_are_computed():
+    x = tinyrpn.randn(4, 3)  # data: no gradient wanted
+    w = tinyrpn.randn(3, 2, requires_grad=True)
+    (x @ w).sum().backward()
+    assert x.grad is None and w.grad.shape == (3, 2)
+    np.testing.assert_allclose(w.grad.numpy(), np.repeat(x.numpy().sum(0)[:, None], 2, 1),
+                               rtol=1e-5)
 
 
 def test_broadcast_mismatch_names_the_op_and_shapes():

@@ -169,6 +169,12 @@ class Function:
     def name(self) -> str:
         return type(self).__name__
 
+    @property
+    def needs_input_grad(self) -> tuple[bool, ...]:
+        """For each positional input, whether backward must produce its gradient: a
+        backward may skip (return None for) the others, e.g. the data in ``x @ W``."""
+        return tuple([t._requires_grad for t in self.inputs])
+
     @classmethod
     def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays; record the node when a graph is wanted.

@@ -24,7 +24,18 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, d: Any) -> tuple[Any, Any]:
-        return d @ self.b.swapaxes(-1, -2), self.a.swapaxes(-1, -2) @ d
+        a, b = self.a, self.b
+        need_a, need_b = self.needs_input_grad
+        da = d @ b.swapaxes(-1, -2) if need_a else None
+        if not need_b:
+            db = None
+        elif b.ndim == 2 and a.ndim > 2:
+            # A shared weight (x of shape (..., m, k) @ W (k, n)): one big product over all
+            # the batch rows at once, instead of one per batch entry summed afterwards.
+            db = a.reshape(-1, a.shape[-1]).T @ d.reshape(-1, d.shape[-1])
+        else:
+            db = a.swapaxes(-1, -2) @ d
+        return da, db
 
 
 def matmul(a: Any, b: Any) -> Tensor:

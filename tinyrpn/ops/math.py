@@ -182,7 +182,8 @@ class Mul(Function):
         return a * b
 
     def backward(self, d: Any) -> tuple[Any, Any]:
-        return d * self.b, d * self.a
+        need_a, need_b = self.needs_input_grad
+        return (d * self.b if need_a else None), (d * self.a if need_b else None)
 
 
 class Div(Function):
@@ -194,7 +195,89 @@ class Div(Function):
 
     def backward(self, d: Any) -> tuple[Any, Any]:
         da = d / self.b
-        return da, -da * self.a / self.b
+        return da, (-da * self.a / self.b if self.needs_input_grad[1] else None)
+
+
+# A Python number as the other operand of a floating tensor: the number stays a number
+# (NumPy, like PyTorch, never lets it widen the tensor's dtype), which saves making a
+# tensor of it and a gradient nobody wants.
+
+
+class AddScalar(Function):
+    """out = a + c for a constant c;  da = d."""
+
+    name = "Add"  # grad_fn reads as the op, with or without a number
+
+    saves_inputs = False
+
+    def forward(self, a: Any, c: float) -> Any:
+        return a + c
+
+    def backward(self, d: Any) -> Any:
+        return d
+
+
+class MulScalar(Function):
+    """out = a * c for a constant c;  da = d * c."""
+
+    name = "Mul"  # grad_fn reads as the op, with or without a number
+
+    saves_inputs = False
+
+    def forward(self, a: Any, c: float) -> Any:
+        self.c = c
+        return a * c
+
+    def backward(self, d: Any) -> Any:
+        return d * self.c
+
+
+class DivScalar(Function):
+    """out = a / c for a constant c;  da = d / c."""
+
+    name = "Div"  # grad_fn reads as the op, with or without a number
+
+    saves_inputs = False
+
+    def forward(self, a: Any, c: float) -> Any:
+        self.c = c
+        return a / c
+
+    def backward(self, d: Any) -> Any:
+        return d / self.c
+
+
+class RSubScalar(Function):
+    """out = c - a for a constant c;  da = -d."""
+
+    name = "Sub"  # grad_fn reads as the op, with or without a number
+
+    saves_inputs = False
+
+    def forward(self, a: Any, c: float) -> Any:
+        return c - a
+
+    def backward(self, d: Any) -> Any:
+        return -d
+
+
+class RDivScalar(Function):
+    """out = c / a for a constant c;  da = -d * c / a² = -d * out / a."""
+
+    name = "Div"  # grad_fn reads as the op, with or without a number
+
+    def forward(self, a: Any, c: float) -> Any:
+        self.a, self.c = a, c
+        return c / a
+
+    def backward(self, d: Any) -> Any:
+        return -d * self.c / (self.a * self.a)
+
+
+def _number_for(t: Any, c: Any) -> bool:
+    """Whether ``c`` is a plain Python number that ``t``, a floating tensor, can use as is."""
+    return (type(c) is float or type(c) is int) and isinstance(t, Tensor) and (
+        t.data.dtype.kind == "f")
 
 
 class Pow(Function):
@@ -251,11 +334,19 @@ class Maximum(Function):
 
 def add(a: Any, b: Any) -> Tensor:
     """a + b with broadcasting."""
+    if _number_for(a, b):
+        return AddScalar.apply(a, c=b)
+    if _number_for(b, a):
+        return AddScalar.apply(b, c=a)
     return Add.apply(*_binary("add", a, b))
 
 
 def sub(a: Any, b: Any) -> Tensor:
     """a - b with broadcasting (not for bool tensors, as in PyTorch)."""
+    if _number_for(a, b):
+        return AddScalar.apply(a, c=-b)  # exactly a - b in floating point
+    if _number_for(b, a):
+        return RSubScalar.apply(b, c=a)
     for t in (a, b):
         if isinstance(t, Tensor) and t.data.dtype == np.bool_:
             raise TypeError("sub: subtraction with a bool tensor is not defined; to invert a "
@@ -265,11 +356,19 @@ def sub(a: Any, b: Any) -> Tensor:
 
 def mul(a: Any, b: Any) -> Tensor:
     """a * b elementwise, with broadcasting."""
+    if _number_for(a, b):
+        return MulScalar.apply(a, c=b)
+    if _number_for(b, a):
+        return MulScalar.apply(b, c=a)
     return Mul.apply(*_binary("mul", a, b))
 
 
 def div(a: Any, b: Any) -> Tensor:
     """a / b elementwise (true division: integer tensors give float32, as PyTorch)."""
+    if _number_for(a, b):
+        return DivScalar.apply(a, c=b)
+    if _number_for(b, a):
+        return RDivScalar.apply(b, c=a)
     a, b = _binary("div", a, b)
     if a.dtype.kind != "f":
         a, b = a.to(dtype=np.float32), b.to(dtype=np.float32)
@@ -398,11 +497,10 @@ class Sigmoid(Function):
     saves_output = True
 
     def forward(self, a: Any) -> Any:
-        xp = _xp(a)
-        # exp(-|a|) never overflows; for a < 0 use the equal form exp(a) / (1 + exp(a)).
-        e = xp.exp(-xp.abs(a))
-        r = 1 / (1 + e)
-        self.out = xp.where(a >= 0, r, e * r)
+        # For a very negative, exp(-a) overflows to inf and 1 / (1 + inf) is the right
+        # limit, 0; the formula keeps full relative precision everywhere else.
+        with np.errstate(over="ignore"):
+            self.out = 1 / (1 + _xp(a).exp(-a))
         return self.out
 
     def backward(self, d: Any) -> Any:
