@@ -158,7 +158,11 @@ class Einsum(Function):
         xp = _xp(d)
         sizes = self.sizes
         grads = []
+        needed = self.needs_input_grad
         for k, (term, a) in enumerate(zip(self.terms, self.arrays)):
+            if not needed[k]:
+                grads.append(None)
+                continue
             others = [(t, x) for i, (t, x) in enumerate(zip(self.terms, self.arrays)) if i != k]
             available = set(self.out).union(*[set(t) for t, _ in others])
             unique = "".join(dict.fromkeys(term))  # letters of operand k, each once

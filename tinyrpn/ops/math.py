@@ -295,10 +295,15 @@ class Pow(Function):
     def backward(self, d: Any) -> tuple[Any, Any]:
         xp = _xp(self.a)
         a, b = self.a, self.b
+        need_a, need_b = self.needs_input_grad
+        da = db = None
         with np.errstate(divide="ignore", invalid="ignore"):
-            da = xp.where(b == 0, 0, d * b * a ** (b - 1))
-            db = xp.where((a == 0) & (b >= 0), 0, d * self.out * xp.log(a))
-        return da.astype(d.dtype, copy=False), db.astype(d.dtype, copy=False)
+            if need_a:
+                da = xp.where(b == 0, 0, d * b * a ** (b - 1)).astype(d.dtype, copy=False)
+            if need_b:
+                db = xp.where((a == 0) & (b >= 0), 0, d * self.out * xp.log(a))
+                db = db.astype(d.dtype, copy=False)
+        return da, db
 
 
 class PowScalar(Function):
