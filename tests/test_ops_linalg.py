@@ -149,3 +149,17 @@ def test_einsum_takes_a_list_and_non_tensor_operands():
 def test_einsum_errors(spec, shape_list, message):
     with pytest.raises(ValueError, match=message):
         tinyrpn.einsum(spec, *[tinyrpn.zeros(*s) for s in shape_list])
+
+
+def test_einsum_and_matmul_with_constant_operands():
+    a = tinyrpn.randn(3, 4, requires_grad=True)
+    b = tinyrpn.randn(4, 5)  # a constant: no gradient computed or stored for it
+    tinyrpn.einsum("ij,jk->ik", a, b).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), np.tile(b.numpy().sum(1), (3, 1)), rtol=1e-5)
+    assert b.grad is None
+    x = tinyrpn.randn(2, 3, 4)  # data in a batch, shared weight w
+    w = tinyrpn.randn(4, 5, dtype="float32", requires_grad=True)
+    (x @ w).sum().backward()
+    expected = x.numpy().reshape(-1, 4).sum(0)[:, None].repeat(5, 1)
+    np.testing.assert_allclose(w.grad.numpy(), expected, rtol=1e-5)
+    assert x.grad is None
