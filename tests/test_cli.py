@@ -276,3 +276,33 @@ def test_small_mlp_learns_mnist(capsys, tmp_path, monkeypatch):
     assert history.epoch == [1, 2]
     assert results["final_test_acc"] >= 0.85
     assert history.test_loss[1] < history.test_loss[0]
+
+
+def test_sweep_runs_each_dimension_and_writes_the_plots(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYRPN_DATA", os.environ.get("TINYRPN_DATA", "../shared/data/mnist"))
+    out = tmp_path / "sweep"
+    code = cli.main(["sweep", "configs/subspace_d1000.yaml", "--dims", "3,full",
+                     "--projection", "fastfood", "--epochs", "1", "--limit-train", "512",
+                     "--limit-test", "256", "--out", str(out), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["dim"] for r in summary["runs"]] == [3, "full"]
+    assert all(r["status"] == "completed" for r in summary["runs"])
+    assert all(Path(p).is_file() for p in summary["plots"])
+
+
+def test_sweep_rejects_bad_dims_before_training(capsys, tmp_path):
+    code = cli.main(["sweep", "configs/subspace_d1000.yaml", "--dims", "3,lots",
+                     "--out", str(tmp_path)])
+    assert code == 2
+    assert "--dims" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_training_diverged_survives_pickling():
+    import pickle
+
+    from tinyrpn.train import TrainingDiverged
+
+    e = pickle.loads(pickle.dumps(TrainingDiverged("loss is nan", 2, 17, float("nan"))))
+    assert (str(e), e.epoch, e.step) == ("loss is nan", 2, 17)

@@ -1,10 +1,11 @@
-"""The command line: ``tinyrpn train | eval | plot | info`` (also ``python -m tinyrpn``).
+"""The command line: ``tinyrpn train | eval | plot | info | sweep`` (or ``python -m tinyrpn``).
 
     tinyrpn train configs/mlp_small.yaml --epochs 2 --limit-train 6000
     tinyrpn train configs/mlp_small.yaml --resume          # continue runs/mlp_small
     tinyrpn eval runs/mlp_small                            # or runs/mlp_small/checkpoint.npz
     tinyrpn plot runs/mlp_small runs/rpn --out curves.png
     tinyrpn info configs/rpn_taylor_identity.yaml
+    tinyrpn sweep configs/subspace_d1000.yaml --dims 3,10,100,300,1000,full
 
 Exit codes: 0 success; 2 bad usage, a bad config, or a missing file; 1 a failure (the
 training diverged, a checkpoint cannot be read, an unexpected error); 130 interrupted by
@@ -87,6 +88,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe an experiment: layers, parameters, memory")
     p.add_argument("config", metavar="CONFIG")
     p.set_defaults(func=_info)
+
+    p = sub.add_parser(
+        "sweep", help="subspace training: one run per dimension d, then the two reference plots"
+    )
+    p.add_argument("config", metavar="CONFIG", help="a subspace config, e.g. "
+                   "configs/subspace_d1000.yaml (its model.dim is replaced by each d)")
+    p.add_argument("--dims", default="3,10,100,300,1000,full",
+                   help="comma-separated dimensions, 'full' for the whole network "
+                   "(default: 3,10,100,300,1000,full)")
+    p.add_argument("--out", metavar="DIR", default="runs/subspace",
+                   help="sweep directory (default: runs/subspace)")
+    p.add_argument("--projection", choices=("qr", "dense", "sparse", "fastfood"),
+                   help="override the config's projection")
+    p.add_argument("--epochs", type=_positive_int, help="override training.epochs")
+    p.add_argument("--limit-train", type=_positive_int, metavar="N")
+    p.add_argument("--limit-test", type=_positive_int, metavar="N")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse finished runs in DIR and continue interrupted ones")
+    p.add_argument("--dint90", action="store_true",
+                   help="instead of --dims, search for the smallest d reaching 90%% test "
+                   "accuracy (bisection between 100 and 1000 on multiples of 50)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_sweep)
     return parser
 
 
@@ -207,6 +231,26 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     print(_load_experiment(args.config).describe())
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    _load_experiment(args.config)  # a bad config fails here, before any run starts
+    from tinyrpn import sweep
+
+    common = dict(out_dir=args.out, projection=args.projection, epochs=args.epochs,
+                  limit_train=args.limit_train, limit_test=args.limit_test,
+                  progress=not args.no_progress)
+    if args.dint90:
+        result = sweep.find_dint90(args.config, **common)
+    else:
+        try:
+            dims = sweep.parse_dims(args.dims)
+        except ValueError as e:
+            raise UsageError(f"--dims: {e}") from None
+        result = sweep.run_subspace_sweep(args.config, dims, resume=args.resume, **common)
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2, default=str))
+    print(f"summary: {Path(args.out) / sweep.SUMMARY}")
     return 0
 
 

@@ -78,8 +78,11 @@ class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite; ``epoch``, ``step`` and ``loss`` say where."""
 
     def __init__(self, message: str, epoch: int, step: int, loss: float) -> None:
-        super().__init__(message)
-        self.epoch, self.step, self.loss = epoch, step, loss
+        super().__init__(message, epoch, step, loss)  # all in args, so it pickles
+        self.message, self.epoch, self.step, self.loss = message, epoch, step, loss
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ResumeError(ValueError):
