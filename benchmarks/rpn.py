@@ -11,7 +11,10 @@
     2·N·n·D forward and twice that backward (the nominal 6·N·n·D per layer), against this
     machine's SGEMM rate on the same shapes measured in the same run; epoch estimate
     (938 batches); where the time goes.
-(c) peak memory (ru_maxrss of a fresh process) of one forward+backward, and of a full step.
+(c) peak memory of a fresh process (VmHWM, its own high-water mark; ru_maxrss is reported
+    too, but Linux carries the parent's peak over into a child at exec, so it is only
+    meaningful while this process is still small: (c) runs first) of one forward+backward,
+    and of a full step.
 
 The inputs are random (timing does not depend on the values). Ratios are measured in one
 run, so a busy machine slows both sides alike; absolute numbers move with the load.
@@ -216,6 +219,11 @@ _MEMORY_SCRIPT = textwrap.dedent("""
             return int(f.read().split()[1]) * resource.getpagesize()
 
     def peak():
+        with open("/proc/self/status") as f:
+            line = next(line for line in f if line.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
+
+    def ru_maxrss():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     small = bench.make_rpn(
@@ -228,6 +236,7 @@ _MEMORY_SCRIPT = textwrap.dedent("""
     out = {{"model_built": rss(), "peak_before": peak()}}
     F.cross_entropy(model(x), y).backward()
     out["peak_forward_backward"] = peak()
+    out["ru_maxrss_forward_backward"] = ru_maxrss()
     if {with_optimizer}:
         opt = bench.make_optimizer(model)
         opt.step()
@@ -270,13 +279,12 @@ def main() -> None:
     results["threads"] = {k: os.environ.get(k) for k in (
         "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
 
-    # (a) dual-LPHM: apply vs matrix()
+    if "c" in args.parts:
+        run_memory(results)
     if "a" in args.parts:
         run_dual_lphm(args, results)
     if "b" in args.parts:
         run_identity(args, results)
-    if "c" in args.parts:
-        run_memory(results)
     results["ru_maxrss_this_process_mb"] = resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 1e3
     if args.json:
@@ -341,7 +349,8 @@ def run_memory(results: dict[str, Any]) -> None:
               f"{mem['model_built']:.0f} MB; peak after forward+backward "
               f"{mem['peak_forward_backward']:.0f} MB "
               f"(+{(mem['peak_forward_backward'] - mem['model_built']) / copy:.2f} copies "
-              f"of the {copy:.0f} MB expansion); after two AdamW steps "
+              f"of the {copy:.0f} MB expansion; ru_maxrss "
+              f"{mem['ru_maxrss_forward_backward']:.0f} MB); after two AdamW steps "
               f"{mem['peak_training_step']:.0f} MB")
 
 
