@@ -45,6 +45,7 @@ import numpy as np
 from tinyrpn.autograd import Function, Tensor, zeros
 from tinyrpn.nn import init
 from tinyrpn.nn.module import Module, Parameter
+from tinyrpn.ops.linalg import matmul
 from tinyrpn.ops.math import _xp
 from tinyrpn.ops.shape import cat
 
@@ -61,34 +62,16 @@ def xavier_bound(l: int) -> float:
     return math.sqrt(6.0 / (l + 1))
 
 
-# ----------------------------------------------------------------------------- two Functions
-
-
-class _MatMul(Function):
-    """out = a @ b for 2-D a, b, computing only the gradients somebody needs:
-
-        da = d · bᵀ   (only when a requires grad),    db = aᵀ · d   (only when b does).
-
-    ``tinyrpn.ops.matmul`` always computes both. Here a is usually the expansion of a batch
-    (N × 615,440 for a 784-pixel image), which needs no gradient when the network's input
-    needs none: skipping d · bᵀ saves a 157 MB array and its FLOPs on every step.
-    """
-
-    def forward(self, a: Any, b: Any) -> Any:
-        self.a, self.b = a, b
-        return a @ b
-
-    def backward(self, d: Any) -> tuple[Any, Any]:
-        a_t, b_t = self.inputs
-        da = d @ self.b.T if a_t.requires_grad else None
-        db = self.a.T @ d if b_t.requires_grad else None
-        return da, db
+# ----------------------------------------------------------------------------- products
 
 
 def _mm(a: Tensor, b: Tensor) -> Tensor:
+    """a @ b for 2-D a, b. (``ops.matmul`` computes only the gradients somebody needs: the
+    expansion of raw pixels, N × 615,440, needs none, and skipping d · bᵀ saves a 157 MB
+    array and its FLOPs on every step.)"""
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"matrix product of shapes {a.shape} and {b.shape} does not line up")
-    return _MatMul.apply(a, b)
+    return matmul(a, b)
 
 
 class _DenseApply(Function):
@@ -105,10 +88,10 @@ class _DenseApply(Function):
         return z @ self.W.T
 
     def backward(self, d: Any) -> tuple[Any, Any]:
-        z_t, w_t = self.inputs
-        dz = d @ self.W if z_t.requires_grad else None
+        need_z, need_w = self.needs_input_grad
+        dz = d @ self.W if need_z else None
         dw = None
-        if w_t.requires_grad:
+        if need_w:
             xp = _xp(d)
             dw = xp.empty(self.W.size, dtype=self.W.dtype)
             xp.matmul(d.T, self.z, out=dw.reshape(self.W.shape))
