@@ -337,6 +337,10 @@ class Maximum(Function):
         return da, d - da
 
 
+class Minimum(Maximum):
+    """minimum(a, b): see Maximum."""
+
+
 def add(a: Any, b: Any) -> Tensor:
     """a + b with broadcasting."""
     if _number_for(a, b):
@@ -736,6 +740,22 @@ class MaxMinDim(Function):
         return xp.where(positions == self.indices, d, d.dtype.type(0))
 
 
+class Max(AmaxAmin):
+    """x.max() / x.amax(dims): the full or multi-dim reduction (ties share d)."""
+
+
+class Min(AmaxAmin):
+    """x.min() / x.amin(dims): the full or multi-dim reduction (ties share d)."""
+
+
+class MaxDim(MaxMinDim):
+    """x.max(dim): values at the arg-max (d goes to the returned index)."""
+
+
+class MinDim(MaxMinDim):
+    """x.min(dim): values at the arg-min (d goes to the returned index)."""
+
+
 def sum(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """Sum over ``dim`` (an int, a tuple of ints, or None for all). Bool and integer
     tensors sum to int64, as in PyTorch."""
@@ -778,26 +798,6 @@ def _max_or_min(a: Tensor, dim: Any, keepdim: bool, take_max: bool) -> Any:
     indices = find(axis=d, keepdims=True).astype(np.int64, copy=False)
     values = (MaxDim if take_max else MinDim).apply(a, indices=indices, dim=d, keepdim=keepdim)
     return MaxResult(values, Tensor._wrap(indices if keepdim else indices.squeeze(axis=d)))
-
-
-class Max(AmaxAmin):
-    """x.max() / x.amax(dims): the full or multi-dim reduction (ties share d)."""
-
-
-class Min(AmaxAmin):
-    """x.min() / x.amin(dims): the full or multi-dim reduction (ties share d)."""
-
-
-class MaxDim(MaxMinDim):
-    """x.max(dim): values at the arg-max (d goes to the returned index)."""
-
-
-class MinDim(MaxMinDim):
-    """x.min(dim): values at the arg-min (d goes to the returned index)."""
-
-
-class Minimum(Maximum):
-    """minimum(a, b): see Maximum."""
 
 
 def max(a: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
