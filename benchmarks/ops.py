@@ -27,8 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import tinyrpn  # noqa: E402
 from _timing import compare, format_seconds  # noqa: E402
+
+import tinyrpn  # noqa: E402
 
 try:
     import torch
