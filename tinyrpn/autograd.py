@@ -156,8 +156,16 @@ class Function:
     # Defaults for every node; set per instance only when they differ.
     released: bool = False
     _output_version: tuple[_Version, int] | None = None
-    inputs: tuple[Tensor, ...] = ()
-    _versions: tuple[int, ...] = ()
+    _input_versions: tuple[tuple[_Version, int], ...] = ()
+    retained_output: Tensor | None = None  # set by Tensor.retain_grad()
+
+    # The graph: one entry per positional input. A parent is the Function that made that
+    # input, or the input itself when it is a leaf that requires grad, or None when no
+    # gradient flows to it. The graph never holds an intermediate tensor, so its array is
+    # freed as soon as the user and the Functions that saved it let go of it.
+    parents: tuple[Function | Tensor | None, ...] = ()
+    input_shapes: tuple[tuple[int, ...], ...] = ()
+    input_dtypes: tuple[np.dtype, ...] = ()
 
     def forward(self, *arrays: Any, **options: Any) -> Any:
         raise NotImplementedError
@@ -173,7 +181,7 @@ class Function:
     def needs_input_grad(self) -> tuple[bool, ...]:
         """For each positional input, whether backward must produce its gradient: a
         backward may skip (return None for) the others, e.g. the data in ``x @ W``."""
-        return tuple([t._requires_grad for t in self.inputs])
+        return tuple([p is not None for p in self.parents])
 
     @classmethod
     def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
@@ -199,25 +207,28 @@ class Function:
             return result
         result._requires_grad = True
         result._ctx = fn
-        fn.inputs = inputs
+        fn.parents = tuple([
+            (t._ctx or t) if t._requires_grad else None for t in inputs
+        ])
+        fn.input_shapes = tuple([t.data.shape for t in inputs])
+        fn.input_dtypes = tuple([t.data.dtype for t in inputs])
         if cls.saves_inputs:
-            fn._versions = tuple([t._version.value for t in inputs])
+            fn._input_versions = tuple([(t._version, t._version.value) for t in inputs])
         if cls.saves_output:
             fn._output_version = (result._version, result._version.value)
         return result
 
     def _check_versions(self) -> None:
         """Raise if an array that ``backward`` reads was modified in place since forward."""
-        if self.saves_inputs:
-            for i, (t, seen) in enumerate(zip(self.inputs, self._versions)):
-                if t._version.value != seen:
-                    raise GradientError(
-                        f"{self.name}: input {i} (shape {t.shape}) was modified in "
-                        f"place after {self.name} used it (version {seen} -> "
-                        f"{t._version.value}); its backward needs the original values. "
-                        "Use an out-of-place operation (x = x + 1 instead of x.add_(1)), "
-                        "or call backward() before changing it."
-                    )
+        for i, (counter, seen) in enumerate(self._input_versions):
+            if counter.value != seen:
+                raise GradientError(
+                    f"{self.name}: input {i} (shape {self.input_shapes[i]}) was modified in "
+                    f"place after {self.name} used it (version {seen} -> "
+                    f"{counter.value}); its backward needs the original values. "
+                    "Use an out-of-place operation (x = x + 1 instead of x.add_(1)), "
+                    "or call backward() before changing it."
+                )
         if self._output_version is not None:
             counter, seen = self._output_version
             if counter.value != seen:
@@ -503,6 +514,8 @@ class Tensor:
     def retain_grad(self) -> Tensor:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
         self._retains_grad = True
+        if self._ctx is not None:
+            self._ctx.retained_output = self  # the graph holds Functions, not tensors
         return self
 
     def detach(self) -> Tensor:
@@ -996,16 +1009,15 @@ class Tensor:
         return self
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Every tensor the root depends on, root first, each after all its consumers.
+def _topological_order(root: Function) -> list[Function | Tensor]:
+    """Every graph node the root depends on, root first, each after all its consumers.
 
-    An iterative depth-first search (no recursion limit); a node reachable by several
-    paths is visited once. Only tensors that require grad are followed: nothing upstream
-    of a constant needs a gradient.
+    Nodes are Functions and the leaf tensors that require grad. An iterative depth-first
+    search (no recursion limit); a node reachable by several paths is visited once.
     """
-    order: list[Tensor] = []
+    order: list[Function | Tensor] = []
     visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    stack: list[tuple[Any, bool]] = [(root, False)]
     pop, push, append, mark = stack.pop, stack.append, order.append, visited.add
     while stack:
         node, children_done = pop()
@@ -1016,10 +1028,9 @@ def _topological_order(root: Tensor) -> list[Tensor]:
             continue
         mark(id(node))
         push((node, True))
-        fn = node._ctx
-        if fn is not None and not fn.released:
-            for parent in fn.inputs:
-                if parent._requires_grad and id(parent) not in visited:
+        if not isinstance(node, Tensor) and not node.released:
+            for parent in node.parents:
+                if parent is not None and id(parent) not in visited:
                     push((parent, False))
     order.reverse()
     return order
@@ -1033,46 +1044,50 @@ def _run_backward(root: Tensor, seed: Any, retain_graph: bool) -> None:
     summed back over broadcast axes (:func:`unbroadcast`, the one place that does so) and
     its shape is checked against the input's before it goes any further.
     """
-    grads: dict[int, Any] = {id(root): seed}
     handed_out: set[int] = {id(seed)}  # the seed may be the caller's: never keep it as .grad
-    for node in _topological_order(root):
+    if root._ctx is None:  # backward() on a leaf: its gradient is the seed itself
+        _accumulate_grad(root, seed, handed_out)
+        return
+    grads: dict[int, Any] = {id(root._ctx): seed}
+    for node in _topological_order(root._ctx):
         grad = grads.pop(id(node), None)
         if grad is None:
             continue  # no path from the output reaches this node's use
-        fn = node._ctx
-        if fn is None or node._retains_grad:
+        if isinstance(node, Tensor):
             _accumulate_grad(node, grad, handed_out)
-            if fn is None:
-                continue
+            continue
+        fn = node
         if fn.released:
             raise GradientError(
                 f"backward through the graph a second time: {fn.name} already released "
                 "what it saved. Call the first backward(retain_graph=True) if you need "
                 "to go through the same graph twice."
             )
+        if fn.retained_output is not None:
+            _accumulate_grad(fn.retained_output, grad, handed_out)
         fn._check_versions()
         input_grads = fn.backward(grad)
-        inputs = fn.inputs
+        parents = fn.parents
         if type(input_grads) is not tuple:
             input_grads = (input_grads,)
-        if len(input_grads) != len(inputs):
+        if len(input_grads) != len(parents):
             raise GradientError(
                 f"{fn.name}.backward returned {len(input_grads)} gradients for "
-                f"{len(inputs)} inputs"
+                f"{len(parents)} inputs"
             )
-        for parent, g in zip(inputs, input_grads):
-            if g is None or not parent._requires_grad:
+        for parent, g, shape, dtype in zip(parents, input_grads, fn.input_shapes,
+                                           fn.input_dtypes):
+            if g is None or parent is None:
                 continue
-            array = parent.data
-            if g.shape != array.shape:
-                g = unbroadcast(g, array.shape)
-                if g.shape != array.shape:
+            if g.shape != shape:
+                g = unbroadcast(g, shape)
+                if g.shape != shape:
                     raise GradientError(
                         f"{fn.name}.backward produced a gradient of shape {tuple(g.shape)} "
-                        f"for an input of shape {array.shape}"
+                        f"for an input of shape {shape}"
                     )
-            if g.dtype is not array.dtype and g.dtype != array.dtype:  # (`is`: the fast path)
-                g = g.astype(array.dtype)  # as PyTorch: a gradient has its input's dtype
+            if g.dtype is not dtype and g.dtype != dtype:  # (`is`: the fast path)
+                g = g.astype(dtype)  # as PyTorch: a gradient has its input's dtype
             key = id(parent)
             previous = grads.get(key)
             grads[key] = g if previous is None else previous + g

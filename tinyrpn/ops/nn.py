@@ -26,7 +26,7 @@ def _kernels() -> Any:
 
 def _needs_grad(fn: Function, i: int) -> bool:
     """Whether input ``i`` of ``fn`` wants a gradient (skip computing it otherwise)."""
-    return fn.inputs[i].requires_grad
+    return fn.needs_input_grad[i]
 
 
 def _float_tensor(op: str, x: Any) -> Tensor:
