@@ -306,3 +306,23 @@ def test_training_diverged_survives_pickling():
 
     e = pickle.loads(pickle.dumps(TrainingDiverged("loss is nan", 2, 17, float("nan"))))
     assert (str(e), e.epoch, e.step) == ("loss is nan", 2, 17)
+
+
+def test_report_prints_each_epoch_of_a_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYRPN_DATA", os.environ.get("TINYRPN_DATA", "../shared/data/mnist"))
+    run = tmp_path / "run"
+    assert cli.main(["train", "configs/mlp_small.yaml", "--epochs", "2", "--limit-train", "300",
+                     "--limit-test", "100", "--out", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert cli.main(["report", str(run)]) == 0
+    out = capsys.readouterr().out
+    history = History.load(run / "history.json")
+    rows = [line for line in out.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [int(r.split("|")[1]) for r in rows] == [1, 2]
+    assert f"{history.test_acc[-1]:.4f}" in rows[-1]
+    assert "status completed" in out and "Command: `" in out
+
+
+def test_report_of_a_directory_without_a_run_exits_2(capsys, tmp_path):
+    assert cli.main(["report", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err

@@ -1,10 +1,12 @@
-"""The command line: ``tinyrpn train | eval | plot | info | sweep`` (or ``python -m tinyrpn``).
+"""The command line: ``tinyrpn train | eval | plot | info | report | sweep``
+(or ``python -m tinyrpn``).
 
     tinyrpn train configs/mlp_small.yaml --epochs 2 --limit-train 6000
     tinyrpn train configs/mlp_small.yaml --resume          # continue runs/mlp_small
     tinyrpn eval runs/mlp_small                            # or runs/mlp_small/checkpoint.npz
     tinyrpn plot runs/mlp_small runs/rpn --out curves.png
     tinyrpn info configs/rpn_taylor_identity.yaml
+    tinyrpn report runs/mlp_small                          # Markdown table of the epochs
     tinyrpn sweep configs/subspace_d1000.yaml --dims 3,10,100,300,1000,full
 
 Exit codes: 0 success; 2 bad usage, a bad config, or a missing file; 1 a failure (the
@@ -88,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe an experiment: layers, parameters, memory")
     p.add_argument("config", metavar="CONFIG")
     p.set_defaults(func=_info)
+
+    p = sub.add_parser("report", help="print a run's per-epoch numbers as a Markdown table")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.set_defaults(func=_report)
 
     p = sub.add_parser(
         "sweep", help="subspace training: one run per dimension d, then the two reference plots"
@@ -232,6 +238,47 @@ def _plot(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     print(_load_experiment(args.config).describe())
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    for run in args.runs:
+        print(run_report(run))
+    return 0
+
+
+def run_report(run_dir: str | Path) -> str:
+    """A run's summary and per-epoch numbers as Markdown (for docs/RESULTS.md)."""
+    from tinyrpn.train import HISTORY, RESULTS
+
+    run = Path(run_dir)
+    if not (run / RESULTS).is_file() or not (run / HISTORY).is_file():
+        raise UsageError(f"{run} is not a run directory (no {RESULTS} and {HISTORY})")
+    results = json.loads((run / RESULTS).read_text())
+    history = json.loads((run / HISTORY).read_text())
+    has_train_eval = bool(history.get("eval_train_acc"))
+    lines = [
+        f"**{results['name']}** — status {results['status']}, "
+        f"{results['epochs_completed']}/{results['epochs']} epochs, "
+        f"{results['num_parameters']:,} parameters, final test accuracy "
+        f"{_fmt(results.get('final_test_acc'))}, best {_fmt(results.get('best_test_acc'))} "
+        f"(epoch {results.get('best_epoch')}), {_fmt(results.get('seconds_per_epoch'), '.1f')} "
+        f"s per epoch, peak memory {_fmt(results.get('peak_memory_mb'), '.0f')} MB, "
+        f"{results['date']}.",
+        f"Command: `{results.get('command', '')}`",
+        "",
+        "| epoch | train loss | train acc (running) |"
+        + (" train acc (eval) |" if has_train_eval else "")
+        + " test loss | test acc | seconds |",
+        "|---|---|---|" + ("---|" if has_train_eval else "") + "---|---|---|",
+    ]
+    for i, epoch in enumerate(history["epoch"]):
+        row = (f"| {epoch} | {history['train_loss'][i]:.4f} | {history['train_acc'][i]:.4f} |")
+        if has_train_eval:
+            row += f" {history['eval_train_acc'][i]:.4f} |"
+        row += (f" {history['test_loss'][i]:.4f} | {history['test_acc'][i]:.4f} |"
+                f" {history['train_seconds'][i]:.1f} |")
+        lines.append(row)
+    return "\n".join(lines) + "\n"
 
 
 def _sweep(args: argparse.Namespace) -> int:
