@@ -147,9 +147,10 @@ def test_conv2d_uses_the_parallel_loops_for_big_inputs(monkeypatch, rng):
     for name in ("_im2col_parallel", "_col2im_parallel"):
         original = getattr(conv, name)
         monkeypatch.setattr(conv, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
-    x, w = rand(rng, (64, 1, 20, 20), np.float32), rand(rng, (12, 1, 5, 5), np.float32)
-    out = kernels.conv2d_forward(x, w, 2)
-    kernels.conv2d_backward(out, x, w, 2)
+    x, w = rand(rng, (64, 16, 16, 16), np.float32), rand(rng, (8, 16, 3, 3), np.float32)
+    assert 64 * 16 * 9 * 14 * 14 >= conv.PARALLEL_MIN_ELEMENTS  # the entries of cols
+    out = kernels.conv2d_forward(x, w)
+    kernels.conv2d_backward(out, x, w)
     assert calls == ["_im2col_parallel", "_im2col_parallel", "_col2im_parallel"]
 
 
