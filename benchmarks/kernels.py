@@ -51,6 +51,9 @@ def best_times(
     deadline = time.perf_counter() + budget
     for done in range(repeats):
         for k, fn in enumerate(fns):
+            # OpenMP worker threads (PyTorch's, Numba's) spin for a while after a parallel
+            # region; a pause lets them sleep instead of competing with the next round
+            time.sleep(0.03)
             start = time.perf_counter()
             for _ in range(calls[k]):
                 fn()
