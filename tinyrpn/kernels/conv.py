@@ -249,6 +249,7 @@ def _im2col_rows(x, kh, kw, sh, sw, ph, pw, dh, dw, cols, first, last):
 
 @njit(**PARALLEL_JIT)
 def _im2col_parallel(x, kh, kw, sh, sw, ph, pw, dh, dw, cols):
+    """All rows of cols (see _im2col_rows), _CHUNK rows per task."""
     rows = x.shape[0] * x.shape[1] * kh * kw
     for chunk in prange((rows + _CHUNK - 1) // _CHUNK):
         first = chunk * _CHUNK
@@ -289,6 +290,7 @@ def _col2im_planes(cols, kh, kw, sh, sw, ph, pw, dh, dw, grad_x, first, last):
 
 @njit(**PARALLEL_JIT)
 def _col2im_parallel(cols, kh, kw, sh, sw, ph, pw, dh, dw, grad_x):
+    """All planes of grad_x (see _col2im_planes), about _CHUNK rows of cols per task."""
     planes = grad_x.shape[0] * grad_x.shape[1]
     chunk_planes = max(1, _CHUNK // (kh * kw))
     for chunk in prange((planes + chunk_planes - 1) // chunk_planes):
@@ -310,6 +312,7 @@ def _im2col_numba(x: np.ndarray, kh: int, kw: int, s, p, d, out_hw) -> np.ndarra
 
 
 def _col2im_numba(cols: np.ndarray, x_shape, kh: int, kw: int, s, p, d) -> np.ndarray:
+    """grad_x of shape x_shape from cols (N, C_in*kH*kW, H_out, W_out), serial or parallel."""
     grad_x = np.empty(x_shape, dtype=cols.dtype)
     args = (cols, kh, kw, s[0], s[1], p[0], p[1], d[0], d[1], grad_x)
     if cols.size >= PARALLEL_MIN_ELEMENTS:

@@ -63,6 +63,7 @@ def layer_norm_backward_xp(grad_y: Any, y: Any, rstd: Any) -> Any:
 
 @njit(fastmath=FASTMATH, **PARALLEL_JIT)
 def _layer_norm_forward_numba(x, eps, y, rstd):
+    """y[r] = (x[r] - mean) * rstd[r], rstd[r] = 1/sqrt(var + eps); one task per row."""
     rows, features = x.shape
     for r in prange(rows):
         # One pass for both sums. Shifting by the row's first value keeps
@@ -86,6 +87,7 @@ def _layer_norm_forward_numba(x, eps, y, rstd):
 
 @njit(fastmath=FASTMATH, **PARALLEL_JIT)
 def _layer_norm_backward_numba(grad_y, y, rstd, grad_x):
+    """grad_x[r] = rstd[r] * (g - mean(g) - y * mean(g * y)), g = grad_y[r]; one task per row."""
     rows, features = y.shape
     for r in prange(rows):
         s_g = 0.0

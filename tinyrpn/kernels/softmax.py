@@ -60,6 +60,7 @@ def _check_target(kernel: str, target: Any, n: int, classes: int) -> Any:
 
 @njit(**JIT)
 def _first_out_of_range(target, classes):
+    """The first i with target[i] outside [0, classes), or -1."""
     for i in range(target.shape[0]):
         if target[i] < 0 or target[i] >= classes:
             return i
@@ -112,6 +113,7 @@ def cross_entropy_backward_xp(grad_losses: Any, probs: Any, target: Any) -> Any:
 
 @njit(inline="always", **JIT)
 def _row_max(x, r):
+    """max_j x[r, j], in x's dtype."""
     m = x[r, 0]
     for j in range(1, x.shape[1]):
         m = max(m, x[r, j])
@@ -124,6 +126,7 @@ def _row_max(x, r):
 
 @njit(fastmath=FASTMATH, **JIT)
 def _log_softmax_numba(x, out):
+    """out[r] = x[r] - (m + log sum_j exp(x[r, j] - m)), m = max_j x[r, j]."""
     rows, classes = x.shape
     for r in range(rows):
         m = _row_max(x, r)
@@ -137,6 +140,7 @@ def _log_softmax_numba(x, out):
 
 @njit(fastmath=FASTMATH, **JIT)
 def _cross_entropy_forward_numba(logits, target, losses, probs):
+    """probs[r] = softmax(logits[r]); losses[r] = logsumexp(logits[r]) - logits[r, target[r]]."""
     rows, classes = logits.shape
     for r in range(rows):
         m = _row_max(logits, r)
@@ -153,6 +157,7 @@ def _cross_entropy_forward_numba(logits, target, losses, probs):
 
 @njit(**JIT)
 def _cross_entropy_backward_numba(grad_losses, probs, target, grad):
+    """grad[r] = grad_losses[r] * (probs[r] - onehot(target[r]))."""
     rows, classes = probs.shape
     for r in range(rows):
         g = grad_losses[r]

@@ -64,6 +64,7 @@ def taylor2_backward_xp(grad_z: Any, x: Any) -> Any:
 
 @njit(**PARALLEL_JIT)
 def _taylor2_forward_numba(x, z):
+    """z[b, a] = x[b, a] and z[b, m + a*m + c] = x[b, a] * x[b, c]."""
     n, m = x.shape
     # one task per (sample, a): it writes z[b, a] and the m products of block a,
     # so any batch size (even 1) splits evenly across threads
@@ -81,6 +82,7 @@ def _taylor2_forward_numba(x, z):
 
 @njit(fastmath=FASTMATH, **PARALLEL_JIT)
 def _taylor2_backward_numba(grad_z, x, grad_x):
+    """grad_x[b] = grad_z[b, :m] + G[b] @ x[b] + G[b]^T @ x[b], one pass over G[b] per sample."""
     n, m = x.shape
     for b in prange(n):
         gz = grad_z[b]
