@@ -35,7 +35,6 @@ import numpy as np
 from tinyrpn.autograd import Function, Tensor, as_tensor
 from tinyrpn.nn.module import Module, ModuleList
 from tinyrpn.ops import math as _math
-from tinyrpn.ops.math import _xp
 from tinyrpn.ops.shape import cat, stack
 
 __all__ = [
@@ -109,41 +108,6 @@ def _postprocess_steps(spec: Any) -> list[Module]:
     return steps
 
 
-_PLACEHOLDER_SEARCH_LIMIT = 64
-
-
-def _drop_storage_if_unread(t: Tensor, result: Tensor) -> None:
-    """Free t's array when no backward pass will ever read it.
-
-    The graph keeps every intermediate Tensor alive until backward (each Function holds
-    its inputs), and with it the Tensor's array. The raw expansion of a batch of 64 images
-    is 157 MB, and nothing needs it once post-processing has run: the expansion's own
-    backward reads only x, LayerNorm's backward reads only its output. So when t's maker
-    does not read its output (``saves_output``) and none of the Functions that consumed
-    it (found by walking back from ``result``) reads its inputs (``saves_inputs``), t's
-    array is replaced by a zero-strided view of the same shape (no memory, and the
-    engine's shape checks still see the right shape).
-    """
-    fn = t.grad_fn
-    if fn is None or fn.saves_output or t._retains_grad:
-        return
-    consumers, stack_, seen = [], [result], set()
-    while stack_:
-        node = stack_.pop()
-        f = node.grad_fn
-        if node is t or f is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        if len(seen) > _PLACEHOLDER_SEARCH_LIMIT:
-            return  # a large post-processing graph: keep the array, to be safe
-        if any(inp is t for inp in f.inputs):
-            consumers.append(f)
-        stack_.extend(inp for inp in f.inputs if inp is not t)
-    if consumers and not any(c.saves_inputs for c in consumers):
-        xp = _xp(t.data)
-        t.data = xp.broadcast_to(xp.zeros((), dtype=t.dtype), t.shape)
-
-
 # ----------------------------------------------------------------------------- base class
 
 
@@ -171,12 +135,12 @@ class Expansion(Module):
             raise ValueError(
                 f"{type(self).__name__}: expected a batch of shape (N, m), got shape {x.shape}"
             )
+        # Memory: the graph links Functions, not tensors, so once a post-processing step
+        # has run, the raw expansion (157 MB for 64 MNIST images) is freed here unless some
+        # backward saved it. Taylor2 saves only x and LayerNorm only its output: it is.
         z = self.expand(x)
         for step in self.postprocess:
-            out = step(z)
-            if z is not x and out is not z:
-                _drop_storage_if_unread(z, out)
-            z = out
+            z = step(z)
         return z
 
     def _settings(self) -> str:
