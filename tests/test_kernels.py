@@ -628,3 +628,18 @@ def test_twin_results_equal_numba_results_through_the_switch(monkeypatch, rng):
     off = kernels.layer_norm_forward(x, 1e-5)[0], kernels.taylor2_forward(x)
     np.testing.assert_allclose(on[0], off[0], **tol(np.float32))
     np.testing.assert_array_equal(on[1], off[1])
+
+
+def test_set_num_threads_limits_numba_threads():
+    import numba
+
+    from tinyrpn import kernels
+
+    before = numba.get_num_threads()
+    try:
+        kernels.set_num_threads(1)
+        assert numba.get_num_threads() == 1
+        kernels.set_num_threads(10_000)  # clamped to the pool size, not an error
+        assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    finally:
+        numba.set_num_threads(before)

@@ -103,3 +103,13 @@ def to_numpy(array: Any) -> np.ndarray:
 def numba_enabled() -> bool:
     """Whether the Numba kernels are used; ``TINYRPN_NUMBA=0`` switches them off."""
     return os.environ.get("TINYRPN_NUMBA", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def scatter_add(target: Any, index: Any, values: Any) -> None:
+    """``target[index] += values`` in place, adding up repeated indices (``np.add.at``)."""
+    if isinstance(target, np.ndarray):
+        np.add.at(target, index, values)
+    else:
+        import cupyx  # only reached with a CuPy array, so CuPy is installed
+
+        cupyx.scatter_add(target, index, values)

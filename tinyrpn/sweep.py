@@ -442,9 +442,9 @@ def _measure_one(projection: str, dim: int, batch_size: int, steps: int, seed: i
     from tinyrpn.models import Subspace, subspace_mlp
 
     if threads is not None:
-        import numba
+        from tinyrpn import kernels
 
-        numba.set_num_threads(threads)
+        kernels.set_num_threads(threads)
     tinyrpn.manual_seed(seed)
     base = subspace_mlp()
     before = _peak_rss_mb()

@@ -40,3 +40,17 @@ __all__ += ["fwht"]
 from .optim import adam_update, lookahead_update, madgrad_update, sgd_update  # noqa: E402
 
 __all__ += ["adam_update", "sgd_update", "madgrad_update", "lookahead_update"]
+
+
+def set_num_threads(n: int) -> None:
+    """How many threads the parallel Numba kernels use (at most Numba's pool size).
+
+    One thread is faster for batch-1 training and on a machine that is already busy:
+    parallel regions then spend their time waiting for each other.
+    """
+    import numba
+
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+
+
+__all__ += ["set_num_threads"]

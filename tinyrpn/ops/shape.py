@@ -229,7 +229,7 @@ class GetItem(Function):
         if _is_basic(self.index):
             grad[self.index] = d
         else:
-            _scatter_add(grad, self.index, d)
+            backend.scatter_add(grad, self.index, d)
         return grad
 
 
@@ -244,15 +244,6 @@ def _is_basic(index: Any) -> bool:
         elif not isinstance(p, (int, np.integer, slice, type(None), type(Ellipsis))):
             return False
     return masks <= 1
-
-
-def _scatter_add(target: Any, index: Any, values: Any) -> None:
-    if isinstance(target, np.ndarray):
-        np.add.at(target, index, values)
-    else:  # CuPy
-        import cupyx  # noqa: PLC0415  (only reached with a CuPy array)
-
-        cupyx.scatter_add(target, index, values)
 
 
 def getitem(a: Tensor, index: Any) -> Tensor:
