@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from tinyrpn import backend
 from tinyrpn.autograd import Function, Tensor, is_floating
 from tinyrpn.ops.math import _xp
-from tinyrpn.ops.shape import _scatter_add, squeeze, unsqueeze
+from tinyrpn.ops.shape import squeeze, unsqueeze
 
 IntPair = int | tuple[int, int]
 
@@ -223,7 +224,7 @@ class PadIndexed(Function):
         xp = _xp(d)
         for (dim, index), shape in zip(reversed(self.maps), reversed(self.shapes)):
             grad = xp.zeros(shape, dtype=d.dtype)
-            _scatter_add(grad, (slice(None),) * dim + (xp.asarray(index),), d)
+            backend.scatter_add(grad, (slice(None),) * dim + (xp.asarray(index),), d)
             d = grad
         return d
 
