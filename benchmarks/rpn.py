@@ -11,6 +11,7 @@
     2·N·n·D forward and twice that backward (the nominal 6·N·n·D per layer), against this
     machine's SGEMM rate on the same shapes measured in the same run; epoch estimate
     (938 batches); where the time goes.
+(t) for reference, the same steps in PyTorch written as tinyBIG 0.1.1 runs them.
 (c) peak memory of a fresh process (VmHWM, its own high-water mark; ru_maxrss is reported
     too, but Linux carries the parent's peak over into a child at exec, so it is only
     meaningful while this process is still small: (c) runs first) of one forward+backward,
@@ -207,6 +208,58 @@ def profile_layer1(ln_layer1: bool) -> dict[str, float]:
     return out
 
 
+# ----------------------------------------------------------------------------- PyTorch
+
+
+def torch_reference_step(reconciliation: str, steps: int) -> float | None:
+    """Median seconds of the same training step written as tinyBIG 0.1.1 runs it in PyTorch
+    (Taylor expansion by einsum, dense W built on every step, F.linear, parameter-free
+    LayerNorm in layers 2 and 3, AdamW); None when torch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+
+    def taylor(x: Any) -> Any:
+        return torch.cat([x, torch.einsum("ba,bc->bac", x, x).reshape(x.shape[0], -1)], 1)
+
+    def dual_lphm_w(w: Any, n: int, D: int, p: int, q: int, r: int) -> Any:
+        s, t = n // p, D // q
+        P, Q, S, T = torch.split(w, [p * r, q * r, s * r, t * r])
+        A = (P.view(p, r) @ Q.view(q, r).T).reshape(1, -1)
+        B = (S.view(s, r) @ T.view(t, r).T).reshape(1, -1)
+        return torch.einsum("pq,st->psqt", A, B).reshape(n, D)
+
+    layers = []
+    for i, (m, n) in enumerate(zip(DIMS[:-1], DIMS[1:])):
+        D = m + m * m
+        if reconciliation == "identity":
+            l = n * D
+        else:
+            p, q, r = DUAL_PQR[i]
+            l = r * (p + q + n // p + D // q)
+        bound = (6 / (l + 1)) ** 0.5
+        layers.append((m, n, D, torch.nn.Parameter(torch.empty(l).uniform_(-bound, bound))))
+    optimizer = torch.optim.AdamW([w for *_, w in layers], lr=2e-3, weight_decay=2e-4)
+    x, y = batch()
+    xt, yt = torch.from_numpy(x.numpy()), torch.from_numpy(y.numpy())
+
+    def step() -> None:
+        optimizer.zero_grad()
+        h = xt
+        for i, (_, n, D, w) in enumerate(layers):
+            z = taylor(h)
+            if i > 0:
+                z = torch.nn.functional.layer_norm(z, (D,))
+            W = w.view(n, D) if reconciliation == "identity" else dual_lphm_w(w, n, D, *DUAL_PQR[i])
+            h = torch.nn.functional.linear(z, W)
+        torch.nn.functional.cross_entropy(h, yt).backward()
+        optimizer.step()
+
+    return median_of(step, repeats=steps)
+
+
 # ----------------------------------------------------------------------------- memory
 
 _MEMORY_SCRIPT = textwrap.dedent("""
@@ -270,8 +323,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per case")
     parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--parts", default="abc",
-                        help="which parts to run: a (dual-LPHM), b (identity), c (memory)")
+    parser.add_argument("--parts", default="abct",
+                        help="which parts to run: a (dual-LPHM), b (identity), c (memory), "
+                             "t (PyTorch, tinyBIG-style, for reference)")
     args = parser.parse_args()
     results: dict[str, Any] = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -289,6 +343,15 @@ def main() -> None:
         run_dual_lphm(args, results)
     if "b" in args.parts:
         run_identity(args, results)
+    if "t" in args.parts:
+        print("\n(t) the same steps in PyTorch, written as tinyBIG 0.1.1 runs them "
+              "(no LayerNorm in layer 1)")
+        results["torch_tinybig_style_step_s"] = {}
+        for name in ("dual_lphm", "identity"):
+            seconds = torch_reference_step(name, args.steps)
+            results["torch_tinybig_style_step_s"][name] = seconds
+            print(f"  {name}: " + ("torch not installed" if seconds is None
+                                   else f"{seconds:.3f} s per step"))
     results["ru_maxrss_this_process_mb"] = resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 1e3
     if args.json:
