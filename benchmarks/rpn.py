@@ -5,8 +5,9 @@
     python benchmarks/rpn.py --json out.json # also write the numbers
 
 (a) dual-LPHM training step (forward, cross-entropy, backward, AdamW step) with every
-    reconciliation computing z·Wᵀ through ``apply`` (from the factors) against the same
-    model computing it as z @ matrix().T (W built on every step, as tinyBIG does).
+    reconciliation computing z·Wᵀ from its factors (the head's ``apply_expanded``, which
+    for layer 1 contracts the Taylor expansion without storing it) against the same
+    model computing it as z @ matrix().T (z and W built on every step, as tinyBIG does).
 (b) identity-reconciliation training step: achieved GFLOP/s, counting the matrix products
     2·N·n·D forward and twice that backward (the nominal 6·N·n·D per layer), against this
     machine's SGEMM rate on the same shapes measured in the same run; epoch estimate
@@ -92,6 +93,11 @@ def through_matrix(model: RPN) -> RPN:
             rec = head.reconciliation
             object.__setattr__(rec, "apply",
                                lambda z, w=None, rec=rec: _mm(z, rec.matrix(w).T))
+            # the head calls apply_expanded (which fuses the expansion into the first
+            # contraction): here it must expand, then multiply by the built W
+            object.__setattr__(rec, "apply_expanded",
+                               lambda x, expansion, w=None, rec=rec:
+                               _mm(expansion(x), rec.matrix(w).T))
     return model
 
 

@@ -530,6 +530,56 @@ def test_taylor2_rejects_bad_arguments():
         kernels.taylor2_forward(np.zeros((2, 3), bool))
 
 
+# (N, m, L, r): L divides D = m + m². Blocks that start inside the linear part, that
+# straddle the linear and quadratic parts, that hold several runs of constant a, and a
+# block as long as the whole row.
+CONTRACT_SHAPES = [(1, 1, 2, 1), (3, 4, 5, 2), (2, 5, 6, 3), (4, 3, 12, 1), (2, 7, 8, 5),
+                   (5, 6, 3, 4)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", CONTRACT_SHAPES)
+def test_taylor2_contract_matches_the_expansion_times_m(shape, dtype, rng):
+    n, m, L, r = shape
+    x, M = rand(rng, (n, m), dtype), rand(rng, (L, r), dtype)
+    z = taylor2_definition(x.astype(np.float64))
+    expected = z.reshape(n, -1, L) @ M.astype(np.float64)
+    y = kernels.taylor2_contract(x, M)
+    assert y.dtype == dtype and y.shape == (n, (m + m * m) // L, r)
+    np.testing.assert_allclose(y, expected, **tol(dtype))
+    np.testing.assert_allclose(taylor.taylor2_contract_xp(x, M), expected, **tol(dtype))
+    np.testing.assert_allclose(kernels.taylor2_contract(strided(x), strided(M)), y, **tol(dtype))
+
+    g = rand(rng, y.shape, dtype)
+    expected_dm = z.reshape(-1, L).T @ g.reshape(-1, r).astype(np.float64)
+    dm = kernels.taylor2_contract_grad_m(x, g)
+    assert dm.dtype == dtype and dm.shape == (L, r)
+    np.testing.assert_allclose(dm, expected_dm, **tol(dtype))
+    np.testing.assert_allclose(taylor.taylor2_contract_grad_m_xp(x, g), expected_dm, **tol(dtype))
+
+
+@pytest.mark.parametrize("use_numba", [True, False])
+def test_taylor2_contract_grad_m_matches_finite_differences(use_numba, rng, monkeypatch):
+    monkeypatch.setenv("TINYRPN_NUMBA", "1" if use_numba else "0")
+    x, M = rand(rng, (3, 4)), rand(rng, (5, 2))
+    g = rand(rng, (3, 4, 2))
+
+    def loss(M):
+        return np.sum(kernels.taylor2_contract(x, M) * g)
+
+    np.testing.assert_allclose(kernels.taylor2_contract_grad_m(x, g),
+                               numerical_grad(loss, M.copy()), rtol=1e-7, atol=1e-8)
+
+
+def test_taylor2_contract_rejects_bad_arguments():
+    with pytest.raises(ValueError, match=r"block length L=7 must divide .* D = m \+ m² = 12"):
+        kernels.taylor2_contract(np.zeros((2, 3)), np.zeros((7, 1)))
+    with pytest.raises(ValueError, match=r"M must be 2-D \(L, r\)"):
+        kernels.taylor2_contract(np.zeros((2, 3)), np.zeros(4))
+    with pytest.raises(ValueError, match=r"grad_y of shape \(2, 5, 1\) does not fit"):
+        kernels.taylor2_contract_grad_m(np.zeros((2, 3)), np.zeros((2, 5, 1)))
+
+
 # --------------------------------------------------------------------------------------
 # every row-wise kernel on random shapes
 # --------------------------------------------------------------------------------------

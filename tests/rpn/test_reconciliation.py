@@ -243,3 +243,67 @@ def test_full_size_dual_lphm_apply_never_builds_w(layout):
     assert peak < 16e6, f"apply allocated {peak / 1e6:.1f} MB at peak"
     expected = z.numpy().astype(np.float64) @ rec.matrix().numpy().astype(np.float64).T
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-3, atol=1e-6)
+
+
+# apply_expanded: the head's path, where the Kronecker family hands its first contraction to
+# the expansion (the degree-2 Taylor expansion then never builds κ(x)).
+# m = 4 gives D = 20. (6, 20, 2, 5): tinybig's st = 12 does not divide D (it expands);
+# (6, 20, 3, 10): st = 4 divides D (block path, fused); (4, 20, 4, 20): s = 1, t = 1.
+EXPANDED_SHAPES = [(6, 20, 2, 5), (6, 20, 3, 10), (4, 20, 4, 20)]
+
+
+def _expanded_cases():
+    cases = [("identity", lambda: IdentityReconciliation(6, 20)),
+             ("lorr", lambda: LorrReconciliation(6, 20, r=R))]
+    for n, D, p, q in EXPANDED_SHAPES:
+        for layout in ("kron", "tinybig"):
+            for i, name in enumerate(("hm", "lphm", "dual_lphm")):
+                cases.append((f"{name}-{layout}-{n}x{D}-p{p}q{q}",
+                              lambda n=n, D=D, p=p, q=q, layout=layout, i=i:
+                              _family(n, D, p, q, layout)[i]))
+    return cases
+
+
+EXPANDED = _expanded_cases()
+
+
+@pytest.mark.parametrize("postprocess", [None, "layer_norm"])
+@pytest.mark.parametrize("make", [c[1] for c in EXPANDED], ids=[c[0] for c in EXPANDED])
+def test_apply_expanded_equals_the_expansion_times_matrix_transposed(make, postprocess):
+    from tinyrpn.rpn import TaylorExpansion
+
+    tinyrpn.manual_seed(9)
+    rec = make().double()
+    expansion = TaylorExpansion(2, postprocess=postprocess)
+    rng = np.random.default_rng(10)
+    x = tinyrpn.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    expected = expansion(x).numpy() @ rec.matrix().numpy().T
+    np.testing.assert_allclose(rec.apply_expanded(x, expansion).numpy(), expected,
+                               rtol=1e-12, atol=1e-12)
+    w = rec.w.detach().requires_grad_(True)
+    assert gradcheck(lambda x, w: rec.apply_expanded(x, expansion, w), x, w)
+
+
+@pytest.mark.parametrize("layout", ["kron", "tinybig"])
+def test_full_size_dual_lphm_head_never_builds_the_expansion(layout):
+    """Layer 1 of the reference model on 8 images: κ(x) would be 8 × 615,440 floats (19.7 MB).
+
+    Forward and backward through the head must stay well below that, and the output must
+    agree with the expansion times the materialised matrix (computed afterwards).
+    """
+    from tinyrpn.rpn import TaylorExpansion
+
+    tinyrpn.manual_seed(11)
+    rec = DualLPHMReconciliation(64, 615440, p=8, q=784, r=5, layout=layout)
+    expansion = TaylorExpansion(2)
+    x = tinyrpn.tensor(np.random.default_rng(12).random((8, 784)).astype(np.float32))
+    tracemalloc.start()
+    y = rec.apply_expanded(x, expansion)
+    y.sum().backward()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8e6, f"forward + backward allocated {peak / 1e6:.1f} MB at peak"
+    assert rec.w.grad is not None and np.isfinite(rec.w.grad.numpy()).all()
+    z = expansion(x).numpy().astype(np.float64)
+    expected = z @ rec.matrix().numpy().astype(np.float64).T
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-3, atol=1e-5)

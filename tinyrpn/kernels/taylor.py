@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from ..backend import get_array_module
-from ._common import FASTMATH, PARALLEL_JIT, check_ndim, contiguous, float_dtype, use_numba
+from ._common import FASTMATH, JIT, PARALLEL_JIT, check_ndim, contiguous, float_dtype, use_numba
 
 # --------------------------------------------------------------------------------------
 # the xp twins
@@ -143,3 +143,168 @@ def taylor2_backward(grad_z: Any, x: Any) -> Any:
     grad_x = np.empty((n, m), dtype=dtype)
     _taylor2_backward_numba(grad_z, x, grad_x)
     return grad_x
+
+
+# --------------------------------------------------------------------------------------
+# the expansion contracted block by block, without building z
+# --------------------------------------------------------------------------------------
+#
+# A structured reconciliation starts by cutting each expanded row z (length D) into
+# c = D / L blocks of L entries and multiplying every block by one small matrix M (L × r):
+#
+#     y[b, k, j] = sum_i z[b, k*L + i] * M[i, j]          (N × c × r)
+#
+# (the Kronecker layout: L = t, M = B^T or T; tinyBIG's layout: L = s*t, M = vec(B)).
+# For the 784-pixel input z is 615,440 wide, and writing it, then reading it back twice
+# (forward, and backward for dM), costs more than the arithmetic. These kernels compute
+# the entries of z on the fly from x instead. Inside a block, the quadratic entries come
+# in runs of constant a (z = x_a * x_c for consecutive c), so each run is one dot product
+# of x[c0:c0+len] with a row of M^T, scaled by x_a.
+
+
+def taylor2_contract_xp(x: Any, M: Any) -> Any:
+    """The twin of ``taylor2_contract``: taylor2_forward_xp(x).reshape(N, c, L) @ M."""
+    n = x.shape[0]
+    L = M.shape[0]
+    return taylor2_forward_xp(x).reshape(n, -1, L) @ M
+
+
+def taylor2_contract_grad_m_xp(x: Any, grad_y: Any) -> Any:
+    """The twin of ``taylor2_contract_grad_m``: sum over samples and blocks of z_block^T g."""
+    n, c, r = grad_y.shape
+    z = taylor2_forward_xp(x).reshape(n * c, -1)
+    return z.T @ grad_y.reshape(n * c, r)
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def _dot(u, v):
+    """sum_t u[t] * v[t] over two equally long 1-D views (vectorised by LLVM)."""
+    s = u[0] * v[0] * 0
+    for t in range(uint64(u.shape[0])):
+        s += u[t] * v[t]
+    return s
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def _axpy(alpha, u, out):
+    """out[t] += alpha * u[t] over two equally long 1-D views."""
+    for t in range(uint64(u.shape[0])):
+        out[t] += alpha * u[t]
+
+
+@njit(fastmath=FASTMATH, **PARALLEL_JIT)
+def _taylor2_contract_numba(x, Mt, y):
+    """y[b, k, j] = sum_i z[b, k*L + i] * Mt[j, i], z = [x_b, vec(x_b x_b^T)] never stored."""
+    n, m = x.shape
+    r, L = Mt.shape
+    c = y.shape[1]
+    for task in prange(n * c):
+        b = task // c
+        k = task % c
+        xb = x[b]
+        u0 = k * L
+        u1 = u0 + L
+        acc = np.zeros(r)
+        lin = min(u1, m)
+        if u0 < lin:  # the linear part: z[u] = x[u]
+            for j in range(r):
+                acc[j] += _dot(xb[u0:lin], Mt[j, 0:lin - u0])
+        u = max(u0, m)
+        while u < u1:  # the quadratic part, one run of constant a at a time
+            a = (u - m) // m
+            c0 = (u - m) % m
+            run = min(m - c0, u1 - u)
+            off = u - u0
+            xs = xb[c0:c0 + run]
+            for j in range(r):
+                acc[j] += xb[a] * _dot(xs, Mt[j, off:off + run])
+            u += run
+        for j in range(r):
+            y[b, k, j] = acc[j]
+
+
+@njit(fastmath=FASTMATH, **PARALLEL_JIT)
+def _taylor2_contract_grad_m_numba(x, grad_y, parts):
+    """parts[b, j, i] = sum_k z[b, k*L + i] * grad_y[b, k, j]; the caller sums over b."""
+    n, m = x.shape
+    c, r = grad_y.shape[1], grad_y.shape[2]
+    L = parts.shape[2]
+    for b in prange(n):
+        xb = x[b]
+        part = parts[b]
+        gb = grad_y[b]
+        for k in range(c):
+            u0 = k * L
+            u1 = u0 + L
+            lin = min(u1, m)
+            if u0 < lin:
+                for j in range(r):
+                    _axpy(gb[k, j], xb[u0:lin], part[j, 0:lin - u0])
+            u = max(u0, m)
+            while u < u1:
+                a = (u - m) // m
+                c0 = (u - m) % m
+                run = min(m - c0, u1 - u)
+                off = u - u0
+                xs = xb[c0:c0 + run]
+                for j in range(r):
+                    _axpy(xb[a] * gb[k, j], xs, part[j, off:off + run])
+                u += run
+
+
+def _check_contract(kernel: str, x: Any, L: int) -> int:
+    """The number of blocks c = D / L, after checking that L divides D = m + m²."""
+    check_ndim(kernel, "x", x, 2, "(N, m)")
+    m = x.shape[1]
+    D = m + m * m
+    if L < 1 or D % L:
+        raise ValueError(
+            f"{kernel}: the block length L={L} must divide the expansion size "
+            f"D = m + m² = {D} (m = {m})"
+        )
+    return D // L
+
+
+def taylor2_contract(x: Any, M: Any) -> Any:
+    """Each row's degree-2 expansion, cut into blocks of L, times M: (N, m), (L, r) -> (N, c, r).
+
+    y[b, k, :] = z[b, k*L:(k+1)*L] @ M with z = [x, vec(x xᵀ)] (D = m + m², c = D / L),
+    computed without building z.
+    """
+    check_ndim("taylor2_contract", "M", M, 2, "(L, r)")
+    c = _check_contract("taylor2_contract", x, M.shape[0])
+    dtype = float_dtype("taylor2_contract", x, M)
+    if not use_numba(x, M):
+        return taylor2_contract_xp(x.astype(dtype, copy=False), M.astype(dtype, copy=False))
+    x = contiguous(x, dtype)
+    Mt = contiguous(M.T, dtype)
+    y = np.empty((x.shape[0], c, M.shape[1]), dtype=dtype)
+    _taylor2_contract_numba(x, Mt, y)
+    return y
+
+
+def taylor2_contract_grad_m(x: Any, grad_y: Any) -> Any:
+    """dL/dM of ``taylor2_contract`` given dL/dy (N, c, r): sum_{b,k} z_block[b, k]ᵀ grad_y[b, k].
+
+    The block length is L = D / c; the result has shape (L, r).
+    """
+    check_ndim("taylor2_contract_grad_m", "grad_y", grad_y, 3, "(N, c, r)")
+    check_ndim("taylor2_contract_grad_m", "x", x, 2, "(N, m)")
+    n, m = x.shape
+    D = m + m * m
+    c = grad_y.shape[1]
+    if grad_y.shape[0] != n or c < 1 or D % c:
+        raise ValueError(
+            f"taylor2_contract_grad_m: grad_y of shape {tuple(grad_y.shape)} does not fit "
+            f"x of shape {tuple(x.shape)}: expected (N={n}, c, r) with c dividing D={D}"
+        )
+    L = D // c
+    dtype = float_dtype("taylor2_contract_grad_m", x, grad_y)
+    if not use_numba(x, grad_y):
+        return taylor2_contract_grad_m_xp(x.astype(dtype, copy=False),
+                                          grad_y.astype(dtype, copy=False))
+    x = contiguous(x, dtype)
+    grad_y = contiguous(grad_y, dtype)
+    parts = np.zeros((n, grad_y.shape[2], L), dtype=dtype)  # one slice per sample: no races
+    _taylor2_contract_grad_m_numba(x, grad_y, parts)
+    return np.ascontiguousarray(parts.sum(axis=0).T)

@@ -143,6 +143,24 @@ class Expansion(Module):
             z = step(z)
         return z
 
+    def contract(self, x: Tensor, M: Tensor) -> Tensor:
+        """post(κ(x)) cut into blocks of L = M.shape[0] entries, each block times M.
+
+        Shape (N, D/L, r) for M of shape (L, r); L must divide D. The same as
+        ``self(x).reshape(N, D // L, L) @ M``, which is what this base class computes;
+        an expansion may do it without building κ(x) (``TaylorExpansion`` of degree 2).
+        """
+        if not isinstance(x, Tensor):
+            x = as_tensor(x)
+        z = self(x)
+        L = M.shape[0]
+        if M.ndim != 2 or z.shape[1] % L:
+            raise ValueError(
+                f"{type(self).__name__}.contract: M must be (L, r) with L dividing "
+                f"D={z.shape[1]}, got shape {M.shape}"
+            )
+        return z.reshape(z.shape[0], z.shape[1] // L, L) @ M
+
     def _settings(self) -> str:
         return ""
 
@@ -201,6 +219,31 @@ class Taylor2(Function):
         return _kernels().taylor2_backward(d, self.x)
 
 
+class Taylor2Contract(Function):
+    """y[b, k, :] = z[b, k·L:(k+1)·L] · M for z = [x, vec(x xᵀ)] (per row), M of shape (L, r).
+
+    backward:  dM = Σ_{b,k} z[b, k-th block]ᵀ dy[b, k]
+               dx = Taylor2's backward of dz, dz[b, k-th block] = dy[b, k] · Mᵀ
+
+    z (N × D) is never stored: the kernels rebuild its entries from x as they go, in the
+    forward pass and for dM. dz is built only when x needs a gradient.
+    """
+
+    def forward(self, x: Any, M: Any) -> Any:
+        self.x, self.M = x, M
+        return _kernels().taylor2_contract(x, M)
+
+    def backward(self, d: Any) -> tuple[Any, Any]:
+        need_x, need_m = self.needs_input_grad
+        dx = dM = None
+        if need_x:
+            dz = (d @ self.M.T).reshape(d.shape[0], -1)
+            dx = _kernels().taylor2_backward(dz, self.x)
+        if need_m:
+            dM = _kernels().taylor2_contract_grad_m(self.x, d)
+        return dx, dM
+
+
 def taylor_reference(x: Tensor, d: int) -> Tensor:
     """[x, x⊗x, ..., x^{⊗d}] composed from differentiable ops (any degree d ≥ 1).
 
@@ -237,6 +280,19 @@ class TaylorExpansion(Expansion):
         if self.d == 2:
             return Taylor2.apply(x)
         return taylor_reference(x, self.d)
+
+    def contract(self, x: Tensor, M: Tensor) -> Tensor:
+        if self.d != 2 or len(self.postprocess):
+            return super().contract(x, M)
+        if not isinstance(x, Tensor):
+            x = as_tensor(x)
+        D, L = self.output_dim(x.shape[1]), M.shape[0]
+        if x.ndim != 2 or M.ndim != 2 or D % L:
+            raise ValueError(
+                f"TaylorExpansion.contract: expected x of shape (N, m) and M of shape (L, r) "
+                f"with L dividing D = m + m², got x {x.shape} and M {M.shape}"
+            )
+        return Taylor2Contract.apply(x, M)
 
     def _settings(self) -> str:
         return f"d={self.d}"

@@ -72,7 +72,7 @@ class RPNHead(Module):
             x = as_tensor(x)
         if x.ndim != 2 or x.shape[1] != self.m:
             raise ValueError(f"RPNHead: expected input of shape (N, m={self.m}), got {x.shape}")
-        y = self.reconciliation.apply(self.expansion(x))
+        y = self.reconciliation.apply_expanded(x, self.expansion)
         if not self.remainder.is_zero:
             y = y + self.remainder(x)
         return y

@@ -192,6 +192,16 @@ class Reconciliation(Module):
             )
         return self._apply(z, self._weight(w))
 
+    def apply_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
+        """``apply(expansion(x), w)``: the head's product, given the head's input x.
+
+        The result is the same; the point is that structured reconciliations (the Kronecker
+        family) hand their first contraction to ``expansion.contract``, so a degree-2
+        Taylor expansion without post-processing is contracted as it is computed and
+        never stored (for MNIST, rows of 615,440 numbers).
+        """
+        return self.apply(expansion(x), w)
+
     def forward(self, z: Tensor) -> Tensor:
         return self.apply(z)
 
@@ -334,6 +344,27 @@ class _KronFamily(Reconciliation):
             return self._apply_kron(z, spec_a, spec_b)
         return self._apply_tinybig(z, self._dense(spec_a), self._dense(spec_b))
 
+    def apply_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
+        w = self._weight(w)
+        spec_a, spec_b = self._a_b(self.factors(w))
+        N = x.shape[0]
+        if self.layout == "kron":
+            # the first step of _apply_kron, Z·M on every q × t sample, done by the expansion
+            y = expansion.contract(x, self._kron_right(spec_b))
+            return self._kron_finish(y.reshape(N * self.q, -1), N, spec_a, spec_b)
+        A, B = self._dense(spec_a), self._dense(spec_b)
+        st = self.s * self.t
+        if self.D % st:
+            return self._apply_tinybig(expansion(x), A, B)
+        # the first step of _apply_tinybig's whole-block case, done by the expansion
+        zb = expansion.contract(x, B.reshape(st, 1)).reshape(N, self.D // st)
+        return _mm(zb, A.reshape(self.n, self.D // st).T)
+
+    @staticmethod
+    def _kron_right(spec_b: tuple) -> Tensor:
+        """The matrix each q × t sample is multiplied by first: Bᵀ (t × s), or T (t × r)."""
+        return spec_b[1].T if spec_b[0] == "dense" else spec_b[2]
+
     def _apply_kron(self, z: Tensor, spec_a: tuple, spec_b: tuple) -> Tensor:
         """y = z (A ⊗ B)ᵀ, one sample at a time: y_row = vec(A · Z · Bᵀ), Z = z_row as q × t.
 
@@ -341,10 +372,16 @@ class _KronFamily(Reconciliation):
         after the other (B = S Tᵀ: Z·T then ·Sᵀ; A = P Qᵀ: Qᵀ· then P·), so the cost is
         O(N·D·r), never O(N·n·D), and no n × D matrix is ever built.
         """
-        N, p, q, s, t = z.shape[0], self.p, self.q, self.s, self.t
-        # Right factor on all N·q rows of length t at once:  Z Bᵀ, (N·q) × s.
-        y = z.reshape(N * q, t)
-        y = _mm(y, spec_b[1].T) if spec_b[0] == "dense" else _mm(_mm(y, spec_b[2]), spec_b[1].T)
+        N = z.shape[0]
+        # Right factor on all N·q rows of length t at once.
+        y = _mm(z.reshape(N * self.q, self.t), self._kron_right(spec_b))
+        return self._kron_finish(y, N, spec_a, spec_b)
+
+    def _kron_finish(self, y: Tensor, N: int, spec_a: tuple, spec_b: tuple) -> Tensor:
+        """From Z·M ((N·q) × r, or × s when B is dense) to y = vec(A Z Bᵀ) per sample."""
+        p, q, s = self.p, self.q, self.s
+        if spec_b[0] == "lowrank":
+            y = _mm(y, spec_b[1].T)  # ·Sᵀ: now Z Bᵀ, (N·q) × s
         # Left factor contracts the q axis: bring it last, rows become (sample, k).
         y = y.reshape(N, q, s).permute(0, 2, 1).reshape(N * s, q)
         y = _mm(y, spec_a[1].T) if spec_a[0] == "dense" else _mm(_mm(y, spec_a[2]), spec_a[1].T)
