@@ -732,6 +732,11 @@ def test_describe_names_layers_count_and_memory() -> None:
     assert "largest: 157.6 MB, layer 0 head 0: expansion, 64 x 615,440" in text
     mem = load_quiet(CONFIGS / "rpn_taylor_identity.yaml").memory_estimate()
     assert mem["parameters"] == 39_696_000 * 4 and mem["optimizer_state"] == 2 * 39_696_000 * 4
+    # dual-LPHM: layer 0's expansion is contracted as it is computed, never stored
+    for name in ("rpn_taylor_dual_lphm", "rpn_taylor_dual_lphm_kron"):
+        dual = load_quiet(CONFIGS / f"{name}.yaml")
+        assert dual.memory_estimate()["activations"] < 8e6, name
+        assert "largest: 1.1 MB, layer 1 head 0: expansion, 64 x 4,160" in dual.describe()
     sub = load_quiet(CONFIGS / "subspace_d1000.yaml").memory_estimate()
     assert sub["buffers"] >= 199_210 * 1000 * 4  # the dense projection P
     assert "199,210 x 1,000" in load_quiet(CONFIGS / "subspace_d1000.yaml").describe()

@@ -47,6 +47,26 @@ def _bytes(n: float) -> str:
     return f"{n:,.1f} GB"  # pragma: no cover
 
 
+def _contracted_blocks(head: dict[str, Any], n: int, D: int) -> tuple[int, int] | None:
+    """(blocks, width) when this head's expansion is contracted without being stored.
+
+    That is a degree-2 Taylor expansion without post-processing in front of an hm, lphm or
+    dual_lphm reconciliation (Kronecker layout, or tinyBIG's when s·t divides D): see
+    ``Reconciliation.apply_expanded``. None otherwise.
+    """
+    expansion, rec = head["expansion"], head["reconciliation"]
+    if (expansion["type"] != "taylor" or expansion.get("d") != 2 or head["postprocess"]
+            or rec["type"] not in ("hm", "lphm", "dual_lphm")):
+        return None
+    p = rec["p"]
+    q = rec.get("q") or p
+    s, t = n // p, D // q
+    low_rank_b = rec["type"] != "hm"
+    if rec.get("layout", "kron") == "kron":
+        return q, rec["r"] if low_rank_b else s
+    return (D // (s * t), 1) if D % (s * t) == 0 else None
+
+
 def _activations(model: dict[str, Any], batch: int) -> list[tuple[str, int]]:
     """The larger arrays one training step keeps for backward: (what, number of floats)."""
     kind = model["type"]
@@ -54,6 +74,13 @@ def _activations(model: dict[str, Any], batch: int) -> list[tuple[str, int]]:
     if kind == "rpn":
         for i, (layer, sizes) in enumerate(zip(model["layers"], rpn_layer_sizes(model))):
             for j, (head, info) in enumerate(zip(layer["heads"], sizes["heads"])):
+                blocks = _contracted_blocks(head, layer["n"], info["D"])
+                if blocks is not None:
+                    c, width = blocks
+                    out.append((f"layer {i} head {j}: expansion contracted block by block "
+                                f"(never stored), {batch} x {c:,} x {width}",
+                                batch * c * width))
+                    continue
                 out.append((f"layer {i} head {j}: expansion, {batch} x {info['D']:,}",
                             batch * info["D"]))
                 for p in head["postprocess"]:
