@@ -35,11 +35,14 @@ def _family(n, D, p, q, layout):
     ]
 
 
-def _all_cases():
+def _all_cases(shapes):
+    """(id, maker) for identity and lorr at each (n, D), and every Kronecker-family
+    reconciliation in both layouts at each (n, D, p, q)."""
     cases = []
-    for n, D, p, q in SHAPES:
+    for n, D in dict.fromkeys((n, D) for n, D, _, _ in shapes):
         cases.append((f"identity-{n}x{D}", lambda n=n, D=D: IdentityReconciliation(n, D)))
         cases.append((f"lorr-{n}x{D}", lambda n=n, D=D: LorrReconciliation(n, D, r=R)))
+    for n, D, p, q in shapes:
         for layout in ("kron", "tinybig"):
             for i, name in enumerate(("hm", "lphm", "dual_lphm")):
                 cases.append((f"{name}-{layout}-{n}x{D}-p{p}q{q}",
@@ -48,7 +51,7 @@ def _all_cases():
     return cases
 
 
-CASES = _all_cases()
+CASES = _all_cases(SHAPES)
 IDS = [c[0] for c in CASES]
 MAKERS = [c[1] for c in CASES]
 
@@ -252,19 +255,7 @@ def test_full_size_dual_lphm_apply_never_builds_w(layout):
 EXPANDED_SHAPES = [(6, 20, 2, 5), (6, 20, 3, 10), (4, 20, 4, 20)]
 
 
-def _expanded_cases():
-    cases = [("identity", lambda: IdentityReconciliation(6, 20)),
-             ("lorr", lambda: LorrReconciliation(6, 20, r=R))]
-    for n, D, p, q in EXPANDED_SHAPES:
-        for layout in ("kron", "tinybig"):
-            for i, name in enumerate(("hm", "lphm", "dual_lphm")):
-                cases.append((f"{name}-{layout}-{n}x{D}-p{p}q{q}",
-                              lambda n=n, D=D, p=p, q=q, layout=layout, i=i:
-                              _family(n, D, p, q, layout)[i]))
-    return cases
-
-
-EXPANDED = _expanded_cases()
+EXPANDED = _all_cases(EXPANDED_SHAPES)
 
 
 @pytest.mark.parametrize("postprocess", [None, "layer_norm"])
