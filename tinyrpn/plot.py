@@ -141,6 +141,9 @@ def plot_curves(
     if metric == "loss" and finite and min(finite) > 0:
         ax.set_yscale("log")
     ax.set_xlabel("epoch" if x == "epoch" else "step")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 2.5"
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} per {x}")
     ax.grid(True, alpha=0.3)
