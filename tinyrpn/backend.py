@@ -8,7 +8,6 @@ and writes code that works on either.
 from __future__ import annotations
 
 import os
-import sys
 from types import ModuleType
 from typing import Any
 
@@ -114,52 +113,3 @@ def scatter_add(target: Any, index: Any, values: Any) -> None:
         import cupyx  # only reached with a CuPy array, so CuPy is installed
 
         cupyx.scatter_add(target, index, values)
-
-
-# ----------------------------------------------------------------------------- big scratch arrays
-
-#: Arrays smaller than this are left to NumPy's allocator, which serves them cheaply.
-REUSE_MIN_BYTES = 16 * 1024 * 1024
-
-
-class ArrayCache:
-    """Large NumPy arrays kept after use and handed out again once nothing refers to them.
-
-    Asking the operating system for fresh pages costs more than filling them, for big
-    arrays: glibc serves every allocation over 32 MB with a new ``mmap``, so each new
-    64 × 615,440 Taylor expansion (157 MB) pays about 38,000 page faults and the zeroing of
-    its pages, about 40 ms here, several times what computing it takes. PyTorch avoids this
-    with a caching allocator; tinyrpn does the same for the few arrays that are that big.
-
-    ``empty(name, shape, dtype)`` returns the array it handed out last time under this
-    name if it has that shape and dtype and nothing else holds a reference to it any more
-    (no Tensor, no view, no saved input of a pending backward: its reference count says
-    so); otherwise a new array, which it keeps instead. So it holds at most one array per
-    name. Contents are garbage, as with ``np.empty``. Arrays under ``REUSE_MIN_BYTES`` are
-    not cached. One cache per process; not meant to be shared by threads.
-    """
-
-    def __init__(self) -> None:
-        self._arrays: dict[str, np.ndarray] = {}
-
-    def empty(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        dtype = np.dtype(dtype)
-        shape = tuple(int(s) for s in shape)
-        if int(np.prod(shape)) * dtype.itemsize < REUSE_MIN_BYTES:
-            return np.empty(shape, dtype)
-        array = self._arrays.get(name)
-        # 3 references when it is free: the dict's, ``array`` here, getrefcount's argument
-        if (array is not None and array.shape == shape and array.dtype == dtype
-                and sys.getrefcount(array) <= 3):
-            return array
-        array = np.empty(shape, dtype)
-        self._arrays[name] = array
-        return array
-
-    def clear(self) -> None:
-        """Forget every kept array (memory held only by the cache is freed)."""
-        self._arrays.clear()
-
-
-#: The process-wide cache used by the kernels and ops that produce very large arrays.
-array_cache = ArrayCache()

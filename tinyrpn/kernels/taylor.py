@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 from numba import njit, prange, uint64
 
-from .. import backend
 from ..backend import get_array_module
 from ._common import FASTMATH, JIT, PARALLEL_JIT, check_ndim, contiguous, float_dtype, use_numba
 
@@ -118,9 +117,7 @@ def taylor2_forward(x: Any) -> Any:
         return taylor2_forward_xp(x)
     x = contiguous(x, dtype)
     n, m = x.shape
-    # for MNIST z is 157 MB: reusing the last one that nobody holds any more saves
-    # the page faults of a fresh allocation (see backend.ArrayCache)
-    z = backend.array_cache.empty("taylor2_forward", (n, m + m * m), dtype)
+    z = np.empty((n, m + m * m), dtype=dtype)
     _taylor2_forward_numba(x, z)
     return z
 

@@ -43,7 +43,6 @@ from typing import Any
 import numpy as np
 
 from tinyrpn.autograd import Function, Tensor, zeros
-from tinyrpn.backend import array_cache
 from tinyrpn.nn import init
 from tinyrpn.nn.module import Module, Parameter
 from tinyrpn.ops.linalg import matmul
@@ -94,11 +93,7 @@ class _DenseApply(Function):
         dw = None
         if need_w:
             xp = _xp(d)
-            if xp is np:  # 157 MB for layer 1 of the reference RPN: see backend.ArrayCache
-                dw = array_cache.empty("identity_reconciliation_dw", (self.W.size,),
-                                       self.W.dtype)
-            else:
-                dw = xp.empty(self.W.size, dtype=self.W.dtype)
+            dw = xp.empty(self.W.size, dtype=self.W.dtype)
             xp.matmul(d.T, self.z, out=dw.reshape(self.W.shape))
         return dz, dw
 
