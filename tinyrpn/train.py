@@ -535,6 +535,8 @@ class Trainer:
         results.
         """
         ckpt = self.checkpoint_path
+        if self.device == "cpu":
+            backend.keep_freed_memory()  # big arrays reuse freed pages: no page-fault storm
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         resuming = resume and ckpt is not None and ckpt.exists()

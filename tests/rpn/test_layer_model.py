@@ -287,6 +287,10 @@ _MEMORY_SCRIPT = textwrap.dedent("""
             line = next(line for line in f if line.startswith("VmHWM:"))
         return int(line.split()[1]) * 1024
 
+    import sys
+    if sys.argv[1:] == ["keep"]:
+        assert tinyrpn.backend.keep_freed_memory()
+
     def build(dims):
         return make_rpn(dims, expansion=lambda m: TaylorExpansion(d=2, postprocess="layer_norm"),
                         reconciliation=lambda n, D: IdentityReconciliation(n, D))
@@ -304,13 +308,16 @@ _MEMORY_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_peak_memory_of_identity_model_forward_backward_batch_64():
+@pytest.mark.parametrize("keep_freed_memory", [False, True])
+def test_peak_memory_of_identity_model_forward_backward_batch_64(keep_freed_memory):
     """One copy of the layer-1 expansion is 64 × 615,440 × 4 B = 157.6 MB. Forward needs the
     raw expansion and its LayerNorm output side by side (2 copies, then the raw one is
     freed); backward needs the LayerNorm output and the gradient of W (2 copies). Keeping
-    the raw expansion alive too would make 3."""
+    the raw expansion alive too would make 3. The same holds when freed memory is kept in
+    the heap for reuse (``backend.keep_freed_memory``, as the Trainer does)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT], capture_output=True,
+    args = ["keep"] if keep_freed_memory else []
+    done = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, *args], capture_output=True,
                           text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])

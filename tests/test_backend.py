@@ -1,0 +1,61 @@
+"""backend.keep_freed_memory: big arrays reuse the pages of freed ones (glibc only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+_SCRIPT = textwrap.dedent("""
+    import json, resource
+    import numpy as np
+    from tinyrpn import backend
+
+    kept = backend.keep_freed_memory()
+
+    def rss_mb():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+    start = rss_mb()
+    a = np.ones(16 * 1024 * 1024, np.float32)  # 64 MB, every page touched
+    with_a = rss_mb()
+    del a
+    freed = rss_mb()
+    b = np.ones(16 * 1024 * 1024, np.float32)  # same size again
+    with_b = rss_mb()
+    print(json.dumps({"kept": kept, "start": start, "with_a": with_a, "freed": freed,
+                      "with_b": with_b}))
+""")
+
+
+def _run(env_value: str | None) -> dict:
+    env = dict(os.environ)
+    env.pop("TINYRPN_KEEP_FREED_MEMORY", None)
+    if env_value is not None:
+        env["TINYRPN_KEEP_FREED_MEMORY"] = env_value
+    done = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_a_freed_big_array_stays_in_the_heap_and_the_next_one_reuses_it():
+    r = _run(None)
+    assert r["kept"] is True
+    assert r["with_a"] - r["start"] > 60  # the array is resident
+    assert r["freed"] - r["start"] > 60, r  # freeing it kept its pages in the process
+    assert r["with_b"] - r["freed"] < 8, r  # and the next array of that size used them
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_the_environment_variable_switches_it_off():
+    r = _run("0")
+    assert r["kept"] is False
+    assert r["with_a"] - r["start"] > 60
+    assert r["freed"] - r["start"] < 8, r  # glibc's default: a big block is unmapped on free
