@@ -9,7 +9,11 @@ to use it:
 * ``matrix()`` materialises the n × D matrix W (differentiably): for teaching, testing,
   and the odd small model;
 * ``apply(z)`` computes z · Wᵀ for a batch z (N × D) from the factors of W without ever
-  building W. Training uses ``apply``.
+  building W. Training uses ``apply``, through ``apply_expanded(x, expansion)``, which an
+  RPN head calls with its input: the hm family gives its first contraction (every block
+  of t, or of s·t, entries of z times one small matrix) to the expansion, and a degree-2
+  Taylor expansion without post-processing computes it without storing z at all
+  (``kernels.taylor2_contract``).
 
 =============================  ===================================  ======================
 class                          W                                    w = [...], l
