@@ -192,64 +192,74 @@ def _axpy(alpha, u, out):
         out[t] += alpha * u[t]
 
 
+@njit(**JIT)
+def _block_runs(m, L, c):
+    """The runs of every block of z = [x, vec(x xᵀ)], for blocks of L entries.
+
+    Row i of ``runs`` is (a, c0, length, offset): z[k*L + offset + t] = coef * x[c0 + t] for
+    t < length, with coef = 1 for the linear part (a = -1) and x[a] otherwise. Block k owns
+    rows starts[k] to starts[k+1]. The layout depends on (m, L) only, so both kernels walk
+    this one table instead of redoing the index arithmetic for every sample.
+    """
+    rows = []
+    starts = np.zeros(c + 1, np.int64)
+    for k in range(c):
+        u0 = k * L
+        u1 = u0 + L
+        if u0 < m:  # the linear part
+            rows.append((-1, u0, min(u1, m) - u0, 0))
+        u = max(u0, m)
+        while u < u1:  # the quadratic part, one run of constant a at a time
+            a = (u - m) // m
+            c0 = (u - m) % m
+            length = min(m - c0, u1 - u)
+            rows.append((a, c0, length, u - u0))
+            u += length
+        starts[k + 1] = len(rows)
+    runs = np.empty((len(rows), 4), np.int64)
+    for i in range(len(rows)):
+        for f in range(4):
+            runs[i, f] = rows[i][f]
+    return runs, starts
+
+
 @njit(fastmath=FASTMATH, **PARALLEL_JIT)
-def _taylor2_contract_numba(x, Mt, y):
+def _taylor2_contract_numba(x, Mt, y, runs, starts):
     """y[b, k, j] = sum_i z[b, k*L + i] * Mt[j, i], z = [x_b, vec(x_b x_b^T)] never stored."""
-    n, m = x.shape
-    r, L = Mt.shape
+    n = x.shape[0]
+    r = Mt.shape[0]
     c = y.shape[1]
     for task in prange(n * c):
         b = task // c
         k = task % c
         xb = x[b]
-        u0 = k * L
-        u1 = u0 + L
         acc = np.zeros(r)
-        lin = min(u1, m)
-        if u0 < lin:  # the linear part: z[u] = x[u]
+        for i in range(starts[k], starts[k + 1]):
+            a, c0, length, off = runs[i, 0], runs[i, 1], runs[i, 2], runs[i, 3]
+            coef = 1.0 if a < 0 else np.float64(xb[a])
+            xs = xb[c0:c0 + length]
             for j in range(r):
-                acc[j] += _dot(xb[u0:lin], Mt[j, 0:lin - u0])
-        u = max(u0, m)
-        while u < u1:  # the quadratic part, one run of constant a at a time
-            a = (u - m) // m
-            c0 = (u - m) % m
-            run = min(m - c0, u1 - u)
-            off = u - u0
-            xs = xb[c0:c0 + run]
-            for j in range(r):
-                acc[j] += xb[a] * _dot(xs, Mt[j, off:off + run])
-            u += run
+                acc[j] += coef * _dot(xs, Mt[j, off:off + length])
         for j in range(r):
             y[b, k, j] = acc[j]
 
 
 @njit(fastmath=FASTMATH, **PARALLEL_JIT)
-def _taylor2_contract_grad_m_numba(x, grad_y, parts):
+def _taylor2_contract_grad_m_numba(x, grad_y, parts, runs, starts):
     """parts[b, j, i] = sum_k z[b, k*L + i] * grad_y[b, k, j]; the caller sums over b."""
-    n, m = x.shape
+    n = x.shape[0]
     c, r = grad_y.shape[1], grad_y.shape[2]
-    L = parts.shape[2]
     for b in prange(n):
         xb = x[b]
         part = parts[b]
         gb = grad_y[b]
         for k in range(c):
-            u0 = k * L
-            u1 = u0 + L
-            lin = min(u1, m)
-            if u0 < lin:
+            for i in range(starts[k], starts[k + 1]):
+                a, c0, length, off = runs[i, 0], runs[i, 1], runs[i, 2], runs[i, 3]
+                xs = xb[c0:c0 + length]
                 for j in range(r):
-                    _axpy(gb[k, j], xb[u0:lin], part[j, 0:lin - u0])
-            u = max(u0, m)
-            while u < u1:
-                a = (u - m) // m
-                c0 = (u - m) % m
-                run = min(m - c0, u1 - u)
-                off = u - u0
-                xs = xb[c0:c0 + run]
-                for j in range(r):
-                    _axpy(xb[a] * gb[k, j], xs, part[j, off:off + run])
-                u += run
+                    alpha = gb[k, j] if a < 0 else xb[a] * gb[k, j]
+                    _axpy(alpha, xs, part[j, off:off + length])
 
 
 def _check_contract(kernel: str, x: Any, L: int) -> int:
@@ -279,7 +289,7 @@ def taylor2_contract(x: Any, M: Any) -> Any:
     x = contiguous(x, dtype)
     Mt = contiguous(M.T, dtype)
     y = np.empty((x.shape[0], c, M.shape[1]), dtype=dtype)
-    _taylor2_contract_numba(x, Mt, y)
+    _taylor2_contract_numba(x, Mt, y, *_block_runs(x.shape[1], M.shape[0], c))
     return y
 
 
@@ -306,5 +316,5 @@ def taylor2_contract_grad_m(x: Any, grad_y: Any) -> Any:
     x = contiguous(x, dtype)
     grad_y = contiguous(grad_y, dtype)
     parts = np.zeros((n, grad_y.shape[2], L), dtype=dtype)  # one slice per sample: no races
-    _taylor2_contract_grad_m_numba(x, grad_y, parts)
+    _taylor2_contract_grad_m_numba(x, grad_y, parts, *_block_runs(m, L, c))
     return np.ascontiguousarray(parts.sum(axis=0).T)
