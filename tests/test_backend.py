@@ -59,3 +59,22 @@ def test_the_environment_variable_switches_it_off():
     assert r["kept"] is False
     assert r["with_a"] - r["start"] > 60
     assert r["freed"] - r["start"] < 8, r  # glibc's default: a big block is unmapped on free
+
+
+def test_without_glibc_it_does_nothing_and_says_so():
+    """Where there is no mallopt (macOS, Windows, musl), it returns False instead of failing."""
+    script = textwrap.dedent("""
+        import ctypes
+        from tinyrpn import backend
+
+        def no_libc(*args, **kwargs):
+            raise OSError("no C library here")
+
+        ctypes.CDLL = no_libc
+        print(backend.keep_freed_memory())
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "TINYRPN_KEEP_FREED_MEMORY"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -214,3 +214,28 @@ def test_postprocess_errors_and_repr():
     assert repr(TaylorExpansion(d=2, postprocess="layer_norm")) == (
         "TaylorExpansion(d=2, postprocess=[layer_norm(eps=1e-05)])")
     assert repr(Postprocess("relu")) == "relu"
+
+
+# ----------------------------------------------------------------------------- contract
+
+
+@pytest.mark.parametrize("postprocess", [None, "layer_norm"])
+def test_taylor2_contract_matches_the_expansion_times_m_and_gradchecks(postprocess):
+    """Without post-processing the fused Taylor2Contract runs; with it, the base class."""
+    rng = np.random.default_rng(20)
+    expansion = TaylorExpansion(2, postprocess=postprocess)
+    x = tinyrpn.tensor(rng.standard_normal((3, 4)), requires_grad=True)  # D = 20
+    M = tinyrpn.tensor(rng.standard_normal((5, 2)), requires_grad=True)
+    expected = expansion(x).numpy().reshape(3, 4, 5) @ M.numpy()
+    np.testing.assert_allclose(expansion.contract(x, M).numpy(), expected, rtol=1e-12,
+                               atol=1e-12)
+    assert gradcheck(lambda x, M: expansion.contract(x, M), x, M)
+
+
+def test_contract_errors_name_the_shapes():
+    x = tinyrpn.randn(2, 3)  # D = 12
+    with pytest.raises(ValueError, match=r"TaylorExpansion.contract: .* L dividing D = m \+ m²"):
+        TaylorExpansion(2).contract(x, tinyrpn.randn(5, 1))
+    with pytest.raises(ValueError, match=r"ChebyshevExpansion.contract: M must be \(L, r\) "
+                                         r"with L dividing D=6"):
+        ChebyshevExpansion(2).contract(x, tinyrpn.randn(4, 1))
