@@ -20,8 +20,10 @@ from tinyrpn import cli
 from tinyrpn.train import History
 
 REPO = Path(__file__).resolve().parents[1]
+# resolved now: a relative $TINYRPN_DATA (the README's ../shared/data/mnist) must still
+# point at the files after a test changes directory
 MNIST = Path(os.environ.get("TINYRPN_TEST_MNIST") or os.environ.get("TINYRPN_DATA")
-             or "/work/shared/data/mnist")
+             or "/work/shared/data/mnist").resolve()
 needs_mnist = pytest.mark.skipif(
     not (MNIST / "train-images-idx3-ubyte.gz").is_file()
     and not (MNIST / "train-images-idx3-ubyte").is_file(),
