@@ -28,6 +28,7 @@ from tinyrpn.data.mnist import (
     MNISTDownloadError,
     MNISTFileError,
     MNISTNotFoundError,
+    lecun1989_indices,
     lecun1989_subset,
     parse_idx,
     resolve_root,
@@ -471,6 +472,29 @@ def test_lecun1989_subset():
     assert xt.shape == (2007, 1, 16, 16) and yt.shape == (2007, 10)
     x_other, _ = lecun1989_subset(train=True, seed=7, root=SHARED_MNIST, download=False)
     assert not np.array_equal(x, x_other)
+
+
+def test_lecun1989_indices_draws():
+    # default_rng: one generator per split.
+    np.testing.assert_array_equal(
+        lecun1989_indices(True, 5), np.random.default_rng(5).permutation(60000)[:7291])
+    np.testing.assert_array_equal(
+        lecun1989_indices(False, 5), np.random.default_rng(5).permutation(10000)[:2007])
+    # legacy: one RandomState, the two splits permuted one after the other.
+    rs = np.random.RandomState(1337)
+    first_train, then_test = rs.permutation(60000)[:7291], rs.permutation(10000)[:2007]
+    rs = np.random.RandomState(1337)
+    first_test, then_train = rs.permutation(10000)[:2007], rs.permutation(60000)[:7291]
+    np.testing.assert_array_equal(lecun1989_indices(True, 1337, "legacy_train_first"), first_train)
+    np.testing.assert_array_equal(lecun1989_indices(False, 1337, "legacy_train_first"), then_test)
+    np.testing.assert_array_equal(lecun1989_indices(False, 1337, "legacy_test_first"), first_test)
+    np.testing.assert_array_equal(lecun1989_indices(True, 1337, "legacy_test_first"), then_train)
+    for draw in ("default_rng", "legacy_train_first", "legacy_test_first"):
+        for train, n, total in ((True, 7291, 60000), (False, 2007, 10000)):
+            index = lecun1989_indices(train, 1337, draw)
+            assert len(np.unique(index)) == n and index.min() >= 0 and index.max() < total
+    with pytest.raises(ValueError, match="unknown LeCun 1989 subset draw 'legacy'.*default_rng"):
+        lecun1989_indices(True, 1337, "legacy")
 
 
 @needs_shared_mnist

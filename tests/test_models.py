@@ -125,6 +125,71 @@ def test_lecun1989_matches_a_direct_transcription_of_the_paper_network():
     np.testing.assert_allclose(model(x).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def _torch_lecun1989(torch, params, modern):
+    """The network of REFERENCE.md section 5 written directly in PyTorch, on given weights."""
+    F = torch.nn.functional
+    act = torch.relu if modern else torch.tanh
+    p = {name: torch.nn.Parameter(torch.from_numpy(v.copy())) for name, v in params.items()}
+
+    def forward(x):
+        x = F.pad(x, (2, 2, 2, 2), "constant", -1.0)
+        x = act(F.conv2d(x, p["H1w"], stride=2) + p["H1b"])
+        x = F.pad(x, (2, 2, 2, 2), "constant", -1.0)
+        slices = [x[:, 0:8], x[:, 4:12], torch.cat((x[:, 0:4], x[:, 8:12]), dim=1)]
+        x = torch.cat([F.conv2d(s, p["H2w"][4 * g:4 * g + 4], stride=2)
+                       for g, s in enumerate(slices)], dim=1)
+        x = act(x + p["H2b"]).flatten(start_dim=1)
+        x = act(x @ p["H3w"] + p["H3b"])
+        x = x @ p["outw"] + p["outb"]
+        return x if modern else torch.tanh(x)
+
+    return p, forward
+
+
+@pytest.mark.parametrize("modern", [False, True])
+def test_lecun1989_trains_like_a_pytorch_transcription(modern):
+    """Batch-1 training steps (SGD + MSE for 1989, AdamW + cross-entropy for the modern
+    version, dropout off) move every weight as PyTorch moves the same network."""
+    torch = pytest.importorskip("torch")
+    import tinyrpn.nn.functional as F
+    from tinyrpn import optim
+
+    tinyrpn.manual_seed(3)
+    model = LeCun1989(modern=modern, dropout=0.0).double()
+    params, forward = _torch_lecun1989(
+        torch, {n: p.numpy() for n, p in model.named_parameters()}, modern)
+    rng = np.random.default_rng(0)
+    xs = rng.uniform(-1, 1, size=(40, 1, 1, 16, 16))
+    labels = rng.integers(0, 10, size=40)
+    if modern:
+        ours = optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
+        theirs = torch.optim.AdamW(params.values(), lr=3e-3, weight_decay=0.01)
+    else:
+        ours = optim.SGD(model.parameters(), lr=0.03)
+        theirs = torch.optim.SGD(params.values(), lr=0.03)
+    for x, label in zip(xs, labels):
+        target = -np.ones((1, 10))
+        target[0, label] = 1.0
+        out = model(tinyrpn.tensor(x))
+        ref = forward(torch.from_numpy(x))
+        if modern:
+            loss = F.cross_entropy(out, tinyrpn.tensor(np.array([label])))
+            ref_loss = torch.nn.functional.cross_entropy(ref, torch.tensor([int(label)]))
+        else:
+            loss = F.mse_loss(out, tinyrpn.tensor(target))
+            ref_loss = torch.mean((torch.from_numpy(target) - ref) ** 2)
+        ours.zero_grad()
+        loss.backward()
+        ours.step()
+        theirs.zero_grad()
+        ref_loss.backward()
+        theirs.step()
+        assert abs(loss.item() - ref_loss.item()) < 1e-9
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.numpy(), params[name].detach().numpy(), rtol=1e-7,
+                                   atol=1e-10, err_msg=name)
+
+
 def test_lecun1989_shapes_and_output_range():
     model = LeCun1989()
     out = model(tinyrpn.rand(3, 1, 16, 16) * 2 - 1)

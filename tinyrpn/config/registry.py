@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..data.mnist import LECUN1989_DRAWS
 from .schema import (
     REQUIRED,
     AnyOf,
@@ -279,9 +280,9 @@ def _build_lecun1989(params: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
 
     from tinyrpn.data import lecun1989_subset
 
-    seed, download = params["subset_seed"], params["download"]
-    x_train, y_train = lecun1989_subset(train=True, seed=seed, download=download)
-    x_test, y_test = lecun1989_subset(train=False, seed=seed, download=download)
+    seed, draw, download = params["subset_seed"], params["subset_draw"], params["download"]
+    x_train, y_train = lecun1989_subset(train=True, seed=seed, draw=draw, download=download)
+    x_test, y_test = lecun1989_subset(train=False, seed=seed, draw=draw, download=download)
     # lecun1989_subset gives ±1 targets; keep class indices here like every dataset.
     return x_train, np.argmax(y_train, axis=1), x_test, np.argmax(y_test, axis=1)
 
@@ -296,6 +297,12 @@ REG["dataset"].register(
     "lecun1989",
     {
         "subset_seed": Field(Int(min=0), 1337, "seed of the random draw of the 7,291/2,007 images"),
+        "subset_draw": Field(
+            Str(LECUN1989_DRAWS, what="subset draw"), "default_rng",
+            "how the seed draws them: default_rng (one generator per split), or "
+            "legacy_train_first / legacy_test_first (one RandomState, as in "
+            "karpathy/lecun1989-repro's prepro.py)",
+        ),
         "download": Field(Bool(), True, "fetch missing MNIST files"),
     },
     build=_build_lecun1989, pixels="float", shape=(1, 16, 16), n_train=7291, n_test=2007,

@@ -51,6 +51,7 @@ __all__ = [
     "MNISTNotFoundError",
     "clear_cache",
     "download_file",
+    "lecun1989_indices",
     "lecun1989_subset",
     "parse_idx",
     "read_idx_file",
@@ -468,25 +469,55 @@ class MNIST:
 
 LECUN1989_SIZES = {"train": 7291, "test": 2007}
 
+# How the random subsets are drawn. "default_rng" gives each split its own generator;
+# the two "legacy" draws repeat karpathy/lecun1989-repro's prepro.py, which seeds NumPy's
+# global RandomState once and then permutes the two splits one after the other, in the
+# order Python happened to iterate a set of the two names (so either order is possible).
+LECUN1989_DRAWS = ("default_rng", "legacy_train_first", "legacy_test_first")
+
+
+def lecun1989_indices(train: bool, seed: int = 1337, draw: str = "default_rng") -> np.ndarray:
+    """Which MNIST images (indices into the official train or test file) make the subset.
+
+    - ``default_rng``: the first n of ``numpy.random.default_rng(seed).permutation(N)``.
+    - ``legacy_train_first``: ``rs = numpy.random.RandomState(seed)``; the training subset is
+      the first 7,291 of ``rs.permutation(60000)``, then the test subset the first 2,007 of
+      the next ``rs.permutation(10000)``.
+    - ``legacy_test_first``: the same with the test split permuted first.
+    """
+    if draw not in LECUN1989_DRAWS:
+        raise ValueError(f"unknown LeCun 1989 subset draw {draw!r}; valid: "
+                         f"{', '.join(LECUN1989_DRAWS)}")
+    split = "train" if train else "test"
+    sizes = {"train": 60000, "test": 10000}
+    if draw == "default_rng":
+        return np.random.default_rng(seed).permutation(sizes[split])[: LECUN1989_SIZES[split]]
+    order = ("train", "test") if draw == "legacy_train_first" else ("test", "train")
+    rs = np.random.RandomState(seed)
+    for name in order:
+        index = rs.permutation(sizes[name])[: LECUN1989_SIZES[name]]
+        if name == split:
+            return index
+    raise AssertionError("unreachable: split is one of the two names")
+
 
 def lecun1989_subset(
     train: bool = True,
     seed: int = 1337,
     root: str | os.PathLike[str] | None = None,
     download: bool = True,
+    draw: str = "default_rng",
 ) -> tuple[np.ndarray, np.ndarray]:
     """The 16x16 digits of LeCun et al. 1989, rebuilt from MNIST (REFERENCE.md section 5).
 
-    Draws 7,291 training (or 2,007 test) images at random from MNIST train (or test):
-    the first n of ``numpy.random.default_rng(seed).permutation(N)``, in that order.
-    Each pixel becomes ``x / 127.5 - 1`` (so [-1, 1]), then the image is resized 28x28 ->
-    16x16 by bilinear interpolation (PyTorch's, no antialias). Targets are −1 everywhere
-    with +1 at the true class. Returns float32 ``x`` of shape (n, 1, 16, 16) and float32
-    ``y`` of shape (n, 10).
+    Draws 7,291 training (or 2,007 test) images at random from MNIST train (or test), in
+    the order :func:`lecun1989_indices` gives for ``seed`` and ``draw``. Each pixel becomes
+    ``x / 127.5 - 1`` (so [-1, 1]), then the image is resized 28x28 -> 16x16 by bilinear
+    interpolation (PyTorch's, no antialias). Targets are −1 everywhere with +1 at the true
+    class. Returns float32 ``x`` of shape (n, 1, 16, 16) and float32 ``y`` of shape (n, 10).
     """
+    index = lecun1989_indices(train, seed, draw)
     data = MNIST(root, train=train, download=download)
-    n = LECUN1989_SIZES["train" if train else "test"]
-    index = np.random.default_rng(seed).permutation(len(data))[:n]
     x = data.images[index].astype(np.float32) / np.float32(127.5) - np.float32(1.0)
     x = resize_bilinear(x[:, None, :, :], (16, 16))
     y = one_hot_pm1(data.labels[index], num_classes=10)
