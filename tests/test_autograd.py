@@ -111,6 +111,28 @@ def test_manual_seed_makes_draws_repeatable():
         tinyrpn.manual_seed(1.5)
 
 
+def test_pytorch_cpu_rand_reproduces_torch_rand():
+    from tinyrpn.random import pytorch_cpu_rand
+
+    u = pytorch_cpu_rand(1337, 1000)
+    assert u.dtype == np.float32 and u.shape == (1000,)
+    assert np.all((u >= 0) & (u < 1))
+    assert np.all(u * 2**24 == np.round(u * 2**24))  # 24-bit grid
+    # torch.manual_seed(1337); torch.rand(3) * 2**24, recorded with PyTorch 2.13
+    np.testing.assert_array_equal(u[:3] * 2**24, [1313943, 8315069, 10453852])
+    np.testing.assert_array_equal(pytorch_cpu_rand(1337, 10), u[:10])  # a prefix of one stream
+    assert pytorch_cpu_rand(5, 0).shape == (0,)
+    with pytest.raises(TypeError, match="non-negative integer seed"):
+        pytorch_cpu_rand(-1, 3)
+    with pytest.raises(TypeError, match="non-negative integer count"):
+        pytorch_cpu_rand(1, 2.0)
+    torch = pytest.importorskip("torch")
+    for seed in (0, 1, 1337, 2**31 + 7):
+        torch.manual_seed(seed)
+        expected = torch.cat([torch.rand(12, 1, 5, 5).flatten(), torch.rand(517)])
+        np.testing.assert_array_equal(pytorch_cpu_rand(seed, 817), expected.numpy())
+
+
 def test_rng_state_round_trip():
     tinyrpn.manual_seed(7)
     state = tinyrpn.get_rng_state()

@@ -190,6 +190,25 @@ def test_lecun1989_trains_like_a_pytorch_transcription(modern):
                                    atol=1e-10, err_msg=name)
 
 
+def test_lecun1989_torch_seed_gives_the_pytorch_reproductions_initial_weights():
+    a, b = LeCun1989(torch_seed=1337), LeCun1989(torch_seed=1337)
+    for name, fan_in in (("H1w", 25), ("H2w", 200), ("H3w", 192), ("outw", 30)):
+        w = getattr(a, name).numpy()
+        np.testing.assert_array_equal(w, getattr(b, name).numpy())
+        assert np.abs(w).max() <= 2.4 / fan_in**0.5
+    assert np.all(a.outb.numpy() == -1.0) and np.all(a.H2b.numpy() == 0.0)
+    assert not np.array_equal(a.H1w.numpy(), LeCun1989(torch_seed=1).H1w.numpy())
+    assert "torch_seed=1337" in repr(a)
+    torch = pytest.importorskip("torch")
+    # karpathy/lecun1989-repro's initialisation, transcribed
+    torch.manual_seed(1337)
+    winit = lambda fan_in, *shape: (torch.rand(*shape) - 0.5) * 2 * 2.4 / fan_in**0.5  # noqa: E731
+    expected = {"H1w": winit(25, 12, 1, 5, 5), "H2w": winit(200, 12, 8, 5, 5),
+                "H3w": winit(192, 192, 30), "outw": winit(30, 30, 10)}
+    for name, value in expected.items():
+        np.testing.assert_array_equal(getattr(a, name).numpy(), value.numpy(), err_msg=name)
+
+
 def test_lecun1989_shapes_and_output_range():
     model = LeCun1989()
     out = model(tinyrpn.rand(3, 1, 16, 16) * 2 - 1)

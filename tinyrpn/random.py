@@ -36,3 +36,22 @@ def get_rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore a state returned by :func:`get_rng_state`."""
     _generator.bit_generator.state = state
+
+
+def pytorch_cpu_rand(seed: int, n: int) -> np.ndarray:
+    """The first ``n`` numbers ``torch.rand`` gives on the CPU after ``torch.manual_seed(seed)``.
+
+    For re-running a published PyTorch experiment from exactly its initial weights; PyTorch
+    itself is not needed. Its CPU generator is the standard 32-bit Mersenne Twister MT19937,
+    seeded by ``init_genrand(seed)`` (NumPy's legacy integer seeding does the same), and a
+    float32 uniform number is the low 24 bits of one 32-bit draw times 2⁻²⁴, so it lies in
+    [0, 1) on a grid of 2⁻²⁴. Returns float32 of shape (n,).
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise TypeError(f"pytorch_cpu_rand expects a non-negative integer seed, got {seed!r}")
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise TypeError(f"pytorch_cpu_rand expects a non-negative integer count, got {n!r}")
+    bits = np.random.MT19937(0)
+    bits._legacy_seeding(int(seed) & 0xFFFFFFFF)  # init_genrand, as torch.manual_seed
+    draws = bits.random_raw(int(n)) & ((1 << 24) - 1)
+    return draws.astype(np.float32) * np.float32(2.0**-24)

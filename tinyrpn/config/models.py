@@ -223,13 +223,22 @@ def _build_lecun(modern: bool) -> Any:
     return build
 
 
+_TORCH_SEED = Field(
+    Nullable(Int(min=0)), None,
+    "start from the weights PyTorch draws after torch.manual_seed(torch_seed), as the "
+    "PyTorch reproduction did (null: tinyrpn's own random stream)",
+)
+
 MODELS.register(
-    "lecun1989", build=_build_lecun(False),
+    "lecun1989", {"torch_seed": _TORCH_SEED}, build=_build_lecun(False),
     doc="LeCun et al. 1989 (9,760 parameters, tanh everywhere); input (N, 1, 16, 16)",
 )
 MODELS.register(
     "lecun1989_modern",
-    {"dropout": Field(Float(min=0.0, max=1.0), 0.25, "dropout on H2's output")},
+    {
+        "dropout": Field(Float(min=0.0, max=1.0), 0.25, "dropout on H2's output"),
+        "torch_seed": _TORCH_SEED,
+    },
     build=_build_lecun(True),
     doc="the modern variant: ReLU, dropout on H2, no output tanh (use cross_entropy)",
 )

@@ -9,7 +9,8 @@ REFERENCE.md §5. The network has 9,760 parameters:
     H3   192 -> 30 fully connected                                            5,790
     out  30 -> 10 fully connected, bias initialised to -1                     310
 
-Weights start uniform in ±2.4/√fan_in. The 1989 network uses tanh everywhere; the modern
+Weights start uniform in ±2.4/√fan_in, drawn from tinyrpn's random stream, or (with
+``torch_seed``) exactly as the PyTorch reproduction drew them. The 1989 network uses tanh everywhere; the modern
 one (``modern=True``) uses ReLU, dropout on H2's output and no activation on the output.
 """
 
@@ -21,15 +22,40 @@ from tinyrpn import nn
 from tinyrpn.autograd import Tensor, no_grad, zeros
 from tinyrpn.nn import functional as F
 from tinyrpn.nn import init
+from tinyrpn.random import pytorch_cpu_rand
 
 # The H1 maps read by H2's three groups of four maps: 0-7, 4-11, and 0-3 with 8-11.
 # Gathering them side by side (24 channels) turns H2 into one convolution with groups=3.
 H2_INPUT_CHANNELS = np.r_[0:8, 4:12, 0:4, 8:12]
 
 
+# (name, fan_in) of the four weight tensors, in the order the reference draws them.
+WEIGHT_FAN_IN = (("H1w", 5 * 5 * 1), ("H2w", 5 * 5 * 8), ("H3w", 4 * 4 * 12), ("outw", 30))
+
+
 def _uniform_fan_in(t: Tensor, fan_in: int) -> None:
     bound = 2.4 / fan_in**0.5
     init.uniform_(t, -bound, bound)
+
+
+def pytorch_initial_weights(torch_seed: int) -> dict[str, np.ndarray]:
+    """The four weight tensors karpathy/lecun1989-repro starts from after
+    ``torch.manual_seed(torch_seed)``: each is ``(torch.rand(shape) - 0.5) * 2 * 2.4 /
+    sqrt(fan_in)`` in float32, drawn in the order H1w, H2w, H3w, outw from one stream
+    (:func:`tinyrpn.random.pytorch_cpu_rand`).
+    """
+    shapes = {"H1w": (12, 1, 5, 5), "H2w": (12, 8, 5, 5), "H3w": (4 * 4 * 12, 30),
+              "outw": (30, 10)}
+    sizes = [int(np.prod(shapes[name])) for name, _ in WEIGHT_FAN_IN]
+    uniform = pytorch_cpu_rand(torch_seed, sum(sizes))
+    weights, start = {}, 0
+    for (name, fan_in), size in zip(WEIGHT_FAN_IN, sizes):
+        u = uniform[start:start + size].reshape(shapes[name])
+        # float32 throughout and in the reference's order of operations, so every bit agrees
+        scaled = (u - np.float32(0.5)) * np.float32(2) * np.float32(2.4)
+        weights[name] = scaled / np.float32(fan_in**0.5)
+        start += size
+    return weights
 
 
 class LeCun1989(nn.Module):
@@ -39,7 +65,9 @@ class LeCun1989(nn.Module):
     network they pass through tanh and are trained towards ±1 targets with MSE.
     """
 
-    def __init__(self, modern: bool = False, dropout: float = 0.25) -> None:
+    def __init__(
+        self, modern: bool = False, dropout: float = 0.25, torch_seed: int | None = None
+    ) -> None:
         super().__init__()
         self.modern = modern
         self.H1w = nn.Parameter(zeros(12, 1, 5, 5))
@@ -51,11 +79,14 @@ class LeCun1989(nn.Module):
         self.outw = nn.Parameter(zeros(30, 10))
         self.outb = nn.Parameter(zeros(10))
         self.dropout = nn.Dropout(dropout) if modern else None
+        self.torch_seed = torch_seed
         with no_grad():
-            _uniform_fan_in(self.H1w, 5 * 5 * 1)
-            _uniform_fan_in(self.H2w, 5 * 5 * 8)
-            _uniform_fan_in(self.H3w, 4 * 4 * 12)
-            _uniform_fan_in(self.outw, 30)
+            if torch_seed is None:
+                for name, fan_in in WEIGHT_FAN_IN:
+                    _uniform_fan_in(getattr(self, name), fan_in)
+            else:
+                for name, value in pytorch_initial_weights(torch_seed).items():
+                    getattr(self, name).copy_(value)
             init.constant_(self.outb, -1.0)
 
     def _act(self, x: Tensor) -> Tensor:
@@ -78,4 +109,5 @@ class LeCun1989(nn.Module):
         return x if self.modern else x.tanh()
 
     def extra_repr(self) -> str:
-        return f"modern={self.modern}, parameters={self.num_parameters()}"
+        seed = "" if self.torch_seed is None else f", torch_seed={self.torch_seed}"
+        return f"modern={self.modern}{seed}, parameters={self.num_parameters()}"
