@@ -842,11 +842,12 @@ def test_build_data_lecun_targets_and_augment(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_lecun1989_subset_draw_is_checked(tmp_path: Path) -> None:
-    text = (CONFIGS / "lecun1989.yaml").read_text().replace(
-        "subset_seed: 1337}", "subset_seed: 1337, subset_draw: legacy_train}")
+    text = (CONFIGS / "lecun1989.yaml").read_text()
+    assert "subset_draw: legacy_test_first}" in text
+    text = text.replace("subset_draw: legacy_test_first}", "subset_draw: legacy_train}")
     with pytest.raises(ConfigError, match=r"data\.dataset\.subset_draw.*unknown subset draw "
                        r"'legacy_train'; did you mean 'legacy_train_first'"):
         load_quiet(write(tmp_path, text))
-    text = text.replace("legacy_train}", "legacy_test_first}")
+    text = text.replace("legacy_train}", "default_rng}")
     dataset = load_quiet(write(tmp_path, text)).config["data"]["dataset"]
-    assert dataset["subset_draw"] == "legacy_test_first"
+    assert dataset["subset_draw"] == "default_rng"

@@ -330,12 +330,16 @@ def describe_model(model: dict[str, Any]) -> list[str]:
         bn = " + BatchNorm1d" if model["batchnorm"] else ""
         return [f"MLP {' -> '.join(str(s) for s in model['sizes'])}, "
                 f"{model['activation']}{bn}, output {model['output']}, init {model['init']}"]
-    if kind == "lecun1989":
-        return ["LeCun 1989: H1 conv 12x5x5/2 -> H2 3 grouped convs 4x5x5/2 -> H3 192->30 "
-                "-> out 30->10, tanh everywhere"]
-    if kind == "lecun1989_modern":
-        return ["LeCun 1989 modern: as 1989 with ReLU, dropout "
-                f"{model['dropout']} on H2, no output tanh"]
+    if kind in ("lecun1989", "lecun1989_modern"):
+        if kind == "lecun1989":
+            line = ("LeCun 1989: H1 conv 12x5x5/2 -> H2 3 grouped convs 4x5x5/2 -> H3 192->30 "
+                    "-> out 30->10, tanh everywhere")
+        else:
+            line = ("LeCun 1989 modern: as 1989 with ReLU, dropout "
+                    f"{model['dropout']} on H2, no output tanh")
+        if model["torch_seed"] is not None:
+            line += f"; initial weights as PyTorch draws them after manual_seed({model['torch_seed']})"
+        return [line]
     if kind == "subspace":
         base = describe_model(model["base"])
         if model["dim"] == "full":
