@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from models import _torch_lecun  # noqa: E402  (the PyTorch transcription of the network)
+from _torch_twins import torch_lecun1989  # noqa: E402
 
 from tinyrpn.data import lecun1989_subset  # noqa: E402
 from tinyrpn.data.mnist import LECUN1989_DRAWS  # noqa: E402
@@ -45,7 +45,7 @@ def main() -> None:
         True, args.subset_seed, draw=args.draw))
     x_test, y_test = (torch.from_numpy(a) for a in lecun1989_subset(
         False, args.subset_seed, draw=args.draw))
-    params, forward = _torch_lecun(LeCun1989(torch_seed=args.torch_seed))
+    params, forward = torch_lecun1989(torch, LeCun1989(torch_seed=args.torch_seed))
     optimizer = torch.optim.SGD(params.values(), lr=0.03)
 
     def misses(x: torch.Tensor, y: torch.Tensor) -> tuple[int, float]:

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import compare, format_seconds  # noqa: E402
+from _torch_twins import torch_lecun1989  # noqa: E402
 
 import tinyrpn  # noqa: E402
 from tinyrpn import nn, optim  # noqa: E402
@@ -33,31 +34,8 @@ from tinyrpn.models import LeCun1989, madgrad_mlp  # noqa: E402
 
 try:
     import torch
-    import torch.nn.functional as torch_F
 except ImportError:  # PyTorch is only the yardstick
     torch = None
-
-H2_INPUT_CHANNELS = [*range(0, 8), *range(4, 12), *range(0, 4), *range(8, 12)]
-
-
-def _torch_lecun(model: LeCun1989) -> tuple[dict[str, object], Callable[[object], object]]:
-    """PyTorch tensors with the same weights, and the same forward pass."""
-    params = {name: torch.tensor(p.numpy(), requires_grad=True)
-              for name, p in model.named_parameters()}
-    act = torch.relu if model.modern else torch.tanh
-
-    def forward(x: object) -> object:
-        x = torch_F.pad(x, (2, 2, 2, 2), value=-1.0)
-        x = act(torch_F.conv2d(x, params["H1w"], stride=2) + params["H1b"])
-        x = torch_F.pad(x[:, H2_INPUT_CHANNELS], (2, 2, 2, 2), value=-1.0)
-        x = act(torch_F.conv2d(x, params["H2w"], stride=2, groups=3) + params["H2b"])
-        if model.modern:
-            x = torch_F.dropout(x, 0.25, training=True)
-        x = act(x.flatten(1) @ params["H3w"] + params["H3b"])
-        x = x @ params["outw"] + params["outb"]
-        return x if model.modern else torch.tanh(x)
-
-    return params, forward
 
 
 def lecun_case(modern: bool) -> dict[str, Callable[[], object]]:
@@ -80,7 +58,7 @@ def lecun_case(modern: bool) -> dict[str, Callable[[], object]]:
 
     cases = {"tinyrpn": ours}
     if torch is not None:
-        params, forward = _torch_lecun(model)
+        params, forward = torch_lecun1989(torch, model)
         tx, ttarget = torch.tensor(x.numpy()), torch.tensor(target.numpy())
         if not modern:  # the same network on both sides (dropout makes modern random)
             with torch.no_grad():

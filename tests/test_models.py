@@ -1,11 +1,17 @@
 """The reference models: parameter counts, shapes, initialisation, gradients."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import tinyrpn
 from tinyrpn import nn
 from tinyrpn.models import MLP, LeCun1989, madgrad_mlp, subspace_mlp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from _torch_twins import torch_lecun1989  # noqa: E402  (PyTorch transcriptions, the oracle)
 
 
 def test_madgrad_mlp_matches_reference_architecture():
@@ -125,27 +131,6 @@ def test_lecun1989_matches_a_direct_transcription_of_the_paper_network():
     np.testing.assert_allclose(model(x).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def _torch_lecun1989(torch, params, modern):
-    """The network of REFERENCE.md section 5 written directly in PyTorch, on given weights."""
-    F = torch.nn.functional
-    act = torch.relu if modern else torch.tanh
-    p = {name: torch.nn.Parameter(torch.from_numpy(v.copy())) for name, v in params.items()}
-
-    def forward(x):
-        x = F.pad(x, (2, 2, 2, 2), "constant", -1.0)
-        x = act(F.conv2d(x, p["H1w"], stride=2) + p["H1b"])
-        x = F.pad(x, (2, 2, 2, 2), "constant", -1.0)
-        slices = [x[:, 0:8], x[:, 4:12], torch.cat((x[:, 0:4], x[:, 8:12]), dim=1)]
-        x = torch.cat([F.conv2d(s, p["H2w"][4 * g:4 * g + 4], stride=2)
-                       for g, s in enumerate(slices)], dim=1)
-        x = act(x + p["H2b"]).flatten(start_dim=1)
-        x = act(x @ p["H3w"] + p["H3b"])
-        x = x @ p["outw"] + p["outb"]
-        return x if modern else torch.tanh(x)
-
-    return p, forward
-
-
 @pytest.mark.parametrize("modern", [False, True])
 def test_lecun1989_trains_like_a_pytorch_transcription(modern):
     """Batch-1 training steps (SGD + MSE for 1989, AdamW + cross-entropy for the modern
@@ -156,8 +141,7 @@ def test_lecun1989_trains_like_a_pytorch_transcription(modern):
 
     tinyrpn.manual_seed(3)
     model = LeCun1989(modern=modern, dropout=0.0).double()
-    params, forward = _torch_lecun1989(
-        torch, {n: p.numpy() for n, p in model.named_parameters()}, modern)
+    params, forward = torch_lecun1989(torch, model)
     rng = np.random.default_rng(0)
     xs = rng.uniform(-1, 1, size=(40, 1, 1, 16, 16))
     labels = rng.integers(0, 10, size=40)

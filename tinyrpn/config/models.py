@@ -338,7 +338,8 @@ def describe_model(model: dict[str, Any]) -> list[str]:
             line = ("LeCun 1989 modern: as 1989 with ReLU, dropout "
                     f"{model['dropout']} on H2, no output tanh")
         if model["torch_seed"] is not None:
-            line += f"; initial weights as PyTorch draws them after manual_seed({model['torch_seed']})"
+            seed = model["torch_seed"]
+            line += f"; initial weights as PyTorch draws them after manual_seed({seed})"
         return [line]
     if kind == "subspace":
         base = describe_model(model["base"])

@@ -10,8 +10,9 @@ REFERENCE.md §5. The network has 9,760 parameters:
     out  30 -> 10 fully connected, bias initialised to -1                     310
 
 Weights start uniform in ±2.4/√fan_in, drawn from tinyrpn's random stream, or (with
-``torch_seed``) exactly as the PyTorch reproduction drew them. The 1989 network uses tanh everywhere; the modern
-one (``modern=True``) uses ReLU, dropout on H2's output and no activation on the output.
+``torch_seed``) exactly as the PyTorch reproduction drew them. The 1989 network uses tanh
+everywhere; the modern one (``modern=True``) uses ReLU, dropout on H2's output and no
+activation on the output.
 """
 
 from __future__ import annotations
