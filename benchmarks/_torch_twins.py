@@ -14,19 +14,16 @@ from typing import Any
 H2_INPUT_CHANNELS = [*range(0, 8), *range(4, 12), *range(0, 4), *range(8, 12)]
 
 
-def torch_lecun1989(
-    torch: Any, model: Any, dropout: float | None = None, dtype: Any = None
-) -> tuple[dict[str, Any], Callable[[Any], Any]]:
+def torch_lecun1989(torch: Any, model: Any) -> tuple[dict[str, Any], Callable[[Any], Any]]:
     """Leaf tensors holding a copy of ``model``'s weights (a ``tinyrpn.models.LeCun1989``),
-    and the forward pass of the same network on them. ``dropout`` (default: the model's
-    own rate when it is the modern variant) is applied in training mode on every call.
+    and the forward pass of the same network on them. The modern variant's dropout, at the
+    model's rate, is applied in training mode on every call.
     """
     F = torch.nn.functional
-    params = {name: torch.tensor(p.numpy(), dtype=dtype, requires_grad=True)
+    params = {name: torch.tensor(p.numpy(), requires_grad=True)
               for name, p in model.named_parameters()}
     act = torch.relu if model.modern else torch.tanh
-    if dropout is None:
-        dropout = model.dropout.p if model.dropout is not None else 0.0
+    dropout = model.dropout.p if model.dropout is not None else 0.0
 
     def forward(x: Any) -> Any:
         x = F.pad(x, (2, 2, 2, 2), value=-1.0)

@@ -51,7 +51,10 @@ def pytorch_cpu_rand(seed: int, n: int) -> np.ndarray:
         raise TypeError(f"pytorch_cpu_rand expects a non-negative integer seed, got {seed!r}")
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
         raise TypeError(f"pytorch_cpu_rand expects a non-negative integer count, got {n!r}")
-    bits = np.random.MT19937(0)
-    bits._legacy_seeding(int(seed) & 0xFFFFFFFF)  # init_genrand, as torch.manual_seed
+    # RandomState(int) seeds MT19937 by init_genrand, as torch.manual_seed does; its state
+    # moved into a bare MT19937 gives the raw 32-bit draws.
+    _, key, pos, _, _ = np.random.RandomState(int(seed) & 0xFFFFFFFF).get_state()
+    bits = np.random.MT19937()
+    bits.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": pos}}
     draws = bits.random_raw(int(n)) & ((1 << 24) - 1)
     return draws.astype(np.float32) * np.float32(2.0**-24)

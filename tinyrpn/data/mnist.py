@@ -467,6 +467,7 @@ class MNIST:
 
 # --------------------------------------------------------------------------- LeCun 1989
 
+MNIST_SIZES = {"train": 60000, "test": 10000}
 LECUN1989_SIZES = {"train": 7291, "test": 2007}
 
 # How the random subsets are drawn. "default_rng" gives each split its own generator;
@@ -488,17 +489,14 @@ def lecun1989_indices(train: bool, seed: int = 1337, draw: str = "default_rng") 
     if draw not in LECUN1989_DRAWS:
         raise ValueError(f"unknown LeCun 1989 subset draw {draw!r}; valid: "
                          f"{', '.join(LECUN1989_DRAWS)}")
-    split = "train" if train else "test"
-    sizes = {"train": 60000, "test": 10000}
+    split, other = ("train", "test") if train else ("test", "train")
     if draw == "default_rng":
-        return np.random.default_rng(seed).permutation(sizes[split])[: LECUN1989_SIZES[split]]
-    order = ("train", "test") if draw == "legacy_train_first" else ("test", "train")
-    rs = np.random.RandomState(seed)
-    for name in order:
-        index = rs.permutation(sizes[name])[: LECUN1989_SIZES[name]]
-        if name == split:
-            return index
-    raise AssertionError("unreachable: split is one of the two names")
+        generator = np.random.default_rng(seed)
+    else:
+        generator = np.random.RandomState(seed)
+        if draw != f"legacy_{split}_first":
+            generator.permutation(MNIST_SIZES[other])  # the other split's draw comes first
+    return generator.permutation(MNIST_SIZES[split])[: LECUN1989_SIZES[split]]
 
 
 def lecun1989_subset(

@@ -39,24 +39,19 @@ def _uniform_fan_in(t: Tensor, fan_in: int) -> None:
     init.uniform_(t, -bound, bound)
 
 
-def pytorch_initial_weights(torch_seed: int) -> dict[str, np.ndarray]:
-    """The four weight tensors karpathy/lecun1989-repro starts from after
-    ``torch.manual_seed(torch_seed)``: each is ``(torch.rand(shape) - 0.5) * 2 * 2.4 /
-    sqrt(fan_in)`` in float32, drawn in the order H1w, H2w, H3w, outw from one stream
-    (:func:`tinyrpn.random.pytorch_cpu_rand`).
+def _pytorch_uniform_fan_in_(weights: list[tuple[Tensor, int]], torch_seed: int) -> None:
+    """Fill each (tensor, fan_in) in turn as karpathy/lecun1989-repro does after
+    ``torch.manual_seed(torch_seed)``: ``(torch.rand(shape) - 0.5) * 2 * 2.4 / sqrt(fan_in)``
+    in float32, all from one stream (:func:`tinyrpn.random.pytorch_cpu_rand`).
     """
-    shapes = {"H1w": (12, 1, 5, 5), "H2w": (12, 8, 5, 5), "H3w": (4 * 4 * 12, 30),
-              "outw": (30, 10)}
-    sizes = [int(np.prod(shapes[name])) for name, _ in WEIGHT_FAN_IN]
-    uniform = pytorch_cpu_rand(torch_seed, sum(sizes))
-    weights, start = {}, 0
-    for (name, fan_in), size in zip(WEIGHT_FAN_IN, sizes):
-        u = uniform[start:start + size].reshape(shapes[name])
+    uniform = pytorch_cpu_rand(torch_seed, sum(t.numel() for t, _ in weights))
+    start = 0
+    for t, fan_in in weights:
+        u = uniform[start:start + t.numel()].reshape(t.shape)
         # float32 throughout and in the reference's order of operations, so every bit agrees
         scaled = (u - np.float32(0.5)) * np.float32(2) * np.float32(2.4)
-        weights[name] = scaled / np.float32(fan_in**0.5)
-        start += size
-    return weights
+        t.copy_(scaled / np.float32(fan_in**0.5))
+        start += t.numel()
 
 
 class LeCun1989(nn.Module):
@@ -82,12 +77,12 @@ class LeCun1989(nn.Module):
         self.dropout = nn.Dropout(dropout) if modern else None
         self.torch_seed = torch_seed
         with no_grad():
+            weights = [(getattr(self, name), fan_in) for name, fan_in in WEIGHT_FAN_IN]
             if torch_seed is None:
-                for name, fan_in in WEIGHT_FAN_IN:
-                    _uniform_fan_in(getattr(self, name), fan_in)
+                for t, fan_in in weights:
+                    _uniform_fan_in(t, fan_in)
             else:
-                for name, value in pytorch_initial_weights(torch_seed).items():
-                    getattr(self, name).copy_(value)
+                _pytorch_uniform_fan_in_(weights, torch_seed)
             init.constant_(self.outb, -1.0)
 
     def _act(self, x: Tensor) -> Tensor:
