@@ -78,3 +78,27 @@ def test_without_glibc_it_does_nothing_and_says_so():
                           env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+_THREADING_SCRIPT = """
+import numba, numpy as np
+from tinyrpn import kernels
+kernels.taylor2_forward(np.ones((2, 3)))  # a parallel kernel: the layer is chosen now
+print(numba.config.THREADING_LAYER, numba.threading_layer())
+"""
+
+
+@pytest.mark.parametrize("user_choice", [None, "default"])
+def test_parallel_kernels_run_on_sleeping_workqueue_threads_unless_the_user_chose(user_choice):
+    """Spinning OpenMP workers slow the BLAS calls between kernels (kernels/_common.py)."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    if user_choice is not None:
+        env["NUMBA_THREADING_LAYER"] = user_choice
+    done = subprocess.run([sys.executable, "-c", _THREADING_SCRIPT], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    configured, running = done.stdout.split()
+    if user_choice is None:
+        assert (configured, running) == ("workqueue", "workqueue")
+    else:
+        assert configured == "default"  # left to Numba, which prefers OpenMP or TBB

@@ -580,6 +580,69 @@ def test_taylor2_contract_rejects_bad_arguments():
         kernels.taylor2_contract_grad_m(np.zeros((2, 3)), np.zeros((2, 5, 1)))
 
 
+def triangle_definition(m):
+    """The (a, c), a ≤ c, of the folded layout, in order: row by row of the upper triangle."""
+    return [(a, c) for a in range(m) for c in range(a, m)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", TAYLOR_SHAPES + [(2, 130)])  # 130: more than two tiles
+def test_taylor2_sym_kernels_match_their_definitions(shape, dtype, rng):
+    n, m = shape
+    pairs = triangle_definition(m)
+    x = rand(rng, shape, dtype)
+    zs = kernels.taylor2_sym_forward(x)
+    assert zs.dtype == dtype and zs.shape == (n, m + len(pairs))
+    expected = np.concatenate([x, np.stack([x[:, a] * x[:, c] for a, c in pairs], 1)], 1)
+    np.testing.assert_array_equal(zs, expected)
+    np.testing.assert_array_equal(taylor.taylor2_sym_forward_xp(x), expected)
+    np.testing.assert_array_equal(kernels.taylor2_sym_forward(strided(x)), zs)
+
+    W = rand(rng, (5, m + m * m), dtype)
+    W2 = W[:, m:].reshape(5, m, m)
+    folded = [W2[:, a, c] + W2[:, c, a] if a != c else W2[:, a, a] for a, c in pairs]
+    expected_ws = np.concatenate([W[:, :m], np.stack(folded, 1)], 1)
+    Ws = kernels.taylor2_sym_fold(W)
+    np.testing.assert_array_equal(Ws, expected_ws)
+    np.testing.assert_array_equal(taylor.taylor2_sym_fold_xp(W), expected_ws)
+    if dtype == np.float64:  # what the fold is for: the full expansion's product with W
+        np.testing.assert_allclose(zs @ Ws.T, kernels.taylor2_forward(x) @ W.T, rtol=1e-10)
+
+    Gs = rand(rng, (5, m + len(pairs)), dtype)
+    expected_g = np.empty((5, m, m), dtype)
+    for k, (a, c) in enumerate(pairs):
+        expected_g[:, a, c] = expected_g[:, c, a] = Gs[:, m + k]
+    expected_g = np.concatenate([Gs[:, :m], expected_g.reshape(5, m * m)], 1)
+    np.testing.assert_array_equal(kernels.taylor2_sym_unfold(Gs), expected_g)
+    np.testing.assert_array_equal(taylor.taylor2_sym_unfold_xp(Gs), expected_g)
+    out = np.full(expected_g.shape, np.nan, dtype)
+    assert kernels.taylor2_sym_unfold(strided(Gs), out=out) is out
+    np.testing.assert_array_equal(out, expected_g)
+
+
+@pytest.mark.parametrize("use_numba", [True, False])
+def test_taylor2_sym_unfold_of_the_folded_gradient_is_the_full_gradient(use_numba, rng,
+                                                                        monkeypatch):
+    """dL/dW of z · Wᵀ is dyᵀ z; computed over the triangle and unfolded, it must agree."""
+    monkeypatch.setenv("TINYRPN_NUMBA", "1" if use_numba else "0")
+    x, dy = rand(rng, (4, 6)), rand(rng, (4, 3))
+    full = dy.T @ kernels.taylor2_forward(x)
+    np.testing.assert_allclose(kernels.taylor2_sym_unfold(dy.T @ kernels.taylor2_sym_forward(x)),
+                               full, rtol=1e-13)
+
+
+def test_taylor2_sym_kernels_reject_bad_arguments():
+    with pytest.raises(ValueError, match=r"W has 11 columns, not m \+ m² for any m"):
+        kernels.taylor2_sym_fold(np.zeros((2, 11)))
+    with pytest.raises(ValueError, match=r"Gs has 8 columns, not m \+ m\(m\+1\)/2"):
+        kernels.taylor2_sym_unfold(np.zeros((2, 8)))
+    with pytest.raises(ValueError, match=r"out must be a C-contiguous float64 array of shape "
+                                         r"\(2, 12\)"):
+        kernels.taylor2_sym_unfold(np.zeros((2, 9)), out=np.zeros((2, 11)))
+    with pytest.raises(ValueError, match=r"x must be 2-D \(N, m\)"):
+        kernels.taylor2_sym_forward(np.zeros(3))
+
+
 # --------------------------------------------------------------------------------------
 # every row-wise kernel on random shapes
 # --------------------------------------------------------------------------------------
