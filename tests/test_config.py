@@ -396,7 +396,13 @@ def test_tinybig_remainders_and_identity_expansion() -> None:
         (head("identity"), {"type": "identity"}, 16 * 16),
     ]
     for h, remainder, count in cases:
-        exp = small(tinybig_config([tinybig_layer(16, 16, [h])]), 16)
+        if remainder["type"] == "linear":  # parameters of its own: tinyBIG's init is not replayed
+            with pytest.warns(ConfigWarning, match="random_seed: seeds tinyrpn's own random"):
+                exp = small(tinybig_config([tinybig_layer(16, 16, [h])]), 16)
+            assert exp.config["torch_seed"] is None
+        else:
+            exp = small(tinybig_config([tinybig_layer(16, 16, [h])]), 16)
+            assert exp.config["torch_seed"] == 7  # the file's random_seed
         (layer,) = exp.config["model"]["layers"]
         assert layer["heads"][0]["expansion"] == {"type": "identity"}
         assert layer["heads"][0]["remainder"] == remainder
@@ -815,8 +821,18 @@ def test_build_data(monkeypatch: pytest.MonkeyPatch) -> None:
     first = next(iter(exp.build_data(limit_train=300, limit_test=10)[0]))[1].data
     again = next(iter(exp.build_data(limit_train=300, limit_test=10)[0]))[1].data
     np.testing.assert_array_equal(first, again)
-    other = load_quiet(CONFIGS / "rpn_taylor_identity.yaml", {"seed": 1})
-    assert not np.array_equal(first, next(iter(other.build_data(300, 10)[0]))[1].data)
+    for change in ({"torch_seed": 1235}, {"torch_seed": None}):
+        other = load_quiet(CONFIGS / "rpn_taylor_identity.yaml", change)
+        assert not np.array_equal(first, next(iter(other.build_data(300, 10)[0]))[1].data)
+    # torch_seed: 1234 orders the batches as tinyBIG's DataLoader, after the model's draws
+    from tinyrpn.rpn import tinybig_torch_stream
+
+    order = tinybig_torch_stream(1234, [64 * 615440, 64 * 4160, 10 * 4160]).data_loader_epoch(300)
+    labels = MNIST(train=True).labels[:300]
+    np.testing.assert_array_equal(first, labels[order[:64]])
+    # with torch_seed, seed no longer changes the order
+    same = load_quiet(CONFIGS / "rpn_taylor_identity.yaml", {"seed": 1})
+    np.testing.assert_array_equal(first, next(iter(same.build_data(300, 10)[0]))[1].data)
     with pytest.raises(ValueError, match="limit_train must be a positive integer"):
         exp.build_data(limit_train=0)
 

@@ -167,8 +167,16 @@ class Experiment:
     # ------------------------------------------------------------------ builders
 
     def build_model(self) -> Any:
-        """The model, on ``self.device``. Seed first: ``tinyrpn.manual_seed(exp.seed)``."""
+        """The model, on ``self.device``. Seed first: ``tinyrpn.manual_seed(exp.seed)``.
+
+        With ``torch_seed`` set, an RPN's weights are then replaced by the ones a tinyBIG
+        script draws after ``torch.manual_seed(torch_seed)`` (``rpn.init_like_tinybig``).
+        """
         model = build_model(self.config["model"])
+        if self.config["torch_seed"] is not None:
+            from tinyrpn.rpn import init_like_tinybig
+
+            init_like_tinybig(model, self.config["torch_seed"])
         if self.device != "cpu":
             model = model.to(self.device)
         return model
@@ -177,7 +185,9 @@ class Experiment:
         self, limit_train: int | None = None, limit_test: int | None = None
     ) -> tuple[Any, Any]:
         """(train loader, test loader). The train loader shuffles with ``seed`` when
-        ``data.shuffle``; ``limit_train``/``limit_test`` keep the first N examples.
+        ``data.shuffle``; ``limit_train``/``limit_test`` keep the first N examples. With
+        ``torch_seed``, both loaders draw from one PyTorch stream, positioned after the
+        model's initialisation, as tinyBIG's train and test loaders do.
 
         Transforms are applied once to the whole set, except when ``augment`` is set: then
         each training batch is augmented first and transformed after (test data is never
@@ -217,11 +227,19 @@ class Experiment:
         else:
             x_train = prepare(x_train)
         x_test = prepare(x_test)
+        stream = None
+        if self.config["torch_seed"] is not None:
+            from tinyrpn.config.models import rpn_layer_sizes
+            from tinyrpn.rpn import tinybig_torch_stream
+
+            sizes = [head["l"] for layer in rpn_layer_sizes(self.config["model"])
+                     for head in layer["heads"]]
+            stream = tinybig_torch_stream(self.config["torch_seed"], sizes)
         train = DataLoader(x_train, y_train, batch_size=data["batch_size"],
                            shuffle=data["shuffle"], drop_last=data["drop_last"], seed=self.seed,
-                           transform=train_transform, device=self.device)
+                           transform=train_transform, device=self.device, torch_stream=stream)
         test = DataLoader(x_test, y_test, batch_size=data["test_batch_size"], shuffle=False,
-                          device=self.device)
+                          device=self.device, torch_stream=stream)
         return train, test
 
     def build_loss(self) -> Callable[[Any, Any], Any]:

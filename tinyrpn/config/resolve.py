@@ -86,6 +86,10 @@ TOP_LEVEL: dict[str, Field] = {
     "name": Field(Nullable(Str()), None, "run name (default: the file name without .yaml)"),
     "description": Field(Nullable(Str()), None, "free text"),
     "seed": Field(Int(min=0), 0, "one seed for init, shuffling, dropout, augmentation"),
+    "torch_seed": Field(Nullable(Int(min=0)), None,
+                        "rpn models: draw the initial weights and the training batch order "
+                        "from PyTorch's CPU generator as a tinyBIG 0.1.1 script does after "
+                        "torch.manual_seed(torch_seed) (null: tinyrpn's streams, from seed)"),
     "device": Field(Str(["cpu", "cuda", "mps"], what="device"), "cpu",
                     "cpu | cuda (cuda when unavailable, and mps, fall back to cpu)"),
     "data": Field(Section(_DATA_FIELDS, what="data key", validate=_check_data), REQUIRED),
@@ -140,6 +144,15 @@ def _cross_checks(cfg: dict[str, Any], ctx: Context) -> None:
             "data.targets",
             f"is {targets!r}, but loss {loss!r} needs targets: {wanted}",
         )
+    if cfg["torch_seed"] is not None:
+        if cfg["model"]["type"] != "rpn":
+            other = (" (the LeCun networks take model.torch_seed, repro.py's draws)"
+                     if cfg["model"]["type"].startswith("lecun1989") else "")
+            raise ctx.error("torch_seed", f"replays a tinyBIG script's PyTorch draws, so it "
+                            f"needs model type rpn, not {cfg['model']['type']!r}{other}")
+        if cfg["data"]["augment"]:
+            raise ctx.error("torch_seed", "cannot be combined with data.augment: tinyBIG's "
+                            "scripts do not augment, so there is no PyTorch order to replay")
     shape = data_shape(cfg["data"])
     how, expected = _model_input(cfg["model"])
     dims = " x ".join(str(s) for s in shape)

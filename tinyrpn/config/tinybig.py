@@ -182,6 +182,17 @@ class _Converter:
             pm["device"] = join_path(ROOT, "device")
         out["data"] = self.data(root["data_configs"], join_path(ROOT, "data_configs"))
         out["model"] = self.model(root["model_configs"], join_path(ROOT, "model_configs"))
+        if "random_seed" in root:
+            # tinyBIG seeds torch.manual_seed with it: replay its draws (init, batch order)
+            heads = [h for layer in out["model"]["layers"] for h in layer["heads"]]
+            if all(h["remainder"]["type"] != "linear" for h in heads):
+                out["torch_seed"] = root["random_seed"]
+                pm["torch_seed"] = join_path(ROOT, "random_seed")
+            else:
+                self.ctx.warn(join_path(ROOT, "random_seed"),
+                              "seeds tinyrpn's own random streams: tinyBIG's PyTorch draws "
+                              "are replayed (torch_seed) only for heads whose one parameter "
+                              "is w, and a linear remainder has its own")
         out.update(self.learner(root["learner_configs"], join_path(ROOT, "learner_configs")))
         for key in ("metric_configs", "result_configs"):
             if key in root:  # accuracy is always measured; results go to the run directory

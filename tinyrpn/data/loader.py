@@ -7,8 +7,11 @@
 Each pass over the loader is one epoch. With ``shuffle=True`` every epoch draws a fresh
 permutation from one generator that was seeded once, so epoch 2 is ordered differently
 from epoch 1, yet the whole sequence of epochs is the same every time the program runs
-with the same seed. ``state_dict()`` captures where the loader is (even in the middle
-of an epoch) as plain JSON-able data, and ``load_state_dict()`` resumes from it.
+with the same seed. With ``torch_stream=`` (a ``tinyrpn.random.TorchCPUGenerator``) the
+orders come instead from PyTorch's CPU stream, drawn exactly as PyTorch's DataLoader draws
+them, so a published PyTorch run's batches can be replayed. ``state_dict()`` captures
+where the loader is (even in the middle of an epoch) as plain JSON-able data, and
+``load_state_dict()`` resumes from it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import normalize_device
+from ..random import TorchCPUGenerator
 
 __all__ = ["DataLoader"]
 
@@ -33,6 +37,12 @@ class DataLoader:
     - ``transform``: a function applied to each batch of images (a NumPy array) before it
       becomes a Tensor, e.g. a :class:`~tinyrpn.data.transforms.Compose`.
     - ``device``: 'cpu' (default) or 'cuda'; batches are moved there with ``.to(device)``.
+    - ``torch_stream``: a :class:`~tinyrpn.random.TorchCPUGenerator` standing for PyTorch's
+      global generator; ``seed`` is then unused. Each epoch draws from it what a PyTorch
+      DataLoader (``num_workers=0``) draws from the global generator: a base seed, and
+      with ``shuffle`` the seed of the sampler whose ``randperm`` orders the epoch. Loaders
+      may share one stream (tinyBIG's train and test loaders do); then the one whose
+      ``state_dict`` is saved must be the one iterated first in each epoch.
 
     Iterating yields tinyrpn Tensors (``requires_grad=False``) with the arrays' dtypes
     unchanged: labels stay int64 class indices or float ±1 vectors, float32 images stay
@@ -50,6 +60,7 @@ class DataLoader:
         seed: int | None = None,
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
         device: str = "cpu",
+        torch_stream: TorchCPUGenerator | None = None,
     ) -> None:
         images = np.asarray(images)
         labels = np.asarray(labels)
@@ -76,6 +87,10 @@ class DataLoader:
         self.transform = transform
         self.device = normalize_device(device)
 
+        if torch_stream is not None and not isinstance(torch_stream, TorchCPUGenerator):
+            raise TypeError(f"DataLoader: torch_stream must be a tinyrpn.random.TorchCPUGenerator, "
+                            f"got {type(torch_stream).__name__}")
+        self.torch_stream = torch_stream
         self._rng = np.random.default_rng(seed)
         self.epoch = 0  # number of epochs begun so far
         # Bookkeeping for state_dict() in the middle of an epoch:
@@ -91,10 +106,12 @@ class DataLoader:
 
     def iter_arrays(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """One epoch of ``(x, y)`` batches as NumPy arrays (the transform applied to x)."""
-        self._epoch_start_state = self._rng.bit_generator.state
-        if self.shuffle:
-            order = self._rng.permutation(len(self.images))
+        self._epoch_start_state = self._random_state()
+        if self.torch_stream is not None:
+            order = self.torch_stream.data_loader_epoch(len(self.images) if self.shuffle else None)
         else:
+            order = self._rng.permutation(len(self.images)) if self.shuffle else None
+        if order is None:
             order = np.arange(len(self.images))
         self.epoch += 1
         start, self._skip_batches = self._skip_batches, 0
@@ -134,7 +151,7 @@ class DataLoader:
             state = {
                 "epoch": self.epoch,
                 "batch": self._skip_batches,
-                "rng_state": self._rng.bit_generator.state,
+                "rng_state": self._random_state(),
             }
         elif mid_epoch:
             state = {
@@ -143,7 +160,7 @@ class DataLoader:
                 "rng_state": self._epoch_start_state,
             }
         else:
-            state = {"epoch": self.epoch, "batch": 0, "rng_state": self._rng.bit_generator.state}
+            state = {"epoch": self.epoch, "batch": 0, "rng_state": self._random_state()}
         if hasattr(self.transform, "state_dict"):
             state["transform"] = self.transform.state_dict()
         return state
@@ -161,13 +178,29 @@ class DataLoader:
                 f"DataLoader.load_state_dict: batch {state['batch']} is outside this loader's "
                 f"0..{len(self)} batches per epoch (was the state saved with another batch size?)"
             )
-        self._rng.bit_generator.state = state["rng_state"]
+        self._set_random_state(state["rng_state"])
         self.epoch = int(state["epoch"])
         self._skip_batches = int(state["batch"])
         self._epoch_start_state = None
         self._batches_done = 0
         if "transform" in state and hasattr(self.transform, "load_state_dict"):
             self.transform.load_state_dict(state["transform"])
+
+    def _random_state(self) -> dict[str, Any]:
+        """The state of the stream the orders come from (NumPy's generator or torch_stream)."""
+        if self.torch_stream is not None:
+            return {"torch_stream": self.torch_stream.get_state()}
+        return self._rng.bit_generator.state
+
+    def _set_random_state(self, state: dict[str, Any]) -> None:
+        if ("torch_stream" in state) != (self.torch_stream is not None):
+            have = "a torch_stream" if self.torch_stream is not None else "NumPy's generator"
+            raise ValueError(f"DataLoader.load_state_dict: the state was saved by a loader "
+                             f"with another random stream; this loader orders by {have}")
+        if self.torch_stream is not None:
+            self.torch_stream.set_state(state["torch_stream"])
+        else:
+            self._rng.bit_generator.state = state
 
     def __repr__(self) -> str:
         return (

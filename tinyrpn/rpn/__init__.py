@@ -19,7 +19,7 @@ from tinyrpn.rpn.expansion import (
     TaylorExpansion,
 )
 from tinyrpn.rpn.layer import FUSIONS, RPNHead, RPNLayer
-from tinyrpn.rpn.model import RPN, make_rpn
+from tinyrpn.rpn.model import RPN, init_like_tinybig, make_rpn, tinybig_torch_stream
 from tinyrpn.rpn.reconciliation import (
     LAYOUTS,
     DualLPHMReconciliation,
@@ -36,5 +36,6 @@ __all__ = [
     "FUSIONS", "GaussianRBFExpansion", "HMReconciliation", "IdentityExpansion",
     "IdentityReconciliation", "IdentityRemainder", "LAYOUTS", "LPHMReconciliation",
     "LinearRemainder", "LorrReconciliation", "Postprocess", "RPN", "RPNHead", "RPNLayer",
-    "Reconciliation", "Remainder", "TaylorExpansion", "ZeroRemainder", "make_rpn",
+    "Reconciliation", "Remainder", "TaylorExpansion", "ZeroRemainder", "init_like_tinybig",
+    "make_rpn", "tinybig_torch_stream",
 ]

@@ -2,7 +2,9 @@
 
 Nothing sits between the layers (no activation): an RPN's non-linearity is its data
 expansions (and their post-processing). ``make_rpn`` builds the common case, one
-expansion/reconciliation recipe per layer, from a list of widths.
+expansion/reconciliation recipe per layer, from a list of widths. ``init_like_tinybig``
+gives an RPN the initial weights a tinyBIG script draws from PyTorch's generator, and
+``tinybig_torch_stream`` continues that stream for the script's data loaders.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import numpy as np
 
 from tinyrpn.autograd import Tensor, as_tensor
 from tinyrpn.nn.module import Module, ModuleList
+from tinyrpn.random import TorchCPUGenerator
 from tinyrpn.rpn.expansion import Expansion
 from tinyrpn.rpn.layer import RPNHead, RPNLayer
 from tinyrpn.rpn.reconciliation import Reconciliation
 from tinyrpn.rpn.remainder import Remainder
 
-__all__ = ["RPN", "make_rpn"]
+__all__ = ["RPN", "init_like_tinybig", "make_rpn", "tinybig_torch_stream"]
 
 
 class RPN(Module):
@@ -118,3 +121,50 @@ def make_rpn(dims: Sequence[int],
             heads.append(RPNHead(m, n, kappa, reconciliations[i](n, D), pi))
         layers.append(RPNLayer(m, n, heads, fusion=fusion))
     return RPN(layers)
+
+
+# ----------------------------------------------------------------------------- tinyBIG's start
+
+
+def tinybig_torch_stream(torch_seed: int, head_sizes: Sequence[int]) -> TorchCPUGenerator:
+    """PyTorch's CPU stream where a tinyBIG 0.1.1 script's data loaders start drawing.
+
+    After ``torch.manual_seed(torch_seed)`` the script builds the model, which takes two
+    numbers per parameter from the stream (see :func:`init_like_tinybig`); ``head_sizes``
+    are the heads' l, in order. The loaders draw next (``DataLoader(torch_stream=...)``).
+    """
+    stream = TorchCPUGenerator(torch_seed)
+    stream.skip(2 * sum(int(l) for l in head_sizes))
+    return stream
+
+
+def init_like_tinybig(model: RPN, torch_seed: int) -> None:
+    """Give every head the parameters tinyBIG 0.1.1 draws after ``torch.manual_seed(torch_seed)``.
+
+    tinyBIG makes each head's parameter vector with ``torch.rand(1, l)`` (the numbers are
+    never used), and once the whole model is built it initialises every head, in order,
+    with ``xavier_uniform_`` on that 1 × l tensor: U(±√3·√(2/(l+1))). So PyTorch's stream
+    gives l₁ + l₂ + ... unused numbers, then l₁ numbers for head 1, l₂ for head 2, and so
+    on; :class:`~tinyrpn.random.TorchCPUGenerator` reproduces them bit for bit (as
+    PyTorch's x86 CPU kernels round), without PyTorch. Only heads whose one parameter is
+    their reconciliation's w can start like this (tinyBIG's zero remainder and its
+    untrained LayerNorm have none).
+    """
+    if not isinstance(model, RPN):
+        raise TypeError(f"init_like_tinybig expects an RPN, got {type(model).__name__}")
+    heads = [(i, j, head) for i, layer in enumerate(model.layers)
+             for j, head in enumerate(layer.heads)]
+    for i, j, head in heads:
+        names = [name for name, _ in head.named_parameters()]
+        if names != ["reconciliation.w"]:
+            raise ValueError(
+                f"init_like_tinybig: layer {i} head {j} has the parameters {names}; tinyBIG's "
+                "initialisation is reproduced only for heads whose one parameter is "
+                "reconciliation.w (zero remainder, post-processing without affine parameters)"
+            )
+    stream = TorchCPUGenerator(torch_seed)
+    stream.skip(sum(head.reconciliation.l for _, _, head in heads))  # torch.rand(1, l) each
+    for _, _, head in heads:
+        w = head.reconciliation.w
+        values = stream.xavier_uniform(1, head.reconciliation.l).reshape(w.shape)
+        w.data[...] = w.xp.asarray(values, dtype=w.data.dtype)
