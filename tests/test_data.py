@@ -795,3 +795,70 @@ def test_loader_moves_batches_to_device(monkeypatch):
     assert moved == []  # cpu: nothing to move
     list(DataLoader(x, y, batch_size=3, device="cuda:0"))
     assert moved == ["cuda"] * 4  # x and y of each of 2 batches
+
+
+# ----------------------------------------------------------------------------- PyTorch's order
+
+
+def _orders(loader, epochs, other=None):
+    """Each epoch's order of a loader over np.arange labels; ``other`` is iterated after."""
+    out = []
+    for _ in range(epochs):
+        out.append(np.concatenate([y for _, y in loader.iter_arrays()]))
+        if other is not None:
+            for _ in other.iter_arrays():
+                pass
+    return out
+
+
+def _shared_stream_loaders(seed=1234, skip=777):
+    from tinyrpn.random import TorchCPUGenerator
+
+    stream = TorchCPUGenerator(seed)
+    stream.skip(skip)
+    train = DataLoader(np.zeros((1000, 2)), np.arange(1000), batch_size=64, shuffle=True,
+                       torch_stream=stream)
+    test = DataLoader(np.zeros((300, 2)), np.arange(300), batch_size=64, torch_stream=stream)
+    return train, test
+
+
+def test_loader_with_a_torch_stream_orders_as_torch_dataloader():
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader as TorchLoader
+
+    torch.manual_seed(1234)
+    torch.rand(777)  # drawn before the loaders (tinyBIG: the model's initial weights)
+    ttrain = TorchLoader(range(1000), batch_size=64, shuffle=True)
+    ttest = TorchLoader(range(300), batch_size=64, shuffle=False)
+    expected = []
+    for _ in range(3):
+        expected.append(torch.cat(list(ttrain)).numpy())
+        for _ in ttest:
+            pass
+    train, test = _shared_stream_loaders()
+    for ours, theirs in zip(_orders(train, 3, test), expected):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_loader_with_a_torch_stream_resumes_mid_epoch_and_checks_the_stream_kind():
+    train, test = _shared_stream_loaders()
+    reference = _orders(train, 3, test)
+    train, test = _shared_stream_loaders()
+    _orders(train, 1, test)
+    batches = train.iter_arrays()
+    for _ in range(5):
+        next(batches)
+    state = json.loads(json.dumps(train.state_dict()))  # plain data, as in a checkpoint
+    assert state["batch"] == 5 and "torch_stream" in state["rng_state"]
+    train, test = _shared_stream_loaders()
+    train.load_state_dict(state)
+    resumed = np.concatenate([y for _, y in train.iter_arrays()])
+    np.testing.assert_array_equal(resumed, reference[1][5 * 64:])
+    for _ in test.iter_arrays():
+        pass
+    np.testing.assert_array_equal(_orders(train, 1, test)[0], reference[2])
+    with pytest.raises(ValueError, match="another random stream; this loader orders by "
+                                         "NumPy's generator"):
+        DataLoader(np.zeros((1000, 1)), np.arange(1000), batch_size=64).load_state_dict(state)
+    with pytest.raises(TypeError, match="torch_stream must be a tinyrpn.random.TorchCPUGenerator"):
+        DataLoader(np.zeros((4, 1)), np.arange(4), batch_size=2, torch_stream=1234)

@@ -326,3 +326,70 @@ def test_peak_memory_of_identity_model_forward_backward_batch_64(keep_freed_memo
     assert result["peak"] > result["peak_before"]
     assert transient < 2.5 * copy, f"{transient / 1e6:.0f} MB above the model's footprint"
     assert transient > 1.5 * copy  # the measurement does see the expansion
+
+
+# ----------------------------------------------------------------------------- tinyBIG's start
+
+
+def _tinybig_like_model():
+    """Two layers, the first with two heads: identity and tinyBIG-layout dual-LPHM heads."""
+
+    def head(m, n, rec):
+        expansion = TaylorExpansion(2)
+        return RPNHead(m, n, expansion, rec(n, expansion.output_dim(m)))
+
+    return RPN([
+        RPNLayer(3, 4, [head(3, 4, IdentityReconciliation),
+                        head(3, 4, lambda n, D: DualLPHMReconciliation(n, D, 2, 3, 2,
+                                                                       layout="tinybig"))]),
+        RPNLayer(4, 2, [head(4, 2, IdentityReconciliation)]),
+    ])
+
+
+def test_init_like_tinybig_draws_in_tinybigs_order():
+    """All heads' unused torch.rand(1, l) first, then xavier_uniform_ head by head."""
+    from tinyrpn.random import TorchCPUGenerator
+    from tinyrpn.rpn import init_like_tinybig
+
+    model = _tinybig_like_model()
+    init_like_tinybig(model, 1234)
+    ls = [h.reconciliation.l for layer in model.layers for h in layer.heads]
+    stream = TorchCPUGenerator(1234)
+    stream.skip(sum(ls))
+    for layer in model.layers:
+        for h in layer.heads:
+            np.testing.assert_array_equal(h.reconciliation.w.numpy(),
+                                          stream.xavier_uniform(1, h.reconciliation.l)[0])
+    other = _tinybig_like_model()
+    init_like_tinybig(other, 1235)
+    assert not np.array_equal(other.layers[1].heads[0].reconciliation.w.numpy(),
+                              model.layers[1].heads[0].reconciliation.w.numpy())
+
+
+def test_init_like_tinybig_matches_pytorch_bit_for_bit():
+    torch = pytest.importorskip("torch")
+    if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
+        pytest.skip("init_like_tinybig rounds as PyTorch's AVX2/AVX-512 uniform_ kernel")
+    from tinyrpn.rpn import init_like_tinybig
+
+    model = _tinybig_like_model()
+    init_like_tinybig(model, 1234)
+    heads = [h for layer in model.layers for h in layer.heads]
+    # what tinyBIG 0.1.1 does: rand(1, l) as each head is built, then xavier on each
+    torch.manual_seed(1234)
+    ws = [torch.rand(1, h.reconciliation.l) for h in heads]
+    for w in ws:
+        torch.nn.init.xavier_uniform_(w)
+    for h, w in zip(heads, ws):
+        np.testing.assert_array_equal(h.reconciliation.w.numpy(), w.numpy()[0])
+
+
+def test_init_like_tinybig_refuses_heads_with_other_parameters():
+    from tinyrpn.rpn import init_like_tinybig
+
+    head = RPNHead(2, 2, TaylorExpansion(2), IdentityReconciliation(2, 6), LinearRemainder(2, 2))
+    with pytest.raises(ValueError, match=r"layer 0 head 0 has the parameters "
+                                         r"\['reconciliation.w', 'remainder.weight'"):
+        init_like_tinybig(RPN([RPNLayer(2, 2, head)]), 0)
+    with pytest.raises(TypeError, match="expects an RPN"):
+        init_like_tinybig(head, 0)
