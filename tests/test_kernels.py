@@ -586,8 +586,8 @@ def triangle_definition(m):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", TAYLOR_SHAPES + [(2, 130)])  # 130: more than two tiles
-def test_taylor2_sym_kernels_match_their_definitions(shape, dtype, rng):
+@pytest.mark.parametrize("shape", TAYLOR_SHAPES)
+def test_taylor2_sym_forward_matches_its_definition(shape, dtype, rng):
     n, m = shape
     pairs = triangle_definition(m)
     x = rand(rng, shape, dtype)
@@ -598,47 +598,66 @@ def test_taylor2_sym_kernels_match_their_definitions(shape, dtype, rng):
     np.testing.assert_array_equal(taylor.taylor2_sym_forward_xp(x), expected)
     np.testing.assert_array_equal(kernels.taylor2_sym_forward(strided(x)), zs)
 
-    W = rand(rng, (5, m + m * m), dtype)
-    W2 = W[:, m:].reshape(5, m, m)
-    folded = [W2[:, a, c] + W2[:, c, a] if a != c else W2[:, a, a] for a, c in pairs]
-    expected_ws = np.concatenate([W[:, :m], np.stack(folded, 1)], 1)
-    Ws = kernels.taylor2_sym_fold(W)
-    np.testing.assert_array_equal(Ws, expected_ws)
-    np.testing.assert_array_equal(taylor.taylor2_sym_fold_xp(W), expected_ws)
-    if dtype == np.float64:  # what the fold is for: the full expansion's product with W
-        np.testing.assert_allclose(zs @ Ws.T, kernels.taylor2_forward(x) @ W.T, rtol=1e-10)
-
-    Gs = rand(rng, (5, m + len(pairs)), dtype)
-    expected_g = np.empty((5, m, m), dtype)
-    for k, (a, c) in enumerate(pairs):
-        expected_g[:, a, c] = expected_g[:, c, a] = Gs[:, m + k]
-    expected_g = np.concatenate([Gs[:, :m], expected_g.reshape(5, m * m)], 1)
-    np.testing.assert_array_equal(kernels.taylor2_sym_unfold(Gs), expected_g)
-    np.testing.assert_array_equal(taylor.taylor2_sym_unfold_xp(Gs), expected_g)
-    out = np.full(expected_g.shape, np.nan, dtype)
-    assert kernels.taylor2_sym_unfold(strided(Gs), out=out) is out
-    np.testing.assert_array_equal(out, expected_g)
-
 
 @pytest.mark.parametrize("use_numba", [True, False])
-def test_taylor2_sym_unfold_of_the_folded_gradient_is_the_full_gradient(use_numba, rng,
-                                                                        monkeypatch):
-    """dL/dW of z · Wᵀ is dyᵀ z; computed over the triangle and unfolded, it must agree."""
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, band", [(1, (0, 1)), (4, (0, 4)), (9, (0, 9)), (9, (2, 5)),
+                                     (9, (8, 9))])
+def test_taylor2_sym_fold_and_unfold_match_their_definitions(m, band, dtype, use_numba, rng,
+                                                              monkeypatch):
     monkeypatch.setenv("TINYRPN_NUMBA", "1" if use_numba else "0")
-    x, dy = rand(rng, (4, 6)), rand(rng, (4, 3))
-    full = dy.T @ kernels.taylor2_forward(x)
-    np.testing.assert_allclose(kernels.taylor2_sym_unfold(dy.T @ kernels.taylor2_sym_forward(x)),
-                               full, rtol=1e-13)
+    a0, a1 = band
+    pairs = [(a, c) for a, c in triangle_definition(m) if a0 <= a < a1]
+    W = rand(rng, (5, m + m * m), dtype)
+    W2 = W[:, m:].reshape(5, m, m)
+    expected = np.stack([W2[:, a, c] + W2[:, c, a] if a != c else W2[:, a, a]
+                         for a, c in pairs], 1)
+    np.testing.assert_array_equal(kernels.taylor2_sym_fold(W, a0, a1), expected)
+    np.testing.assert_array_equal(kernels.taylor2_sym_fold(strided(W), a0, a1), expected)
+
+    Gs = rand(rng, (5, len(pairs)), dtype)
+    out = np.full((5, m + m * m), np.nan, dtype)
+    assert kernels.taylor2_sym_unfold(Gs, out, a0, a1) is out
+    G2 = out[:, m:].reshape(5, m, m)
+    touched = np.zeros((m, m), bool)
+    for k, (a, c) in enumerate(pairs):
+        np.testing.assert_array_equal(G2[:, a, c], Gs[:, k])
+        np.testing.assert_array_equal(G2[:, c, a], Gs[:, k])
+        touched[a, c] = touched[c, a] = True
+    assert np.isnan(G2[:, ~touched]).all() and np.isnan(out[:, :m]).all()  # nothing else
+
+
+@pytest.mark.parametrize("m", [1, 7, 40])
+def test_taylor2_sym_bands_cover_the_triangle_and_give_the_full_product(m, rng):
+    bands = kernels.taylor2_sym_bands(m, target=30)
+    assert bands[0][0] == 0 and bands[-1][1] == m
+    assert all(b[1] == c[0] and b[0] < b[1] for b, c in zip(bands, bands[1:]))
+    # what the bands are for: z · Wᵀ and dyᵀ z over the distinct products, band by band
+    x, dy = rand(rng, (3, m)), rand(rng, (3, 4))
+    W = rand(rng, (4, m + m * m))
+    zs, z = kernels.taylor2_sym_forward(x), kernels.taylor2_forward(x)
+    y = x @ W[:, :m].T
+    grad = np.full(W.shape, np.nan)
+    grad[:, :m] = dy.T @ x
+    for a0, a1 in bands:
+        cols = slice(m + taylor._triangle_start(a0, m), m + taylor._triangle_start(a1, m))
+        y += zs[:, cols] @ kernels.taylor2_sym_fold(W, a0, a1).T
+        kernels.taylor2_sym_unfold(dy.T @ zs[:, cols], grad, a0, a1)
+    np.testing.assert_allclose(y, z @ W.T, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad, dy.T @ z, rtol=1e-10, atol=1e-12)
 
 
 def test_taylor2_sym_kernels_reject_bad_arguments():
     with pytest.raises(ValueError, match=r"W has 11 columns, not m \+ m² for any m"):
         kernels.taylor2_sym_fold(np.zeros((2, 11)))
-    with pytest.raises(ValueError, match=r"Gs has 8 columns, not m \+ m\(m\+1\)/2"):
-        kernels.taylor2_sym_unfold(np.zeros((2, 8)))
-    with pytest.raises(ValueError, match=r"out must be a C-contiguous float64 array of shape "
-                                         r"\(2, 12\)"):
-        kernels.taylor2_sym_unfold(np.zeros((2, 9)), out=np.zeros((2, 11)))
+    with pytest.raises(ValueError, match=r"the rows a0=3, a1=2 must satisfy 0 <= a0 < a1 <= m=3"):
+        kernels.taylor2_sym_fold(np.zeros((2, 12)), 3, 2)
+    with pytest.raises(ValueError, match=r"Gs must have shape \(2, 6\) for the rows 0..3 of m=3"):
+        kernels.taylor2_sym_unfold(np.zeros((2, 5)), np.zeros((2, 12)))
+    with pytest.raises(ValueError, match=r"out has 11 columns, not m \+ m²"):
+        kernels.taylor2_sym_unfold(np.zeros((2, 6)), np.zeros((2, 11)))
+    with pytest.raises(ValueError, match=r"out must be a C-contiguous float64 array"):
+        kernels.taylor2_sym_unfold(np.zeros((2, 6)), np.zeros((12, 2)).T)
     with pytest.raises(ValueError, match=r"x must be 2-D \(N, m\)"):
         kernels.taylor2_sym_forward(np.zeros(3))
 

@@ -22,6 +22,7 @@ from .taylor import (
     taylor2_contract,
     taylor2_contract_grad_m,
     taylor2_forward,
+    taylor2_sym_bands,
     taylor2_sym_fold,
     taylor2_sym_forward,
     taylor2_sym_unfold,
@@ -40,6 +41,7 @@ __all__ = [
     "taylor2_contract",
     "taylor2_contract_grad_m",
     "taylor2_sym_forward",
+    "taylor2_sym_bands",
     "taylor2_sym_fold",
     "taylor2_sym_unfold",
 ]

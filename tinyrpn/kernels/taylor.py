@@ -331,10 +331,14 @@ def taylor2_contract_grad_m(x: Any, grad_y: Any) -> Any:
 #                          Ws = [W1, W2[a, c] + W2[c, a] for a < c, W2[a, a] on the diagonal]
 #
 # with P = m(m+1)/2 quadratic entries instead of m². The entries of the upper triangle are
-# stored row by row: (a, c) for c ≥ a sits at a·m − a(a−1)/2 + (c − a). The gradient of
-# the product with respect to W is symmetric in (a, c) too: Σ_b dy[b, j] x_a x_c. It is
-# computed once per pair (dyᵀ · zs) and written to both places by ``taylor2_sym_unfold``.
-# For the reference identity RPN's first layer this halves both matrix products.
+# stored row by row: (a, c) for c ≥ a sits at start(a) + (c − a), start(a) = Σ_{i<a} (m − i),
+# after the m linear entries. The gradient of the product with respect to W is symmetric
+# in (a, c) too: Σ_b dy[b, j] x_a x_c, computed once per pair and written to both places.
+#
+# Fold and unfold work on a band of triangle rows a0 ≤ a < a1 at a time, so that a caller
+# can multiply band by band while the band's folded matrix is still in cache
+# (``taylor2_sym_bands``): for the reference layer 1 the whole folded W would be 79 MB,
+# written and read back once more per step.
 
 
 def _triangle_start(a, m):
@@ -345,6 +349,19 @@ def _triangle_start(a, m):
 _triangle_start_numba = njit(inline="always", **JIT)(_triangle_start)
 
 
+def taylor2_sym_bands(m: int, target: int = 8192) -> list[tuple[int, int]]:
+    """Bands (a0, a1) of whole triangle rows, each about ``target`` entries, covering 0..m."""
+    bands, a0 = [], 0
+    while a0 < m:
+        a1, size = a0, 0
+        while a1 < m and (size == 0 or size + (m - a1) <= target):
+            size += m - a1
+            a1 += 1
+        bands.append((a0, a1))
+        a0 = a1
+    return bands
+
+
 def taylor2_sym_forward_xp(x: Any) -> Any:
     """The twin of ``taylor2_sym_forward``: [x, x[:, a] * x[:, c] for a ≤ c]."""
     xp = get_array_module(x)
@@ -352,27 +369,30 @@ def taylor2_sym_forward_xp(x: Any) -> Any:
     return xp.concatenate([x, x[:, a] * x[:, c]], axis=1)
 
 
-def taylor2_sym_fold_xp(W: Any) -> Any:
-    """The twin of ``taylor2_sym_fold``: [W1, (W2 + W2ᵀ) above the diagonal, W2's diagonal]."""
+def _band_pairs(xp: Any, m: int, a0: int, a1: int) -> tuple[Any, Any]:
+    a, c = xp.triu_indices(m)
+    keep = (a >= a0) & (a < a1)
+    return a[keep], c[keep]
+
+
+def taylor2_sym_fold_xp(W: Any, a0: int, a1: int) -> Any:
+    """The twin of ``taylor2_sym_fold``: W2[a, c] + W2[c, a] (a < c), W2[a, a], rows a0..a1."""
     xp = get_array_module(W)
     n, m = W.shape[0], _taylor2_m(W.shape[1])
     W2 = W[:, m:].reshape(n, m, m)
-    a, c = xp.triu_indices(m)
-    folded = W2[:, a, c] + W2[:, c, a]
-    diagonal = a == c
-    folded[:, diagonal] = W2[:, a[diagonal], a[diagonal]]
-    return xp.concatenate([W[:, :m], folded], axis=1)
+    a, c = _band_pairs(xp, m, a0, a1)
+    return xp.where(a == c, W2[:, a, c], W2[:, a, c] + W2[:, c, a])
 
 
-def taylor2_sym_unfold_xp(Gs: Any) -> Any:
-    """The twin of ``taylor2_sym_unfold``: every triangle entry written to (a, c) and (c, a)."""
+def taylor2_sym_unfold_xp(Gs: Any, out: Any, a0: int, a1: int) -> Any:
+    """The twin of ``taylor2_sym_unfold``: each band entry written to (a, c) and (c, a)."""
     xp = get_array_module(Gs)
-    n, m = Gs.shape[0], _triangle_m(Gs.shape[1])
-    G2 = xp.empty((n, m, m), dtype=Gs.dtype)
-    a, c = xp.triu_indices(m)
-    G2[:, a, c] = Gs[:, m:]
-    G2[:, c, a] = Gs[:, m:]
-    return xp.concatenate([Gs[:, :m], G2.reshape(n, m * m)], axis=1)
+    n, m = out.shape[0], _taylor2_m(out.shape[1])
+    G2 = out[:, m:].reshape(n, m, m)  # a view: out is C-contiguous
+    a, c = _band_pairs(xp, m, a0, a1)
+    G2[:, a, c] = Gs
+    G2[:, c, a] = Gs
+    return out
 
 
 @njit(**PARALLEL_JIT)
@@ -391,62 +411,48 @@ def _taylor2_sym_forward_numba(x, zs):
             zb[base + c] = xa * xb[c]
 
 
-# Fold and unfold read (or write) W2[j] both along rows and, at stride m, along columns.
-# Each task (j, I) owns the rows a of one band I of TILE rows of the triangle and walks it
-# tile by tile: tile (I, J) along rows, tile (J, I) down columns. One tile of columns is
-# TILE rows × TILE/16 cache lines (16 KB in float32), so the strided accesses stay in L1;
-# walking whole columns instead ran 2-3x slower (unfold: 46 ms instead of about 15 for
-# the reference layer 1 on the 2-core machine).
-_SYM_TILE = 64
+# Fold and unfold read (or write) W2[j] along row a and, at stride m, down column a. One
+# task per (j, a), consecutive a on the same thread: the column's cache lines (one per
+# row c) are still in cache for the next 15 a's.
 
 
 @njit(**PARALLEL_JIT)
-def _taylor2_sym_fold_numba(W, Ws, m, tile):
-    """Ws[j] = [W1[j], W2[j, a, c] + W2[j, c, a] (a < c), W2[j, a, a]], by tiles of rows."""
+def _taylor2_sym_fold_numba(W, Ws, m, a0, a1):
+    """Ws[j, start(a) − start(a0) + c − a] = W2[j, a, c] + W2[j, c, a] (a < c), W2[j, a, a]."""
     n = W.shape[0]
     um = uint64(m)
-    bands = (m + tile - 1) // tile
-    for task in prange(n * bands):
-        j = task // bands
-        a0 = (task % bands) * tile
-        a1 = min(a0 + tile, m)
+    rows = a1 - a0
+    first = _triangle_start_numba(a0, m)
+    for task in prange(n * rows):
+        j = task // rows
+        a = a0 + task % rows
         wj = W[j]
         sj = Ws[j]
-        for a in range(a0, a1):
-            sj[a] = wj[a]
-            sj[m + _triangle_start_numba(a, m)] = wj[m + a * m + a]  # the diagonal
-        for c0 in range(a0, m, tile):
-            c1 = min(c0 + tile, m)
-            for a in range(a0, a1):
-                row = uint64(m + a * m)  # W2[j, a, :] starts here
-                base = uint64(m + _triangle_start_numba(a, m) - a)
-                for c in range(uint64(max(a + 1, c0)), uint64(c1)):
-                    sj[base + c] = wj[row + c] + wj[um + c * um + uint64(a)]
+        row = uint64(m + a * m)  # W2[j, a, :] starts here
+        base = uint64(_triangle_start_numba(a, m) - first - a)
+        sj[base + a] = wj[row + a]
+        for c in range(uint64(a + 1), um):
+            sj[base + c] = wj[row + c] + wj[um + c * um + uint64(a)]
 
 
 @njit(**PARALLEL_JIT)
-def _taylor2_sym_unfold_numba(Gs, G, m, tile):
-    """G[j, m + a·m + c] = G[j, m + c·m + a] = Gs[j, m + start(a) + c − a] for c ≥ a."""
+def _taylor2_sym_unfold_numba(Gs, G, m, a0, a1):
+    """G[j, m + a·m + c] = G[j, m + c·m + a] = Gs[j, start(a) − start(a0) + c − a], c ≥ a."""
     n = Gs.shape[0]
     um = uint64(m)
-    bands = (m + tile - 1) // tile
-    for task in prange(n * bands):
-        j = task // bands
-        a0 = (task % bands) * tile
-        a1 = min(a0 + tile, m)
+    rows = a1 - a0
+    first = _triangle_start_numba(a0, m)
+    for task in prange(n * rows):
+        j = task // rows
+        a = a0 + task % rows
         sj = Gs[j]
         gj = G[j]
-        for a in range(a0, a1):
-            gj[a] = sj[a]
-        for c0 in range(a0, m, tile):
-            c1 = min(c0 + tile, m)
-            for a in range(a0, a1):
-                row = uint64(m + a * m)
-                base = uint64(m + _triangle_start_numba(a, m) - a)
-                for c in range(uint64(max(a, c0)), uint64(c1)):
-                    value = sj[base + c]
-                    gj[row + c] = value
-                    gj[um + c * um + uint64(a)] = value
+        row = uint64(m + a * m)
+        base = uint64(_triangle_start_numba(a, m) - first - a)
+        for c in range(uint64(a), um):
+            value = sj[base + c]
+            gj[row + c] = value
+            gj[um + c * um + uint64(a)] = value
 
 
 def _taylor2_m(D: int) -> int:
@@ -455,17 +461,18 @@ def _taylor2_m(D: int) -> int:
     return m if m >= 1 and m + m * m == D else -1
 
 
-def _triangle_m(Ds: int) -> int:
-    """m for Ds = m + m(m+1)/2 (the width of the folded expansion), or −1."""
-    m = int(round((-3 + (9 + 8 * Ds) ** 0.5) / 2))
-    return m if m >= 1 and m + m * (m + 1) // 2 == Ds else -1
+def _check_band(kernel: str, m: int, a0: int, a1: int | None) -> int:
+    a1 = m if a1 is None else a1
+    if not 0 <= a0 < a1 <= m:
+        raise ValueError(f"{kernel}: the rows a0={a0}, a1={a1} must satisfy 0 <= a0 < a1 <= m={m}")
+    return a1
 
 
 def taylor2_sym_forward(x: Any) -> Any:
     """The distinct entries of each row's degree-2 expansion: x (N, m) -> zs (N, m + m(m+1)/2).
 
-    zs[:, :m] = x and zs[:, m + a·m − a(a−1)/2 + (c − a)] = x[:, a] * x[:, c] for a ≤ c
-    (the upper triangle of x xᵀ, row by row).
+    zs[:, :m] = x and zs[:, m + start(a) + (c − a)] = x[:, a] * x[:, c] for a ≤ c (the upper
+    triangle of x xᵀ, row by row; start(a) = a·m − a(a−1)/2).
     """
     check_ndim("taylor2_sym_forward", "x", x, 2, "(N, m)")
     dtype = float_dtype("taylor2_sym_forward", x)
@@ -478,49 +485,51 @@ def taylor2_sym_forward(x: Any) -> Any:
     return zs
 
 
-def taylor2_sym_fold(W: Any) -> Any:
-    """W (n, m + m²) -> Ws (n, m + m(m+1)/2) with z · Wᵀ = zs · Wsᵀ for every x.
+def taylor2_sym_fold(W: Any, a0: int = 0, a1: int | None = None) -> Any:
+    """The folded quadratic part of W (n, m + m²) for triangle rows a0 ≤ a < a1 (default all).
 
-    Ws[:, :m] = W[:, :m]; with W2 = W[:, m:] as n × m × m, the triangle entry of (a, c)
-    is W2[:, a, c] + W2[:, c, a] for a < c and W2[:, a, a] for a = c.
+    With W2 = W[:, m:] as n × m × m, the entry of (a, c), a ≤ c, is W2[:, a, c] + W2[:, c, a]
+    for a < c and W2[:, a, a] for a = c, in zs's order: then for every x,
+    z · Wᵀ = x · W[:, :m]ᵀ + Σ over bands of zs[:, band] · fold(band)ᵀ.
+    Shape (n, start(a1) − start(a0)).
     """
     check_ndim("taylor2_sym_fold", "W", W, 2, "(n, m + m²)")
     m = _taylor2_m(W.shape[1])
     if m < 0:
         raise ValueError(f"taylor2_sym_fold: W has {W.shape[1]} columns, not m + m² for any m")
+    a1 = _check_band("taylor2_sym_fold", m, a0, a1)
     dtype = float_dtype("taylor2_sym_fold", W)
     if not use_numba(W):
-        return taylor2_sym_fold_xp(W)
+        return taylor2_sym_fold_xp(W, a0, a1)
     W = contiguous(W, dtype)
-    Ws = np.empty((W.shape[0], m + m * (m + 1) // 2), dtype=dtype)
-    _taylor2_sym_fold_numba(W, Ws, m, _SYM_TILE)
+    Ws = np.empty((W.shape[0], _triangle_start(a1, m) - _triangle_start(a0, m)), dtype=dtype)
+    _taylor2_sym_fold_numba(W, Ws, m, a0, a1)
     return Ws
 
 
-def taylor2_sym_unfold(Gs: Any, out: Any = None) -> Any:
-    """Gs (n, m + m(m+1)/2) -> G (n, m + m²), each triangle entry written to (a, c) and (c, a).
+def taylor2_sym_unfold(Gs: Any, out: Any, a0: int = 0, a1: int | None = None) -> Any:
+    """Write folded entries back to both places: the inverse layout of ``taylor2_sym_fold``.
 
-    The inverse layout of ``taylor2_sym_forward``: G[:, :m] = Gs[:, :m] and
-    G[:, m + a·m + c] = G[:, m + c·m + a] = Gs's entry of (a, c), a ≤ c. ``out``, if
-    given, is a C-contiguous NumPy array of G's shape and dtype that receives G.
+    ``Gs`` (n, start(a1) − start(a0)) holds one number per pair (a, c), a ≤ c, of the rows
+    a0 ≤ a < a1; each is written to out[:, m + a·m + c] and out[:, m + c·m + a]. ``out`` is
+    a C-contiguous (n, m + m²) array; its other entries are left as they are. Returns out.
     """
-    check_ndim("taylor2_sym_unfold", "Gs", Gs, 2, "(n, m + m(m+1)/2)")
-    m = _triangle_m(Gs.shape[1])
+    check_ndim("taylor2_sym_unfold", "Gs", Gs, 2, "(n, entries of the band)")
+    check_ndim("taylor2_sym_unfold", "out", out, 2, "(n, m + m²)")
+    m = _taylor2_m(out.shape[1])
     if m < 0:
-        raise ValueError(f"taylor2_sym_unfold: Gs has {Gs.shape[1]} columns, not "
-                         f"m + m(m+1)/2 for any m")
-    dtype = float_dtype("taylor2_sym_unfold", Gs)
-    shape = (Gs.shape[0], m + m * m)
-    if not use_numba(Gs) or (out is not None and not isinstance(out, np.ndarray)):
-        G = taylor2_sym_unfold_xp(Gs)
-        if out is None:
-            return G
-        out[...] = G
-        return out
-    if out is None:
-        out = np.empty(shape, dtype=dtype)
-    elif out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
-        raise ValueError(f"taylor2_sym_unfold: out must be a C-contiguous {dtype} array of "
-                         f"shape {shape}, got {out.dtype} {tuple(out.shape)}")
-    _taylor2_sym_unfold_numba(contiguous(Gs, dtype), out, m, _SYM_TILE)
+        raise ValueError(f"taylor2_sym_unfold: out has {out.shape[1]} columns, not m + m² "
+                         f"for any m")
+    a1 = _check_band("taylor2_sym_unfold", m, a0, a1)
+    want = (out.shape[0], _triangle_start(a1, m) - _triangle_start(a0, m))
+    if tuple(Gs.shape) != want:
+        raise ValueError(f"taylor2_sym_unfold: Gs must have shape {want} for the rows "
+                         f"{a0}..{a1} of m={m}, got {tuple(Gs.shape)}")
+    dtype = float_dtype("taylor2_sym_unfold", Gs, out)
+    if out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(f"taylor2_sym_unfold: out must be a C-contiguous {dtype} array, "
+                         f"got {out.dtype}")
+    if not use_numba(Gs, out):
+        return taylor2_sym_unfold_xp(Gs, out, a0, a1)
+    _taylor2_sym_unfold_numba(contiguous(Gs, dtype), out, m, a0, a1)
     return out

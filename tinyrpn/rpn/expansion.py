@@ -260,33 +260,53 @@ class Taylor2DenseProduct(Function):
 
     Because x_a x_c = x_c x_a, the product runs over the distinct products only:
 
-        y = zs · Wsᵀ,   zs = [x, x_a x_c (a ≤ c)],
-                        Ws = [W1, W2[a, c] + W2[c, a] (a < c), W2[a, a] (a = c)]
+        y = x · W1ᵀ + zq · Wqᵀ,   zq = [x_a x_c for a ≤ c],
+                                  Wq = [W2[a, c] + W2[c, a] (a < c), W2[a, a] (a = c)]
 
-    backward:  dW[j, m + a·m + c] = dW[j, m + c·m + a] = (dyᵀ · zs)[j, (a, c)],  dW1 = dyᵀ x
+    backward:  dW1 = dyᵀ x,  dW2[a, c] = dW2[c, a] = (dyᵀ · zq)[(a, c)]
                dx = Taylor2's backward of dz = dy · W
 
-    zs has m + m(m+1)/2 columns instead of m + m², so both matrix products and the
-    stored expansion are about half as large (308,504 instead of 615,440 for m = 784).
-    The loops live in ``tinyrpn.kernels.taylor2_sym_forward / _fold / _unfold``.
+    zq has m(m+1)/2 columns instead of m², so both matrix products and the stored
+    expansion are about half as large (308,504 columns instead of 615,440 for m = 784).
+    Wq and dyᵀ · zq are formed one band of rows of the triangle at a time and used at
+    once, while still in cache (``kernels.taylor2_sym_bands``). The loops live in
+    ``tinyrpn.kernels.taylor2_sym_forward / _fold / _unfold``.
     """
 
     def forward(self, x: Any, w: Any, *, n: int) -> Any:
+        k = _kernels()
         m = x.shape[1]
         self.x, self.W = x, w.reshape(n, m + m * m)
-        self.zs = _kernels().taylor2_sym_forward(x)
-        return self.zs @ _kernels().taylor2_sym_fold(self.W).T
+        self.zs = k.taylor2_sym_forward(x)  # [x, zq]
+        y = x @ self.W[:, :m].T
+        for a0, a1, cols in self._bands(m):
+            y += self.zs[:, cols] @ k.taylor2_sym_fold(self.W, a0, a1).T
+        return y
 
     def backward(self, d: Any) -> tuple[Any, Any]:
+        k = _kernels()
         need_x, need_w = self.needs_input_grad
+        m = self.x.shape[1]
         dx = dw = None
         if need_x:
-            dx = _kernels().taylor2_backward(d @ self.W, self.x)
+            dx = k.taylor2_backward(d @ self.W, self.x)
         if need_w:
             # written straight into a fresh length-l array, like _DenseApply's dw
             dw = get_array_module(d).empty(self.W.size, dtype=self.W.dtype)
-            _kernels().taylor2_sym_unfold(d.T @ self.zs, out=dw.reshape(self.W.shape))
+            dW = dw.reshape(self.W.shape)
+            dW[:, :m] = d.T @ self.x
+            for a0, a1, cols in self._bands(m):
+                k.taylor2_sym_unfold(d.T @ self.zs[:, cols], dW, a0, a1)
         return dx, dw
+
+    @staticmethod
+    def _bands(m: int) -> list[tuple[int, int, slice]]:
+        """(a0, a1, the band's columns of zs) for each band of triangle rows."""
+        def start(a: int) -> int:
+            return m + a * m - a * (a - 1) // 2
+
+        return [(a0, a1, slice(start(a0), start(a1))) for a0, a1 in
+                _kernels().taylor2_sym_bands(m)]
 
 
 def taylor_reference(x: Tensor, d: int) -> Tensor:
