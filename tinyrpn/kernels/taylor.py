@@ -349,7 +349,7 @@ def _triangle_start(a, m):
 _triangle_start_numba = njit(inline="always", **JIT)(_triangle_start)
 
 
-def taylor2_sym_bands(m: int, target: int = 8192) -> list[tuple[int, int]]:
+def taylor2_sym_bands(m: int, target: int = 32768) -> list[tuple[int, int]]:
     """Bands (a0, a1) of whole triangle rows, each about ``target`` entries, covering 0..m."""
     bands, a0 = [], 0
     while a0 < m:
@@ -411,48 +411,51 @@ def _taylor2_sym_forward_numba(x, zs):
             zb[base + c] = xa * xb[c]
 
 
-# Fold and unfold read (or write) W2[j] along row a and, at stride m, down column a. One
-# task per (j, a), consecutive a on the same thread: the column's cache lines (one per
-# row c) are still in cache for the next 15 a's.
+# Fold and unfold read (or write) W2[j] along rows a and, at stride m, down columns a.
+# Both walk a band's rows tile by tile: for TILE consecutive c, every row a of the band,
+# so the column part (TILE rows c × the band's few columns a) stays in L1 while it is
+# used. Walking each column a from top to bottom instead ran 3-4x slower than copying W.
+_SYM_TILE = 64
 
 
 @njit(**PARALLEL_JIT)
-def _taylor2_sym_fold_numba(W, Ws, m, a0, a1):
+def _taylor2_sym_fold_numba(W, Ws, m, a0, a1, tile):
     """Ws[j, start(a) − start(a0) + c − a] = W2[j, a, c] + W2[j, c, a] (a < c), W2[j, a, a]."""
     n = W.shape[0]
     um = uint64(m)
-    rows = a1 - a0
     first = _triangle_start_numba(a0, m)
-    for task in prange(n * rows):
-        j = task // rows
-        a = a0 + task % rows
+    for j in prange(n):
         wj = W[j]
         sj = Ws[j]
-        row = uint64(m + a * m)  # W2[j, a, :] starts here
-        base = uint64(_triangle_start_numba(a, m) - first - a)
-        sj[base + a] = wj[row + a]
-        for c in range(uint64(a + 1), um):
-            sj[base + c] = wj[row + c] + wj[um + c * um + uint64(a)]
+        for a in range(a0, a1):  # the diagonal
+            sj[_triangle_start_numba(a, m) - first] = wj[m + a * m + a]
+        for c0 in range(a0, m, tile):
+            c1 = min(c0 + tile, m)
+            for a in range(a0, a1):
+                row = uint64(m + a * m)  # W2[j, a, :] starts here
+                base = uint64(_triangle_start_numba(a, m) - first - a)
+                for c in range(uint64(max(a + 1, c0)), uint64(c1)):
+                    sj[base + c] = wj[row + c] + wj[um + c * um + uint64(a)]
 
 
 @njit(**PARALLEL_JIT)
-def _taylor2_sym_unfold_numba(Gs, G, m, a0, a1):
+def _taylor2_sym_unfold_numba(Gs, G, m, a0, a1, tile):
     """G[j, m + a·m + c] = G[j, m + c·m + a] = Gs[j, start(a) − start(a0) + c − a], c ≥ a."""
     n = Gs.shape[0]
     um = uint64(m)
-    rows = a1 - a0
     first = _triangle_start_numba(a0, m)
-    for task in prange(n * rows):
-        j = task // rows
-        a = a0 + task % rows
+    for j in prange(n):
         sj = Gs[j]
         gj = G[j]
-        row = uint64(m + a * m)
-        base = uint64(_triangle_start_numba(a, m) - first - a)
-        for c in range(uint64(a), um):
-            value = sj[base + c]
-            gj[row + c] = value
-            gj[um + c * um + uint64(a)] = value
+        for c0 in range(a0, m, tile):
+            c1 = min(c0 + tile, m)
+            for a in range(a0, a1):
+                row = uint64(m + a * m)
+                base = uint64(_triangle_start_numba(a, m) - first - a)
+                for c in range(uint64(max(a, c0)), uint64(c1)):
+                    value = sj[base + c]
+                    gj[row + c] = value
+                    gj[um + c * um + uint64(a)] = value
 
 
 def _taylor2_m(D: int) -> int:
@@ -503,7 +506,7 @@ def taylor2_sym_fold(W: Any, a0: int = 0, a1: int | None = None) -> Any:
         return taylor2_sym_fold_xp(W, a0, a1)
     W = contiguous(W, dtype)
     Ws = np.empty((W.shape[0], _triangle_start(a1, m) - _triangle_start(a0, m)), dtype=dtype)
-    _taylor2_sym_fold_numba(W, Ws, m, a0, a1)
+    _taylor2_sym_fold_numba(W, Ws, m, a0, a1, _SYM_TILE)
     return Ws
 
 
@@ -531,5 +534,5 @@ def taylor2_sym_unfold(Gs: Any, out: Any, a0: int = 0, a1: int | None = None) ->
                          f"got {out.dtype}")
     if not use_numba(Gs, out):
         return taylor2_sym_unfold_xp(Gs, out, a0, a1)
-    _taylor2_sym_unfold_numba(contiguous(Gs, dtype), out, m, a0, a1)
+    _taylor2_sym_unfold_numba(contiguous(Gs, dtype), out, m, a0, a1, _SYM_TILE)
     return out
