@@ -629,9 +629,11 @@ def test_taylor2_sym_fold_and_unfold_match_their_definitions(m, band, dtype, use
 
 @pytest.mark.parametrize("m", [1, 7, 40])
 def test_taylor2_sym_bands_cover_the_triangle_and_give_the_full_product(m, rng):
-    bands = kernels.taylor2_sym_bands(m, target=30)
-    assert bands[0][0] == 0 and bands[-1][1] == m
-    assert all(b[1] == c[0] and b[0] < b[1] for b, c in zip(bands, bands[1:]))
+    bands = kernels.taylor2_sym_bands(m, entries=30)
+    assert bands[0][0] == 0 and bands[0][2] == m and bands[-1][1] == m
+    assert bands[-1][3] == m + m * (m + 1) // 2
+    assert all(b[1] == c[0] and b[3] == c[2] and b[0] < b[1] for b, c in zip(bands, bands[1:]))
+    assert all(b[3] - b[2] <= 30 or b[1] - b[0] == 1 for b in bands)
     # what the bands are for: z · Wᵀ and dyᵀ z over the distinct products, band by band
     x, dy = rand(rng, (3, m)), rand(rng, (3, 4))
     W = rand(rng, (4, m + m * m))
@@ -639,10 +641,9 @@ def test_taylor2_sym_bands_cover_the_triangle_and_give_the_full_product(m, rng):
     y = x @ W[:, :m].T
     grad = np.full(W.shape, np.nan)
     grad[:, :m] = dy.T @ x
-    for a0, a1 in bands:
-        cols = slice(m + taylor._triangle_start(a0, m), m + taylor._triangle_start(a1, m))
-        y += zs[:, cols] @ kernels.taylor2_sym_fold(W, a0, a1).T
-        kernels.taylor2_sym_unfold(dy.T @ zs[:, cols], grad, a0, a1)
+    for a0, a1, first, last in bands:
+        y += zs[:, first:last] @ kernels.taylor2_sym_fold(W, a0, a1).T
+        kernels.taylor2_sym_unfold(dy.T @ zs[:, first:last], grad, a0, a1)
     np.testing.assert_allclose(y, z @ W.T, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(grad, dy.T @ z, rtol=1e-10, atol=1e-12)
 

@@ -349,15 +349,27 @@ def _triangle_start(a, m):
 _triangle_start_numba = njit(inline="always", **JIT)(_triangle_start)
 
 
-def taylor2_sym_bands(m: int, target: int = 32768) -> list[tuple[int, int]]:
-    """Bands (a0, a1) of whole triangle rows, each about ``target`` entries, covering 0..m."""
+# Entries of the triangle per band: the band's folded W (n × entries) and its columns of
+# zs (N × entries) are 8 MB each for the reference layer 1 in float32, so both stay in
+# the 32 MB L3 cache of the development machine between the fold and the product.
+SYM_BAND_ENTRIES = 32768
+
+
+def taylor2_sym_bands(m: int, entries: int | None = None) -> list[tuple[int, int, int, int]]:
+    """Bands of whole triangle rows, about ``entries`` entries each, covering rows 0..m.
+
+    Each band is (a0, a1, first, last): rows a0 ≤ a < a1, whose entries are the columns
+    first..last of ``taylor2_sym_forward``'s output (first = m + start(a0)).
+    ``entries`` defaults to ``SYM_BAND_ENTRIES``.
+    """
+    entries = SYM_BAND_ENTRIES if entries is None else entries
     bands, a0 = [], 0
     while a0 < m:
         a1, size = a0, 0
-        while a1 < m and (size == 0 or size + (m - a1) <= target):
+        while a1 < m and (size == 0 or size + (m - a1) <= entries):
             size += m - a1
             a1 += 1
-        bands.append((a0, a1))
+        bands.append((a0, a1, m + _triangle_start(a0, m), m + _triangle_start(a1, m)))
         a0 = a1
     return bands
 

@@ -279,8 +279,8 @@ class Taylor2DenseProduct(Function):
         self.x, self.W = x, w.reshape(n, m + m * m)
         self.zs = k.taylor2_sym_forward(x)  # [x, zq]
         y = x @ self.W[:, :m].T
-        for a0, a1, cols in self._bands(m):
-            y += self.zs[:, cols] @ k.taylor2_sym_fold(self.W, a0, a1).T
+        for a0, a1, first, last in k.taylor2_sym_bands(m):
+            y += self.zs[:, first:last] @ k.taylor2_sym_fold(self.W, a0, a1).T
         return y
 
     def backward(self, d: Any) -> tuple[Any, Any]:
@@ -295,18 +295,9 @@ class Taylor2DenseProduct(Function):
             dw = get_array_module(d).empty(self.W.size, dtype=self.W.dtype)
             dW = dw.reshape(self.W.shape)
             dW[:, :m] = d.T @ self.x
-            for a0, a1, cols in self._bands(m):
-                k.taylor2_sym_unfold(d.T @ self.zs[:, cols], dW, a0, a1)
+            for a0, a1, first, last in k.taylor2_sym_bands(m):
+                k.taylor2_sym_unfold(d.T @ self.zs[:, first:last], dW, a0, a1)
         return dx, dw
-
-    @staticmethod
-    def _bands(m: int) -> list[tuple[int, int, slice]]:
-        """(a0, a1, the band's columns of zs) for each band of triangle rows."""
-        def start(a: int) -> int:
-            return m + a * m - a * (a - 1) // 2
-
-        return [(a0, a1, slice(start(a0), start(a1))) for a0, a1 in
-                _kernels().taylor2_sym_bands(m)]
 
 
 def taylor_reference(x: Tensor, d: int) -> Tensor:
