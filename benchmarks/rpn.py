@@ -25,7 +25,6 @@ run, so a busy machine slows both sides alike; absolute numbers move with the lo
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -35,7 +34,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -187,57 +186,27 @@ def sgemm_rate() -> dict[str, dict[str, float]]:
     return out
 
 
-SYMMETRIC_D = 784 + 784 * 785 // 2  # the distinct entries of layer 1's expansion
-
-
-def identity_flops(symmetric: bool) -> tuple[float, float]:
+def identity_flops() -> tuple[float, float]:
     """(nominal, executed) matmul FLOPs of one identity training step.
 
-    Nominal: 2·N·n·D forward + 2 × that backward, every layer: the dense model's products.
-    Executed: layer 1's input (the expansion of raw pixels) needs no gradient, so its
-    dz = dy·W is skipped; with the symmetric product (``symmetric``) layer 1's forward
-    and dW run over the 308,504 distinct products instead of 615,440.
+    Nominal: 2·N·n·D forward + 2 × that backward, every layer. Executed: layer 1's input
+    (the expansion of raw pixels) needs no gradient, so its dz = dy·W is skipped.
     """
     nD = [(64, 615440), (64, 4160), (10, 4160)]
     nominal = sum(6 * BATCH * n * D for n, D in nD)
     executed = nominal - 2 * BATCH * 64 * 615440
-    if symmetric:
-        executed -= 4 * BATCH * 64 * (615440 - SYMMETRIC_D)
     return nominal, executed
 
 
-@contextlib.contextmanager
-def full_expansion_product() -> Iterator[None]:
-    """Inside: the identity reconciliation builds the whole expansion and multiplies it by W
-    (no symmetric product), for comparison in the same run."""
-    original = TaylorExpansion.dense_product
-    TaylorExpansion.dense_product = lambda self, x, w, n: None
-    try:
-        yield
-    finally:
-        TaylorExpansion.dense_product = original
-
-
-def profile_layer1(case: str) -> dict[str, float]:
+def profile_layer1(ln_layer1: bool) -> dict[str, float]:
     """Seconds of the big pieces of layer 1, each timed on its own (median of 5)."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((BATCH, 784)).astype(np.float32)
+    z = kernels.taylor2_forward(x)
     W = rng.uniform(-4e-4, 4e-4, (64, 615440)).astype(np.float32)
     g = rng.standard_normal((BATCH, 64)).astype(np.float32)
-    if case == "symmetric":
-        zs = kernels.taylor2_sym_forward(x)
-        Ws = kernels.taylor2_sym_fold(W)
-        dw = np.empty_like(W)
-        return {
-            "taylor2_sym forward": median_of(lambda: kernels.taylor2_sym_forward(x)),
-            "fold W": median_of(lambda: kernels.taylor2_sym_fold(W)),
-            "zs Wsᵀ (forward)": median_of(lambda: zs @ Ws.T),
-            "gᵀ zs (grad W)": median_of(lambda: g.T @ zs),
-            "unfold grad W": median_of(lambda: kernels.taylor2_sym_unfold(g.T @ zs, out=dw)),
-        }
-    z = kernels.taylor2_forward(x)
     out = {"taylor2 forward": median_of(lambda: kernels.taylor2_forward(x))}
-    if case == "ln_layer1":
+    if ln_layer1:
         out["layer norm forward"] = median_of(lambda: kernels.layer_norm_forward(z, 1e-5))
     out["z Wᵀ (forward)"] = median_of(lambda: z @ W.T)
     dw = np.empty_like(W)
@@ -421,21 +390,13 @@ def run_identity(args: argparse.Namespace, results: dict[str, Any]) -> None:
         print(f"    SGEMM GFLOP/s on this machine now ({k}): " + ", ".join(
             f"{name} {v:.1f}" for name, v in rates[k].items()))
     rate = rates["median"]
+    nominal, executed = identity_flops()
     results["identity"] = {}
-    cases = [("symmetric", "no LN in layer 1 (as tinyBIG ran), symmetric product"),
-             ("tinybig", "no LN in layer 1, whole expansion times W (for comparison)"),
-             ("ln_layer1", "LN in layer 1 (whole expansion: LN breaks no symmetry, but "
-                           "only the plain expansion takes the symmetric route)")]
-    for case, label in cases:
-        nominal, executed = identity_flops(symmetric=case == "symmetric")
+    for ln_layer1 in (False, True):
         tinyrpn.manual_seed(1234)
-        model = identity_model(ln_layer1=case == "ln_layer1")
-        if case == "tinybig":
-            with full_expansion_product():
-                t = time_training(model, args.steps)
-        else:
-            t = time_training(model, args.steps)
+        t = time_training(identity_model(ln_layer1), args.steps)
         achieved = nominal / t["step"] / 1e9
+        label = "LN in layer 1" if ln_layer1 else "no LN in layer 1 (as tinyBIG ran)"
         entry = {
             **t, "nominal_gflop": nominal / 1e9, "executed_gflop": executed / 1e9,
             "achieved_gflops_nominal": achieved,
@@ -444,22 +405,18 @@ def run_identity(args: argparse.Namespace, results: dict[str, Any]) -> None:
             "fraction_of_sgemm_best": nominal / t["step_min"] / 1e9
             / rates["best"]["layer1_shapes"],
             "epoch_estimate_s": BATCHES_PER_EPOCH * t["step"],
-            "layer1_profile_s": profile_layer1(case),
+            "layer1_profile_s": profile_layer1(ln_layer1),
         }
-        results["identity"][case] = entry
+        results["identity"]["ln_layer1" if ln_layer1 else "tinybig"] = entry
         print(f"  {label}: step {t['step']:.3f} s (min {t['step_min']:.3f}) = forward "
               f"{t['forward']:.3f} + backward {t['backward']:.3f} + AdamW {t['optimizer']:.3f}")
-        print(f"    {nominal / 1e9:.2f} GFLOP nominal (the dense products) -> {achieved:.1f} "
-              f"GFLOP/s = {100 * entry['fraction_of_sgemm']:.0f}% of SGEMM "
-              f"({rate['layer1_shapes']:.1f}; fastest step vs best SGEMM: "
-              f"{100 * entry['fraction_of_sgemm_best']:.0f}%); executed {executed / 1e9:.2f} "
-              f"GFLOP -> {entry['achieved_gflops_executed']:.1f} GFLOP/s; epoch estimate "
-              f"{entry['epoch_estimate_s']:.0f} s")
+        print(f"    {nominal / 1e9:.2f} GFLOP nominal -> {achieved:.1f} GFLOP/s = "
+              f"{100 * entry['fraction_of_sgemm']:.0f}% of SGEMM ({rate['layer1_shapes']:.1f}; "
+              f"fastest step vs best SGEMM: {100 * entry['fraction_of_sgemm_best']:.0f}%); "
+              f"executed {executed / 1e9:.2f} GFLOP -> {entry['achieved_gflops_executed']:.1f} "
+              f"GFLOP/s; epoch estimate {entry['epoch_estimate_s']:.0f} s")
         print("    layer 1 pieces: " + ", ".join(
             f"{k} {1e3 * v:.0f} ms" for k, v in entry["layer1_profile_s"].items()))
-    ratio = results["identity"]["tinybig"]["step"] / results["identity"]["symmetric"]["step"]
-    results["identity"]["symmetric_speedup"] = ratio
-    print(f"  symmetric product: {ratio:.2f}x the speed of the whole-expansion product")
 
 
 def run_memory(results: dict[str, Any]) -> None:

@@ -275,26 +275,6 @@ def test_apply_expanded_equals_the_expansion_times_matrix_transposed(make, postp
     assert gradcheck(lambda x, w: rec.apply_expanded(x, expansion, w), x, w)
 
 
-@pytest.mark.parametrize("band_entries", [1, 7, 10**6])
-def test_identity_after_plain_taylor2_multiplies_the_distinct_products_band_by_band(
-        band_entries, monkeypatch):
-    """The symmetric route (any number of bands) gives z · Wᵀ and its gradients."""
-    from tinyrpn.kernels import taylor
-    from tinyrpn.rpn import TaylorExpansion
-
-    monkeypatch.setattr(taylor, "SYM_BAND_ENTRIES", band_entries)
-    tinyrpn.manual_seed(3)
-    m, n = 6, 4
-    rec = IdentityReconciliation(n, m + m * m).double()
-    expansion = TaylorExpansion(2)
-    x = tinyrpn.tensor(np.random.default_rng(4).standard_normal((5, m)), requires_grad=True)
-    y = rec.apply_expanded(x, expansion)
-    np.testing.assert_allclose(y.numpy(), expansion(x).numpy() @ rec.matrix().numpy().T,
-                               rtol=1e-12, atol=1e-12)
-    w = rec.w.detach().requires_grad_(True)
-    assert gradcheck(lambda x, w: rec.apply_expanded(x, expansion, w), x, w)
-
-
 @pytest.mark.parametrize("layout", ["kron", "tinybig"])
 def test_full_size_dual_lphm_head_never_builds_the_expansion(layout):
     """Layer 1 of the reference model on 8 images: κ(x) would be 8 × 615,440 floats (19.7 MB).

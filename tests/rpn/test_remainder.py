@@ -45,8 +45,7 @@ def test_identity_remainder_adds_x_in_a_head():
                    IdentityRemainder())
     x = tinyrpn.randn(5, 3)
     expected = head.reconciliation.apply(head.expansion(x)).numpy() + x.numpy()
-    # float32, and the head multiplies the distinct products only: sums in another order
-    np.testing.assert_allclose(head(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(head(x).numpy(), expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("bias", [False, True])

@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 
 from tinyrpn.autograd import Function, Tensor, as_tensor
-from tinyrpn.backend import get_array_module
 from tinyrpn.nn.module import Module, ModuleList
 from tinyrpn.ops import math as _math
 from tinyrpn.ops.shape import cat, stack
@@ -162,16 +161,6 @@ class Expansion(Module):
             )
         return z.reshape(z.shape[0], z.shape[1] // L, L) @ M
 
-    def dense_product(self, x: Tensor, w: Tensor, n: int) -> Tensor | None:
-        """post(κ(x)) · Wᵀ for W = w viewed as an n × D matrix, or None.
-
-        None (this base class) means the expansion has no cheaper way than building
-        post(κ(x)) and multiplying; an expansion with structure to exploit overrides this
-        (``TaylorExpansion`` of degree 2 without post-processing: each product x_a x_c
-        appears twice in κ(x), so it multiplies only the distinct ones).
-        """
-        return None
-
     def _settings(self) -> str:
         return ""
 
@@ -255,51 +244,6 @@ class Taylor2Contract(Function):
         return dx, dM
 
 
-class Taylor2DenseProduct(Function):
-    """y = z · Wᵀ for z = [x, vec(x xᵀ)] (per row) and W = w viewed as n × (m + m²).
-
-    Because x_a x_c = x_c x_a, the product runs over the distinct products only:
-
-        y = x · W1ᵀ + zq · Wqᵀ,   zq = [x_a x_c for a ≤ c],
-                                  Wq = [W2[a, c] + W2[c, a] (a < c), W2[a, a] (a = c)]
-
-    backward:  dW1 = dyᵀ x,  dW2[a, c] = dW2[c, a] = (dyᵀ · zq)[(a, c)]
-               dx = Taylor2's backward of dz = dy · W
-
-    zq has m(m+1)/2 columns instead of m², so both matrix products and the stored
-    expansion are about half as large (308,504 columns instead of 615,440 for m = 784).
-    Wq and dyᵀ · zq are formed one band of rows of the triangle at a time and used at
-    once, while still in cache (``kernels.taylor2_sym_bands``). The loops live in
-    ``tinyrpn.kernels.taylor2_sym_forward / _fold / _unfold``.
-    """
-
-    def forward(self, x: Any, w: Any, *, n: int) -> Any:
-        k = _kernels()
-        m = x.shape[1]
-        self.x, self.W = x, w.reshape(n, m + m * m)
-        self.zs = k.taylor2_sym_forward(x)  # [x, zq]
-        y = x @ self.W[:, :m].T
-        for a0, a1, first, last in k.taylor2_sym_bands(m):
-            y += self.zs[:, first:last] @ k.taylor2_sym_fold(self.W, a0, a1).T
-        return y
-
-    def backward(self, d: Any) -> tuple[Any, Any]:
-        k = _kernels()
-        need_x, need_w = self.needs_input_grad
-        m = self.x.shape[1]
-        dx = dw = None
-        if need_x:
-            dx = k.taylor2_backward(d @ self.W, self.x)
-        if need_w:
-            # written straight into a fresh length-l array, like _DenseApply's dw
-            dw = get_array_module(d).empty(self.W.size, dtype=self.W.dtype)
-            dW = dw.reshape(self.W.shape)
-            dW[:, :m] = d.T @ self.x
-            for a0, a1, first, last in k.taylor2_sym_bands(m):
-                k.taylor2_sym_unfold(d.T @ self.zs[:, first:last], dW, a0, a1)
-        return dx, dw
-
-
 def taylor_reference(x: Tensor, d: int) -> Tensor:
     """[x, x⊗x, ..., x^{⊗d}] composed from differentiable ops (any degree d ≥ 1).
 
@@ -349,18 +293,6 @@ class TaylorExpansion(Expansion):
                 f"with L dividing D = m + m², got x {x.shape} and M {M.shape}"
             )
         return Taylor2Contract.apply(x, M)
-
-    def dense_product(self, x: Tensor, w: Tensor, n: int) -> Tensor | None:
-        if self.d != 2 or len(self.postprocess):
-            return None
-        if not isinstance(x, Tensor):
-            x = as_tensor(x)
-        if x.ndim != 2 or w.numel() != n * self.output_dim(x.shape[1]):
-            raise ValueError(
-                f"TaylorExpansion.dense_product: expected x of shape (N, m) and w of n·D = "
-                f"{n}·(m + m²) entries, got x {x.shape} and w of {w.numel()} entries"
-            )
-        return Taylor2DenseProduct.apply(x, w, n=n)
 
     def _settings(self) -> str:
         return f"d={self.d}"

@@ -248,14 +248,6 @@ class IdentityReconciliation(Reconciliation):
     def _apply(self, z: Tensor, w: Tensor) -> Tensor:
         return _DenseApply.apply(z, w, n=self.n, D=self.D)
 
-    def apply_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
-        """``apply(expansion(x), w)``; an expansion with a cheaper product computes it
-        (``expansion.dense_product``: a degree-2 Taylor expansion without post-processing
-        multiplies each distinct product x_a x_c once, half the work of z · Wᵀ)."""
-        w = self._weight(w)
-        y = expansion.dense_product(x, w, self.n)
-        return y if y is not None else self._apply(expansion(x), w)
-
 
 # ----------------------------------------------------------------------------- low rank
 
