@@ -824,17 +824,11 @@ def _shared_stream_loaders(seed=1234, skip=777):
 
 def test_loader_with_a_torch_stream_orders_as_torch_dataloader():
     torch = pytest.importorskip("torch")
-    from torch.utils.data import DataLoader as TorchLoader
+    from torch_oracle import torch_epoch_orders
 
     torch.manual_seed(1234)
     torch.rand(777)  # drawn before the loaders (tinyBIG: the model's initial weights)
-    ttrain = TorchLoader(range(1000), batch_size=64, shuffle=True)
-    ttest = TorchLoader(range(300), batch_size=64, shuffle=False)
-    expected = []
-    for _ in range(3):
-        expected.append(torch.cat(list(ttrain)).numpy())
-        for _ in ttest:
-            pass
+    expected = torch_epoch_orders(torch, 1000, 300, epochs=3)
     train, test = _shared_stream_loaders()
     for ours, theirs in zip(_orders(train, 3, test), expected):
         np.testing.assert_array_equal(ours, theirs)

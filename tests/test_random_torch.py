@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from torch_oracle import torch_epoch_orders
 
 from tinyrpn.random import TorchCPUGenerator, _fma_float32, pytorch_cpu_rand
 
@@ -158,17 +159,10 @@ def test_portable_kernel_rounds_twice():
 
 def test_data_loader_epochs_match_torch():
     torch = pytest.importorskip("torch")
-    from torch.utils.data import DataLoader
 
     torch.manual_seed(1234)
     torch.rand(1, 777)  # something drawn before, like a model's initial weights
-    train = DataLoader(range(1000), batch_size=64, shuffle=True)
-    test = DataLoader(range(300), batch_size=64, shuffle=False)
-    orders = []
-    for _ in range(3):
-        orders.append(torch.cat(list(train)).numpy())
-        for _ in test:
-            pass
+    orders = torch_epoch_orders(torch, 1000, 300, epochs=3)
     after = torch.rand(4).numpy()
 
     g = TorchCPUGenerator(1234)
@@ -183,7 +177,6 @@ def test_data_loader_epochs_match_torch():
 def test_tinybig_mnist_init_and_orders_match_torch():
     """tinyBIG 0.1.1's MNIST run: rand then xavier_uniform_ per head, then epochs."""
     torch = pytest.importorskip("torch")
-    from torch.utils.data import DataLoader
 
     fused = _fused(torch)
     sizes = [64 * (784 + 784**2), 64 * (64 + 64**2), 10 * (64 + 64**2)]
@@ -191,13 +184,7 @@ def test_tinybig_mnist_init_and_orders_match_torch():
     heads = [torch.rand(1, size) for size in sizes]
     for w in heads:
         torch.nn.init.xavier_uniform_(w)
-    train = DataLoader(range(60000), batch_size=64, shuffle=True)
-    test = DataLoader(range(10000), batch_size=64, shuffle=False)
-    orders = []
-    for _ in range(2):
-        orders.append(torch.cat(list(train)).numpy())
-        for _ in test:
-            pass
+    orders = torch_epoch_orders(torch, 60000, 10000, epochs=2)
 
     g = TorchCPUGenerator(1234)
     g.skip(sum(sizes))
