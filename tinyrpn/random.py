@@ -53,17 +53,19 @@ def pytorch_cpu_rand(seed: int, n: int) -> np.ndarray:
     [0, 1) on a grid of 2⁻²⁴. Returns float32 of shape (n,). The same as
     ``TorchCPUGenerator(seed).rand(n)``.
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise TypeError(f"pytorch_cpu_rand expects a non-negative integer seed, got {seed!r}")
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-        raise TypeError(f"pytorch_cpu_rand expects a non-negative integer count, got {n!r}")
-    return TorchCPUGenerator(int(seed)).rand(int(n))
+    seed = _nonnegative_int(seed, "pytorch_cpu_rand", "seed")
+    return TorchCPUGenerator(seed).rand(_nonnegative_int(n, "pytorch_cpu_rand", "count"))
+
+
+def _nonnegative_int(value: Any, owner: str, what: str) -> int:
+    """``value`` as an int, or a TypeError naming ``owner`` and ``what`` (seed, count)."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+        raise TypeError(f"{owner} expects a non-negative integer {what}, got {value!r}")
+    return int(value)
 
 
 def _count(n: Any, what: str) -> int:
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-        raise TypeError(f"{what} expects a non-negative integer count, got {n!r}")
-    return int(n)
+    return _nonnegative_int(n, what, "count")
 
 
 def _fma_float32(x: np.ndarray, y: np.float32, z: np.float32) -> np.ndarray:
@@ -94,11 +96,10 @@ class TorchCPUGenerator:
     _CHUNK = 1 << 22  # draws per NumPy block in long fills, to bound memory
 
     def __init__(self, seed: int) -> None:
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-            raise TypeError(f"TorchCPUGenerator expects a non-negative integer seed, got {seed!r}")
+        seed = _nonnegative_int(seed, "TorchCPUGenerator", "seed")
         # RandomState(int) seeds MT19937 by init_genrand, as PyTorch does; its state moved
         # into a bare MT19937 gives the raw 32-bit draws, and random_raw continues the stream.
-        _, key, pos, _, _ = np.random.RandomState(int(seed) & 0xFFFFFFFF).get_state()
+        _, key, pos, _, _ = np.random.RandomState(seed & 0xFFFFFFFF).get_state()
         self._bits = np.random.MT19937()
         self._bits.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": pos}}
 
