@@ -867,3 +867,15 @@ def test_lecun1989_subset_draw_is_checked(tmp_path: Path) -> None:
     text = text.replace("legacy_train}", "default_rng}")
     dataset = load_quiet(write(tmp_path, text)).config["data"]["dataset"]
     assert dataset["subset_draw"] == "default_rng"
+
+
+def test_torch_seed_needs_an_rpn_without_augmentation(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"torch_seed: replays a tinyBIG script's PyTorch "
+                                          r"draws, so it needs model type rpn, not 'mlp'"):
+        load_config(write(tmp_path, MINIMAL + "torch_seed: 1\n"))
+    with pytest.raises(ConfigError, match=r"not 'lecun1989' \(the LeCun networks take "
+                                          r"model.torch_seed"):
+        load_quiet(CONFIGS / "lecun1989.yaml", {"torch_seed": 1})
+    with pytest.raises(ConfigError, match=r"torch_seed: cannot be combined with data.augment"):
+        load_quiet(CONFIGS / "rpn_taylor_dual_lphm.yaml",
+                   {"data.augment": [{"random_shift": {"max_shift": 1}}]})
