@@ -537,38 +537,72 @@ CONTRACT_SHAPES = [(1, 1, 2, 1), (3, 4, 5, 2), (2, 5, 6, 3), (4, 3, 12, 1), (2, 
                    (5, 6, 3, 4)]
 
 
+# blocks shorter than m, of m + 1 (the Kronecker layout's), several rows long, and a block
+# that spans several rows and starts mid-row
+CONTRACT_SHAPES += [(3, 9, 10, 3), (2, 8, 72, 2), (3, 6, 14, 2)]
+
+
+@pytest.mark.parametrize("method", ["direct", "fft"])
+@pytest.mark.parametrize("use_numba", [True, False])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", CONTRACT_SHAPES)
-def test_taylor2_contract_matches_the_expansion_times_m(shape, dtype, rng):
+def test_taylor2_contract_matches_the_expansion_times_m(shape, dtype, use_numba, method, rng,
+                                                        monkeypatch):
+    monkeypatch.setenv("TINYRPN_NUMBA", "1" if use_numba else "0")
     n, m, L, r = shape
     x, M = rand(rng, (n, m), dtype), rand(rng, (L, r), dtype)
     z = taylor2_definition(x.astype(np.float64))
     expected = z.reshape(n, -1, L) @ M.astype(np.float64)
-    y = kernels.taylor2_contract(x, M)
+    y = kernels.taylor2_contract(x, M, method)
     assert y.dtype == dtype and y.shape == (n, (m + m * m) // L, r)
     np.testing.assert_allclose(y, expected, **tol(dtype))
     np.testing.assert_allclose(taylor.taylor2_contract_xp(x, M), expected, **tol(dtype))
-    np.testing.assert_allclose(kernels.taylor2_contract(strided(x), strided(M)), y, **tol(dtype))
+    np.testing.assert_allclose(kernels.taylor2_contract(strided(x), strided(M), method), y,
+                               **tol(dtype))
 
     g = rand(rng, y.shape, dtype)
     expected_dm = z.reshape(-1, L).T @ g.reshape(-1, r).astype(np.float64)
-    dm = kernels.taylor2_contract_grad_m(x, g)
+    dm = kernels.taylor2_contract_grad_m(x, g, method)
     assert dm.dtype == dtype and dm.shape == (L, r)
     np.testing.assert_allclose(dm, expected_dm, **tol(dtype))
     np.testing.assert_allclose(taylor.taylor2_contract_grad_m_xp(x, g), expected_dm, **tol(dtype))
 
 
+@pytest.mark.parametrize("method", ["direct", "fft"])
 @pytest.mark.parametrize("use_numba", [True, False])
-def test_taylor2_contract_grad_m_matches_finite_differences(use_numba, rng, monkeypatch):
+def test_taylor2_contract_grad_m_matches_finite_differences(use_numba, method, rng, monkeypatch):
     monkeypatch.setenv("TINYRPN_NUMBA", "1" if use_numba else "0")
     x, M = rand(rng, (3, 4)), rand(rng, (5, 2))
     g = rand(rng, (3, 4, 2))
 
     def loss(M):
-        return np.sum(kernels.taylor2_contract(x, M) * g)
+        return np.sum(kernels.taylor2_contract(x, M, method) * g)
 
-    np.testing.assert_allclose(kernels.taylor2_contract_grad_m(x, g),
+    np.testing.assert_allclose(kernels.taylor2_contract_grad_m(x, g, method),
                                numerical_grad(loss, M.copy()), rtol=1e-7, atol=1e-8)
+
+
+def test_taylor2_contract_fft_tables_hold_every_run_once():
+    # the FFT route's two tables are the direct route's runs regrouped: by block (forward)
+    # and by lag (dM); padding entries point at the zero after x
+    m, L = 6, 14
+    runs, _ = taylor._block_runs(m, L, (m + m * m) // L)
+    nfft, block_coef, block_lag, lags, lag_coef, lag_block = taylor._lag_tables(m, L)
+    assert nfft >= m + L - 1
+    real = block_coef != m + 1
+    assert real.sum() == len(runs) == (lag_coef != m + 1).sum()
+    assert sorted(block_coef[real]) == sorted(runs[:, 0] + 1)
+    assert sorted(block_lag[real]) == sorted((runs[:, 3] - runs[:, 1]) % nfft)
+    assert sorted(np.repeat(lags, (lag_coef != m + 1).sum(axis=1))) == sorted(block_lag[real])
+
+
+def test_taylor2_contract_picks_the_fft_route_for_the_kronecker_layouts_short_blocks():
+    # REFERENCE.md §2, layer 1: the Kronecker layout contracts blocks of t = 785 with r = 5
+    # columns (about 6x fewer operations through FFTs); tinyBIG's layout one block of
+    # s·t = 6280 with one column, where the direct sum is cheaper
+    assert taylor.contract_method(784, 785, 5) == "fft"
+    assert taylor.contract_method(784, 6280, 1) == "direct"
+    assert taylor.contract_method(64, 520, 1) == "direct"
 
 
 def test_taylor2_contract_rejects_bad_arguments():
@@ -578,6 +612,9 @@ def test_taylor2_contract_rejects_bad_arguments():
         kernels.taylor2_contract(np.zeros((2, 3)), np.zeros(4))
     with pytest.raises(ValueError, match=r"grad_y of shape \(2, 5, 1\) does not fit"):
         kernels.taylor2_contract_grad_m(np.zeros((2, 3)), np.zeros((2, 5, 1)))
+    with pytest.raises(ValueError, match=r"method must be one of \('auto', 'direct', 'fft'\), "
+                                         r"got 'fast'"):
+        kernels.taylor2_contract(np.zeros((2, 3)), np.zeros((4, 1)), method="fast")
 
 
 # --------------------------------------------------------------------------------------

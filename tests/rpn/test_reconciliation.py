@@ -258,11 +258,16 @@ EXPANDED_SHAPES = [(6, 20, 2, 5), (6, 20, 3, 10), (4, 20, 4, 20)]
 EXPANDED = _all_cases(EXPANDED_SHAPES)
 
 
+@pytest.mark.parametrize("route", ["direct", "fft"])
 @pytest.mark.parametrize("postprocess", [None, "layer_norm"])
 @pytest.mark.parametrize("make", [c[1] for c in EXPANDED], ids=[c[0] for c in EXPANDED])
-def test_apply_expanded_equals_the_expansion_times_matrix_transposed(make, postprocess):
+def test_apply_expanded_equals_the_expansion_times_matrix_transposed(make, postprocess, route,
+                                                                     monkeypatch):
+    """``route``: the way the fused Taylor contraction goes (both are exact)."""
+    from tinyrpn.kernels import taylor
     from tinyrpn.rpn import TaylorExpansion
 
+    monkeypatch.setattr(taylor, "contract_method", lambda m, L, r: route)
     tinyrpn.manual_seed(9)
     rec = make().double()
     expansion = TaylorExpansion(2, postprocess=postprocess)
