@@ -378,8 +378,23 @@ def _resolve_method(kernel: str, method: str, m: int, L: int, r: int) -> str:
 
 
 def _fft_size(n: int) -> int:
-    """The smallest power of two >= n."""
-    return 1 << max(0, int(n) - 1).bit_length()
+    """The smallest 2^a * 3^b * 5^c >= n: lengths NumPy's FFT handles fastest.
+
+    (For m = 784, L = 785: 1600 instead of the power of two 2048; measured here, 320
+    transforms of 1600 points take 15-20% less time than of 2048.)
+    """
+    best = 1 << max(0, int(n) - 1).bit_length()
+    power_of_5 = 1
+    while power_of_5 < best:
+        power_of_3_and_5 = power_of_5
+        while power_of_3_and_5 < best:
+            size = power_of_3_and_5
+            while size < n:
+                size *= 2
+            best = min(best, size)
+            power_of_3_and_5 *= 3
+        power_of_5 *= 5
+    return best
 
 
 @functools.lru_cache(maxsize=32)
