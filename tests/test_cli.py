@@ -210,6 +210,11 @@ def test_train_eval_resume_end_to_end(capsys, tmp_path, monkeypatch):
     assert f"accuracy {results['final_test_acc']:.4f}" in out and "(after epoch 1)" in out
     code, out2, _ = run(capsys, "eval", run_dir / "checkpoint.npz", "--limit-test", "500")
     assert code == 0 and out2.split(":", 1)[1] == out.split(":", 1)[1]
+    assert "batch means" not in out  # one batch of 500: both conventions agree
+    # 700 images in batches of 500 and 200: the mean of the two batch means is reported too
+    code, out, err = run(capsys, "eval", run_dir, "--limit-test", "700")
+    assert code == 0, err
+    assert "(the mean of the 2 batch means, which tinyBIG" in out
 
     # --resume continues the run for one more epoch, with the limits the run began with.
     code, _, err = run(capsys, "train", config, "--epochs", "3", "--limit-train", "1000",

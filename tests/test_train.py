@@ -181,6 +181,13 @@ def test_evaluate_weights_batches_by_size_and_restores_the_mode():
     assert batched.loss == pytest.approx(whole.loss, rel=1e-6)
     assert model.training  # evaluate switched to eval mode and back
     assert model.steps == 0  # and never ran the training-mode forward
+    # batch_mean_loss: the plain mean of the five batch means, as tinyBIG reports its test loss
+    model.eval()
+    per_batch = [float(cross_entropy(model(xb), yb).item())
+                 for xb, yb in DataLoader(x, y, batch_size=25)]
+    assert batched.batch_mean_loss == pytest.approx(np.mean(per_batch), rel=1e-12)
+    assert batched.batch_mean_loss != pytest.approx(batched.loss, rel=1e-6)
+    assert whole.batch_mean_loss == whole.loss
 
 
 # -- History ------------------------------------------------------------------------------

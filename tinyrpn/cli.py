@@ -218,6 +218,10 @@ def _eval(args: argparse.Namespace) -> int:
     result = trainer.evaluate(test_loader)
     print(f"{ckpt} (after epoch {trainer.epoch}): test loss {result.loss:.4f}, accuracy "
           f"{result.accuracy:.4f} ({round(result.accuracy * result.count)}/{result.count})")
+    if f"{result.batch_mean_loss:.4f}" != f"{result.loss:.4f}":  # a short last batch
+        print(f"  (the mean of the {len(test_loader)} batch means, which tinyBIG and "
+              f"scripts that divide by len(loader) report as the test loss: "
+              f"{result.batch_mean_loss:.4f})")
     return 0
 
 

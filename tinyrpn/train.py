@@ -155,6 +155,10 @@ class EvalResult(NamedTuple):
     loss: float  # mean loss per example (nan without a loss function)
     accuracy: float
     count: int  # examples seen
+    # the mean of the per-batch mean losses: what tinyBIG (and many PyTorch scripts, which
+    # divide the summed batch losses by len(loader)) report as the test loss. It differs
+    # from ``loss`` when the last batch is smaller than the others.
+    batch_mean_loss: float = float("nan")
 
 
 def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Any] | None = None,
@@ -162,12 +166,13 @@ def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Any] | No
     """Mean loss and accuracy of ``model`` over ``loader``, in eval mode and without gradients.
 
     ``loss_fn`` must return the batch mean (``reduction='mean'``); batch means are weighted
-    by batch size, so the result is the mean over all examples. The model's train/eval mode
-    is restored afterwards.
+    by batch size, so ``loss`` is the mean over all examples (``batch_mean_loss``, their
+    plain mean, is there for comparison with tools that report that). The model's
+    train/eval mode is restored afterwards.
     """
     was_training = getattr(model, "training", False)
     model.eval()
-    loss_sum, correct, seen = 0.0, 0, 0
+    loss_sum, batch_loss_sum, batches, correct, seen = 0.0, 0.0, 0, 0, 0
     try:
         with no_grad():
             for xb, yb in loader:
@@ -175,13 +180,18 @@ def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Any] | No
                 out = model(xb)
                 n = int(out.shape[0])
                 if loss_fn is not None:
-                    loss_sum += float(loss_fn(out, yb).item()) * n
+                    batch_loss = float(loss_fn(out, yb).item())
+                    loss_sum += batch_loss * n
+                    batch_loss_sum += batch_loss
                 correct += correct_count(out, yb)
                 seen += n
+                batches += 1
     finally:
         model.train(was_training)
-    mean = loss_sum / seen if seen and loss_fn is not None else float("nan")
-    return EvalResult(mean, correct / seen if seen else float("nan"), seen)
+    with_loss = seen and loss_fn is not None
+    return EvalResult(loss_sum / seen if with_loss else float("nan"),
+                      correct / seen if seen else float("nan"), seen,
+                      batch_loss_sum / batches if with_loss else float("nan"))
 
 
 def _to(t: Any, device: str | None) -> Any:
