@@ -356,15 +356,16 @@ def taylor2_contract_grad_m(x: Any, grad_y: Any, method: str = "auto") -> Any:
 def contract_method(m: int, L: int, r: int) -> str:
     """'fft' or 'direct': which route ``taylor2_contract`` takes for x (N, m), M (L, r).
 
-    Estimated costs per sample: the direct sum makes r * D multiply-adds (D = m + m²);
-    the FFT route makes about 2 * (r + 1) transforms of length nfft, each about
-    nfft * log2(nfft) butterfly steps, and a butterfly step in NumPy costs roughly 4
-    compiled multiply-adds (calibrated on the development machine: m = 784, L = 785,
-    r = 5 took 25 + 30 ms direct and 11 + 14 ms through FFTs, forward + dM, float64, 2
-    threads; L = 6280, r = 1: 5 + 10 ms direct against 8 + 13 ms).
+    Estimated cost per sample of one pass (forward, or dM): the direct sum makes r * D
+    multiply-adds (D = m + m²); the FFT route about r + 1 transforms of length nfft, each
+    about nfft * log2(nfft) butterfly steps, and a butterfly step in NumPy takes about
+    as long as 8 multiply-adds in a compiled loop. Calibrated on the development machine
+    (N = 64, float32, 2 threads, 2026-12-02): m = 784, L = 785, r = 5 took 24 + 18 ms
+    direct against 8 + 8 ms through FFTs (forward + dM); L = 6280, r = 1: 6 + 4 ms direct
+    against 10 + 10 ms. For m = 64 both routes take about 1 ms.
     """
     nfft = _fft_size(m + L - 1)
-    fft_cost = 4 * 2 * (r + 1) * nfft * np.log2(nfft)
+    fft_cost = 8 * (r + 1) * nfft * np.log2(nfft)
     return "fft" if fft_cost < r * (m + m * m) else "direct"
 
 
