@@ -420,22 +420,23 @@ def _lag_tables(m: int, L: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray
     lag = (runs[:, 3] - runs[:, 1]) % nfft
     block = np.repeat(np.arange(c), np.diff(starts))
 
-    def padded_table(group: np.ndarray, n_groups: int, *columns: np.ndarray) -> list:
-        # rows of a (n_groups, R) table, one per group, filled in run order and padded
-        # with a zero coefficient; ``group`` must be sorted
+    def grouped(group: np.ndarray, n_groups: int, coefs: np.ndarray,
+                other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # two (n_groups, R) tables whose row g holds group g's runs in order (``group``
+        # sorted): their coefficient indices, padded with m + 1 (the zero), and ``other``,
+        # padded with 0
         counts = np.bincount(group, minlength=n_groups)
         slot = np.arange(len(group)) - np.repeat(np.cumsum(counts) - counts, counts)
-        tables = []
-        for column, pad in zip(columns, (m + 1, 0, 0)):
-            table = np.full((n_groups, counts.max()), pad, np.int64)
-            table[group, slot] = column
-            tables.append(table)
-        return tables
+        coef_table = np.full((n_groups, counts.max()), m + 1, np.int64)
+        other_table = np.zeros_like(coef_table)
+        coef_table[group, slot] = coefs
+        other_table[group, slot] = other
+        return coef_table, other_table
 
-    block_coef, block_lag = padded_table(block, c, coef, lag)
+    block_coef, block_lag = grouped(block, c, coef, lag)
     order = np.argsort(lag, kind="stable")
     lags, lag_group = np.unique(lag[order], return_inverse=True)
-    lag_coef, lag_block = padded_table(lag_group, len(lags), coef[order], block[order])
+    lag_coef, lag_block = grouped(lag_group, len(lags), coef[order], block[order])
     return nfft, block_coef, block_lag, lags, lag_coef, lag_block
 
 
@@ -447,6 +448,7 @@ def _with_one_and_zero(x: Any) -> Any:
 
 
 def _tables_on(x: Any, m: int, L: int) -> tuple:
+    """``_lag_tables(m, L)`` with the tables on x's backend (copied to the GPU for CuPy)."""
     xp = get_array_module(x)
     nfft, *tables = _lag_tables(m, L)
     return (nfft, *(t if xp is np else xp.asarray(t) for t in tables))
