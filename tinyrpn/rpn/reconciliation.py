@@ -13,7 +13,8 @@ to use it:
   RPN head calls with its input: the hm family gives its first contraction (every block
   of t, or of s·t, entries of z times one small matrix) to the expansion, and a degree-2
   Taylor expansion without post-processing computes it without storing z at all
-  (``kernels.taylor2_contract``).
+  (``kernels.taylor2_contract``: for short blocks, such as the Kronecker layout's t = m + 1,
+  through FFTs, since each run of a block is a cross-correlation of x with a column).
 
 =============================  ===================================  ======================
 class                          W                                    w = [...], l
