@@ -37,11 +37,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import tinyrpn  # noqa: E402
+# tinyrpn before NumPy, as the tinyrpn command imports them, so that its OpenBLAS setting
+# (tinyrpn/__init__.py) is in place when NumPy loads OpenBLAS
+import tinyrpn  # noqa: E402, I001
+import numpy as np  # noqa: E402
 from tinyrpn import kernels  # noqa: E402
 from tinyrpn.nn import functional as F  # noqa: E402
 from tinyrpn.rpn import (  # noqa: E402

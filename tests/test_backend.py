@@ -102,3 +102,37 @@ def test_parallel_kernels_run_on_sleeping_workqueue_threads_unless_the_user_chos
         assert (configured, running) == ("workqueue", "workqueue")
     else:
         assert configured == "default"  # left to Numba, which prefers OpenMP or TBB
+
+
+_OPENBLAS_SCRIPT = """
+import os, sys
+seen = []  # OPENBLAS_THREAD_TIMEOUT at the moment NumPy (and with it OpenBLAS) is imported
+
+
+class WatchNumpy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy" and not seen:
+            seen.append(os.environ.get("OPENBLAS_THREAD_TIMEOUT"))
+        return None
+
+
+sys.meta_path.insert(0, WatchNumpy())
+import tinyrpn
+print(seen[0])
+"""
+
+
+@pytest.mark.parametrize("user_choice", [None, "12"])
+def test_importing_tinyrpn_first_makes_openblas_threads_sleep_soon_unless_the_user_chose(
+        user_choice):
+    """Spinning OpenBLAS threads slow the Numba kernels after a product (tinyrpn/__init__.py).
+
+    The setting must be in place when NumPy is imported, which loads OpenBLAS.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if user_choice is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = user_choice
+    done = subprocess.run([sys.executable, "-c", _OPENBLAS_SCRIPT], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (user_choice or "4")

@@ -13,7 +13,17 @@ Subpackages (imported on first use): ``nn``, ``optim``, ``data``, ``rpn``, ``mod
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
+
+# Set before anything here imports NumPy: OpenBLAS reads it once, when NumPy loads it (so it
+# does nothing when NumPy was imported first, and a value the user set wins). After each
+# matrix product OpenBLAS's idle threads spin for 2^28 cycles (about 0.1 s) before they
+# sleep, and the Numba kernels that follow a product in a training step (AdamW after the
+# gradient products, the next Taylor expansion) share the cores with them meanwhile. With
+# 2^4 cycles the §1 identity RPN's step measured 213 ms instead of 230 ms (AdamW 47 instead
+# of 57 ms; medians of 8 interleaved runs each, 2-core development machine, 2026-12-02).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from tinyrpn.autograd import (
     Function,
