@@ -1,4 +1,4 @@
-"""backend.keep_freed_memory: big arrays reuse the pages of freed ones (glibc only)."""
+"""backend.keep_freed_memory, and the thread settings tinyrpn makes for Numba and OpenBLAS."""
 
 from __future__ import annotations
 
@@ -33,15 +33,20 @@ _SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run(env_value: str | None) -> dict:
-    env = dict(os.environ)
-    env.pop("TINYRPN_KEEP_FREED_MEMORY", None)
-    if env_value is not None:
-        env["TINYRPN_KEEP_FREED_MEMORY"] = env_value
-    done = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=120)
+def run_fresh(script: str, variable: str, value: str | None) -> str:
+    """The output of ``script`` run by a new Python, with ``variable`` unset or = ``value``."""
+    env = {k: v for k, v in os.environ.items() if k != variable}
+    if value is not None:
+        env[variable] = value
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return done.stdout
+
+
+def _run(env_value: str | None) -> dict:
+    out = run_fresh(_SCRIPT, "TINYRPN_KEEP_FREED_MEMORY", env_value)
+    return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
@@ -73,11 +78,7 @@ def test_without_glibc_it_does_nothing_and_says_so():
         ctypes.CDLL = no_libc
         print(backend.keep_freed_memory())
     """)
-    env = {k: v for k, v in os.environ.items() if k != "TINYRPN_KEEP_FREED_MEMORY"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=env, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
+    assert run_fresh(script, "TINYRPN_KEEP_FREED_MEMORY", None).strip() == "False"
 
 
 _THREADING_SCRIPT = """
@@ -91,13 +92,8 @@ print(numba.config.THREADING_LAYER, numba.threading_layer())
 @pytest.mark.parametrize("user_choice", [None, "default"])
 def test_parallel_kernels_run_on_sleeping_workqueue_threads_unless_the_user_chose(user_choice):
     """Spinning OpenMP workers slow the BLAS calls between kernels (kernels/_common.py)."""
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
-    if user_choice is not None:
-        env["NUMBA_THREADING_LAYER"] = user_choice
-    done = subprocess.run([sys.executable, "-c", _THREADING_SCRIPT], capture_output=True,
-                          text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr
-    configured, running = done.stdout.split()
+    configured, running = run_fresh(_THREADING_SCRIPT, "NUMBA_THREADING_LAYER",
+                                    user_choice).split()
     if user_choice is None:
         assert (configured, running) == ("workqueue", "workqueue")
     else:
@@ -129,10 +125,5 @@ def test_importing_tinyrpn_first_makes_openblas_threads_sleep_soon_unless_the_us
 
     The setting must be in place when NumPy is imported, which loads OpenBLAS.
     """
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-    if user_choice is not None:
-        env["OPENBLAS_THREAD_TIMEOUT"] = user_choice
-    done = subprocess.run([sys.executable, "-c", _OPENBLAS_SCRIPT], capture_output=True,
-                          text=True, env=env, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == (user_choice or "4")
+    seen = run_fresh(_OPENBLAS_SCRIPT, "OPENBLAS_THREAD_TIMEOUT", user_choice)
+    assert seen.strip() == (user_choice or "4")
