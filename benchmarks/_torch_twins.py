@@ -16,8 +16,9 @@ H2_INPUT_CHANNELS = [*range(0, 8), *range(4, 12), *range(0, 4), *range(8, 12)]
 
 def torch_lecun1989(torch: Any, model: Any) -> tuple[dict[str, Any], Callable[[Any], Any]]:
     """Leaf tensors holding a copy of ``model``'s weights (a ``tinyrpn.models.LeCun1989``),
-    and the forward pass of the same network on them. The modern variant's dropout, at the
-    model's rate, is applied in training mode on every call.
+    and the forward pass of the same network on them, ``forward(x, training=True)``. The
+    modern variant's dropout, at the model's rate, is applied when ``training``, drawing
+    from PyTorch's global generator as modern.py does.
     """
     F = torch.nn.functional
     params = {name: torch.tensor(p.numpy(), requires_grad=True)
@@ -25,12 +26,12 @@ def torch_lecun1989(torch: Any, model: Any) -> tuple[dict[str, Any], Callable[[A
     act = torch.relu if model.modern else torch.tanh
     dropout = model.dropout.p if model.dropout is not None else 0.0
 
-    def forward(x: Any) -> Any:
+    def forward(x: Any, training: bool = True) -> Any:
         x = F.pad(x, (2, 2, 2, 2), value=-1.0)
         x = act(F.conv2d(x, params["H1w"], stride=2) + params["H1b"])
         x = F.pad(x[:, H2_INPUT_CHANNELS], (2, 2, 2, 2), value=-1.0)
         x = act(F.conv2d(x, params["H2w"], stride=2, groups=3) + params["H2b"])
-        if dropout:
+        if dropout and training:
             x = F.dropout(x, dropout, training=True)
         x = act(x.flatten(1) @ params["H3w"] + params["H3b"])
         x = x @ params["outw"] + params["outb"]

@@ -689,7 +689,7 @@ def test_named_steps_and_augment_shorthand(tmp_path: Path) -> None:
                            "augment: {random_shift: 2}")
     data = load_config(write(tmp_path, text)).config["data"]
     assert data["transforms"] == ["scale", {"normalize": {"mean": 0.5, "std": 0.25}}, "flatten"]
-    assert data["augment"] == [{"random_shift": {"max_shift": 2}}]
+    assert data["augment"] == [{"random_shift": {"max_shift": 2, "numpy_seed": None}}]
     bad = MINIMAL.replace("[scale, flatten]", "[scale, {normalize: 0.5}, flatten]")
     with pytest.raises(ConfigError, match=r"data\.transforms\[1\]\.normalize: transform "
                                           r"'normalize' takes keys \(mean, std\)"):
@@ -879,3 +879,32 @@ def test_torch_seed_needs_an_rpn_without_augmentation(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"torch_seed: cannot be combined with data.augment"):
         load_quiet(CONFIGS / "rpn_taylor_dual_lphm.yaml",
                    {"data.augment": [{"random_shift": {"max_shift": 1}}]})
+
+
+@needs_mnist
+def test_dtype_float64_converts_weights_data_and_targets(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TINYRPN_DATA", str(MNIST_ROOT))
+    assert load_config(write(tmp_path, MINIMAL)).config["dtype"] == "float32"  # the default
+    single = load_quiet(CONFIGS / "lecun1989.yaml", {"dtype": "float32"})
+    double = load_quiet(CONFIGS / "lecun1989.yaml")
+    assert double.config["dtype"] == "float64"
+    m32, m64 = single.build_model(), double.build_model()
+    for (name, p32), p64 in zip(m32.named_parameters(), m64.parameters()):
+        assert str(p64.dtype) == "float64", name
+        # the same draws (repro.py's, in float32), then widened exactly
+        np.testing.assert_array_equal(p64.data, p32.data.astype(np.float64))
+    train, test = double.build_data(limit_train=5, limit_test=5)
+    xb, yb = next(iter(train))
+    assert str(xb.dtype) == "float64" and str(yb.dtype) == "float64"  # pm1 targets too
+    np.testing.assert_array_equal(test.images, single.build_data(5, 5)[1].images)
+    # the augmented path: shifted per batch, then converted
+    modern = load_quiet(CONFIGS / "lecun1989_modern.yaml", {"dtype": "float64"})
+    xb, yb = next(iter(modern.build_data(limit_train=5, limit_test=5)[0]))
+    assert str(xb.dtype) == "float64" and str(yb.dtype) == "int64"
+    assert "float64" in double.describe()
+    assert double.memory_estimate()["parameters"] == 2 * single.memory_estimate()["parameters"]
+    with pytest.raises(ConfigError,
+                       match=r"dtype: unknown dtype 'float16'(.|\n)*valid: float32, float64"):
+        load_quiet(CONFIGS / "lecun1989.yaml", {"dtype": "float16"})

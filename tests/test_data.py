@@ -624,6 +624,30 @@ def test_random_shift_transform_state_roundtrip():
     np.testing.assert_array_equal(shift(images), a)
 
 
+def test_random_shift_from_a_legacy_numpy_stream():
+    # modern.py: np.random.seed(1337), then per step shift_x, shift_y = randint(-1, 2, size=2)
+    # and torch.roll(x, (shift_x, shift_y), (2, 3))
+    images = np.random.default_rng(0).random((5, 1, 6, 6))
+    shift = T.RandomShift(1, numpy_seed=1337)
+    legacy = np.random.RandomState(1337)
+    for img in images:
+        dy, dx = legacy.randint(-1, 2, size=2)
+        np.testing.assert_array_equal(shift(img[None])[0], np.roll(img, (dy, dx), axis=(1, 2)))
+    # a batch draws its images' pairs in order, as one call per image would
+    batch = T.RandomShift(1, numpy_seed=1337)(images)
+    legacy = np.random.RandomState(1337)
+    for img, res in zip(images, batch):
+        np.testing.assert_array_equal(res, np.roll(img, legacy.randint(-1, 2, size=2), (1, 2)))
+    state = json.loads(json.dumps(shift.state_dict()))
+    a = shift(images)
+    shift.load_state_dict(state)
+    np.testing.assert_array_equal(shift(images), a)
+    assert repr(shift) == "RandomShift(max_shift=1, numpy_seed=1337)"
+    with pytest.raises(ValueError, match=r"state is of a Generator \(seed\) stream, but this "
+                                         r"RandomShift draws from a legacy RandomState"):
+        shift.load_state_dict(T.RandomShift(1, seed=0).state_dict())
+
+
 def test_one_hot_pm1():
     y = T.one_hot_pm1(np.array([0, 3, 9]))
     assert y.shape == (3, 10) and y.dtype == np.float32

@@ -197,6 +197,69 @@ def test_lecun1989_torch_seed_matches_pytorch_bit_for_bit():
         np.testing.assert_array_equal(getattr(a, name).numpy(), value.numpy(), err_msg=name)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_lecun1989_modern_replays_modern_py_streams(dtype):
+    """With torch_seed and numpy_seed, the modern network's training steps draw the dropout
+    masks and the shifts modern.py draws (PyTorch's generator after the weights; NumPy's
+    legacy global stream), so both move every weight alike, step after step."""
+    torch = pytest.importorskip("torch")
+    import tinyrpn.nn.functional as F
+    from tinyrpn import optim
+    from tinyrpn.data import RandomShift
+    from tinyrpn.models.lecun1989 import WEIGHT_FAN_IN
+
+    model = LeCun1989(modern=True, torch_seed=1337).to(dtype=dtype)
+    assert np.all(model.outb.numpy() == 0.0)  # modern.py's output bias starts at 0
+    params, forward = torch_lecun1989(torch, model)
+    torch.manual_seed(1337)
+    for name, fan_in in WEIGHT_FAN_IN:  # modern.py's Net() draws these before training
+        w = (torch.rand(*getattr(model, name).shape) - 0.5) * 2 * 2.4 / fan_in**0.5
+        np.testing.assert_array_equal(getattr(model, name).numpy(), w.numpy().astype(dtype))
+    shift = RandomShift(1, numpy_seed=1337)
+    np.random.seed(1337)
+    ours = optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01)
+    theirs = torch.optim.AdamW(params.values(), lr=3e-4)
+    rng = np.random.default_rng(0)
+    xs = rng.uniform(-1, 1, size=(25, 1, 1, 16, 16)).astype(dtype)
+    labels = rng.integers(0, 10, size=25)
+    for x, label in zip(xs, labels):
+        shifted = shift(x)
+        sx, sy = np.random.randint(-1, 2, size=2)
+        ref_x = torch.roll(torch.from_numpy(x), (int(sx), int(sy)), (2, 3))
+        np.testing.assert_array_equal(shifted, ref_x.numpy())
+        loss = F.cross_entropy(model(tinyrpn.tensor(shifted)), tinyrpn.tensor(np.array([label])))
+        ref_loss = torch.nn.functional.cross_entropy(forward(ref_x), torch.tensor([int(label)]))
+        for opt, value in ((ours, loss), (theirs, ref_loss)):
+            opt.zero_grad()
+            value.backward()
+            opt.step()
+        assert abs(loss.item() - ref_loss.item()) < (1e-12 if dtype == "float64" else 1e-5)
+    tol = {"float64": dict(rtol=1e-10, atol=1e-13), "float32": dict(rtol=1e-4, atol=1e-6)}
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.numpy(), params[name].detach().numpy(), err_msg=name,
+                                   **tol[dtype])
+
+
+def test_lecun1989_modern_dropout_stream_is_saved_with_the_model(tmp_path):
+    a = LeCun1989(modern=True, torch_seed=1337)
+    start = a.dropout_stream.numpy().copy()
+    assert start[-1] == 8760 % 624  # after the 8,760 weight draws, one 32-bit draw each
+    x = tinyrpn.rand(1, 1, 16, 16) * 2 - 1
+    a.eval()
+    a(x)
+    np.testing.assert_array_equal(a.dropout_stream.numpy(), start)  # no mask in eval mode
+    a.train()
+    a(x)
+    assert not np.array_equal(a.dropout_stream.numpy(), start)  # 192 masks x 2 draws
+    tinyrpn.save(a.state_dict(), tmp_path / "model.npz")  # as a checkpoint holds it
+    b = LeCun1989(modern=True, torch_seed=1337)
+    b.load_state_dict(tinyrpn.load(tmp_path / "model.npz"))
+    np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())  # the same next mask
+    assert LeCun1989(modern=True).dropout_stream is None  # tinyrpn's own stream
+    assert LeCun1989(torch_seed=1337).dropout_stream is None  # no dropout in 1989
+    assert LeCun1989(modern=True, torch_seed=1337).num_parameters() == 9_760
+
+
 def test_lecun1989_shapes_and_output_range():
     model = LeCun1989()
     out = model(tinyrpn.rand(3, 1, 16, 16) * 2 - 1)

@@ -77,6 +77,26 @@ def test_state_round_trip_and_errors():
     assert g.randperm(0).shape == (0,) and g.randperm(1).tolist() == [0]
 
 
+def test_recorded_bernoulli_and_state_array():
+    # torch.manual_seed(1234); torch.empty(40).bernoulli_(0.75).int().tolist()
+    expected = [1] * 9 + [0, 0] + [1] * 17 + [0, 1, 0, 1, 0, 1, 1, 0, 1, 1, 1, 1]
+    g = TorchCPUGenerator(1234)
+    assert g.bernoulli(40, 0.75).astype(int).tolist() == expected
+    # ... and, continuing after a float64 tensor of 12 at p = 0.3 from a fresh seed
+    assert TorchCPUGenerator(1234).bernoulli(12, 0.3).astype(int).tolist() == [
+        1, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 1]
+    # two 32-bit draws per element: the stream continues 80 draws later
+    h = TorchCPUGenerator(1234)
+    h.skip(80)
+    np.testing.assert_array_equal(g.random32(5), h.random32(5))
+    # the state as one array, for a module buffer
+    array = g.state_array()
+    assert array.shape == (625,) and array.dtype == np.int64 and array[-1] == 85
+    np.testing.assert_array_equal(TorchCPUGenerator.from_state_array(array).rand(9), g.rand(9))
+    with pytest.raises(ValueError, match="expected 625 numbers"):
+        TorchCPUGenerator.from_state_array(array[:624])
+
+
 def test_fma_rounds_once():
     # (1 − 2⁻²⁴)(1 + 2⁻²³) + 2⁻⁴⁷(1 + 2⁻²³) = 1 + 2⁻²⁴ + 2⁻⁷⁰: float64 rounds that to the
     # float32 midpoint 1 + 2⁻²⁴, which float32 would round to even (1.0); rounded once, the
@@ -130,6 +150,24 @@ def test_matches_torch_bit_for_bit(seed):
         g = TorchCPUGenerator(seed)
         np.testing.assert_array_equal(torch.randperm(n, generator=t).numpy(), g.randperm(n))
         np.testing.assert_array_equal(torch.rand(3, generator=t).numpy(), g.rand(3))
+
+
+@pytest.mark.parametrize("seed", [0, 1337])
+def test_bernoulli_and_dropout_match_torch(seed):
+    torch = pytest.importorskip("torch")
+    import tinyrpn
+    import tinyrpn.nn.functional as F
+
+    torch.manual_seed(seed)
+    masks = [torch.empty(192).bernoulli_(0.75), torch.empty(7, dtype=torch.float64).bernoulli_(0.1)]
+    x = torch.randn(2, 12, 4, 4)
+    dropped = torch.nn.functional.dropout(x, 0.25, training=True)
+    g = TorchCPUGenerator(seed)
+    np.testing.assert_array_equal(g.bernoulli(192, 0.75), masks[0].numpy() == 1)
+    np.testing.assert_array_equal(g.bernoulli(7, 0.1), masks[1].numpy() == 1)
+    g.skip(2 * 96 * 2)  # torch.randn of 96: normal_ draws two 32-bit numbers per value
+    ours = F.dropout(tinyrpn.tensor(x.numpy()), 0.25, training=True, generator=g)
+    np.testing.assert_array_equal(ours.numpy(), dropped.numpy())  # bit for bit
 
 
 def test_uniform_across_chunks_matches_torch():

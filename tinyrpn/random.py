@@ -113,6 +113,25 @@ class TorchCPUGenerator:
         key = np.asarray(state["key"], dtype=np.uint32)
         self._bits.state = {"bit_generator": "MT19937", "state": {"key": key, "pos": state["pos"]}}
 
+    def state_array(self) -> np.ndarray:
+        """The stream's position as one int64 array of 625 numbers (MT19937's 624 words,
+        then its index), to keep in a module buffer; :meth:`from_state_array` reverses it."""
+        state = self._bits.state["state"]
+        return np.append(state["key"].astype(np.int64), np.int64(state["pos"]))
+
+    @classmethod
+    def from_state_array(cls, array: Any) -> TorchCPUGenerator:
+        """A generator at the position :meth:`state_array` returned."""
+        array = np.asarray(array)
+        if array.shape != (625,):
+            raise ValueError(f"TorchCPUGenerator.from_state_array: expected 625 numbers (624 "
+                             f"MT19937 words and the index), got shape {array.shape}")
+        generator = cls(0)
+        generator._bits.state = {"bit_generator": "MT19937",
+                                 "state": {"key": array[:624].astype(np.uint32),
+                                           "pos": int(array[624])}}
+        return generator
+
     def random32(self, n: int) -> np.ndarray:
         """The next ``n`` raw 32-bit draws, as uint32 of shape (n,)."""
         return self._bits.random_raw(_count(n, "random32")).astype(np.uint32)
@@ -170,6 +189,20 @@ class TorchCPUGenerator:
         """``torch.empty((), dtype=torch.int64).random_().item()``: one 64-bit draw mod 2⁶³."""
         hi, lo = (int(r) for r in self._bits.random_raw(2))
         return ((hi << 32) | lo) & ((1 << 63) - 1)
+
+    def bernoulli(self, n: int, p: float) -> np.ndarray:
+        """``torch.empty(n).bernoulli_(p)`` on the CPU, as a bool array of shape (n,).
+
+        One 64-bit draw per element (two 32-bit ones, as :meth:`random64` but unmasked):
+        the element is 1 when u < p for u = (r₆₄ mod 2⁵³) · 2⁻⁵³, a double in [0, 1).
+        ``torch.nn.functional.dropout(x, q)`` in training mode draws its mask this way, with
+        p = 1 − q, and returns x · (mask / (1 − q)).
+        """
+        n = _count(n, "bernoulli")
+        raw = self._bits.random_raw(2 * n)
+        r64 = (raw[0::2] << np.uint64(32)) | raw[1::2]
+        u = (r64 & np.uint64((1 << 53) - 1)).astype(np.float64) * 2.0**-53
+        return u < p
 
     def randperm(self, n: int) -> np.ndarray:
         """``torch.randperm(n, generator=g)`` on the CPU, as int64 of shape (n,).

@@ -308,6 +308,8 @@ def _config_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
             path = f"{prefix}.{k}" if prefix else k
             if path in ("training.epochs", "device"):  # a run may be extended, or moved
                 continue
+            if path == "dtype" and k not in old and new[k] == "float32":
+                continue  # saved before the dtype key existed, when every run was float32
             out += _config_differences(old.get(k), new.get(k), path)
         return out
     return [] if old == new else [f"{prefix or '<root>'}: {old!r} -> {new!r}"]

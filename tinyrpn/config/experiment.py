@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import yaml
@@ -18,8 +19,6 @@ from .models import build_model, count_parameters, describe_model, rpn_layer_siz
 from .registry import REGISTRIES, step_name, step_params
 
 __all__ = ["Experiment", "memory_estimate"]
-
-FLOAT32 = 4  # bytes
 
 
 def _typed_text(d: dict[str, Any] | None) -> str:
@@ -101,7 +100,7 @@ def _activations(model: dict[str, Any], batch: int) -> list[tuple[str, int]]:
 
 
 def memory_estimate(config: dict[str, Any]) -> dict[str, Any]:
-    """A rough float32 memory budget of one training step, in bytes.
+    """A rough memory budget of one training step, in bytes, at the config's ``dtype``.
 
     parameters + gradients + optimizer state (per-parameter buffers of the optimizer and
     Lookahead's slow copy) + large buffers (a subspace's projection P) + the activations
@@ -110,6 +109,7 @@ def memory_estimate(config: dict[str, Any]) -> dict[str, Any]:
     """
     model = config["model"]
     n_params = count_parameters(model)
+    float_bytes = 8 if config.get("dtype") == "float64" else 4
     opt = REGISTRIES["optimizer"][config["optimizer"]["type"]]
     per = opt.info.get("state_per_param", 2)
     if opt.name == "sgd":
@@ -137,12 +137,12 @@ def memory_estimate(config: dict[str, Any]) -> dict[str, Any]:
     acts = _activations(model, config["data"]["batch_size"])
     largest = max(acts, key=lambda a: a[1]) if acts else ("none", 0)
     est = {
-        "parameters": n_params * FLOAT32,
-        "gradients": n_params * FLOAT32,
-        "optimizer_state": (per + lookahead) * n_params * FLOAT32,
-        "buffers": sum(b for _, b in buffers) * FLOAT32,
-        "activations": sum(a for _, a in acts) * FLOAT32,
-        "largest_activation": largest[1] * FLOAT32,
+        "parameters": n_params * float_bytes,
+        "gradients": n_params * float_bytes,
+        "optimizer_state": (per + lookahead) * n_params * float_bytes,
+        "buffers": sum(b for _, b in buffers) * float_bytes,
+        "activations": sum(a for _, a in acts) * float_bytes,
+        "largest_activation": largest[1] * float_bytes,
         "largest_activation_what": largest[0],
         "buffers_what": [w for w, _ in buffers],
         "optimizer_state_per_parameter": per + lookahead,
@@ -150,6 +150,12 @@ def memory_estimate(config: dict[str, Any]) -> dict[str, Any]:
     est["total"] = (est["parameters"] + est["gradients"] + est["optimizer_state"]
                     + est["buffers"] + est["activations"])
     return est
+
+
+def _float_as(x: Any, dtype: Any) -> Any:
+    """The last data step of a config with ``dtype: float64``: float arrays become ``dtype``
+    (integer arrays, such as pixels no transform has scaled, stay as they are)."""
+    return x.astype(dtype) if x.dtype.kind == "f" and x.dtype != dtype else x
 
 
 @dataclass
@@ -177,6 +183,8 @@ class Experiment:
             from tinyrpn.rpn import init_like_tinybig
 
             init_like_tinybig(model, self.config["torch_seed"])
+        if self.config["dtype"] != "float32":
+            model = model.to(dtype=self.config["dtype"])
         if self.device != "cpu":
             model = model.to(self.device)
         return model
@@ -209,13 +217,16 @@ class Experiment:
             x_train, y_train = x_train[:limit_train], y_train[:limit_train]
         if limit_test is not None:
             x_test, y_test = x_test[:limit_test], y_test[:limit_test]
+        dtype = np.dtype(self.config["dtype"])
         if data["targets"] == "pm1":
-            y_train, y_test = one_hot_pm1(y_train), one_hot_pm1(y_test)
+            y_train, y_test = one_hot_pm1(y_train, dtype=dtype), one_hot_pm1(y_test, dtype=dtype)
         else:
             y_train, y_test = np.asarray(y_train, np.int64), np.asarray(y_test, np.int64)
 
         transforms = [REGISTRIES["transform"][step_name(s)].build(step_params(s))
                       for s in data["transforms"]]
+        if dtype != np.float32:
+            transforms.append(partial(_float_as, dtype=dtype))
         prepare = Compose(transforms)
         train_transform = None
         if data["augment"]:
@@ -312,9 +323,10 @@ class Experiment:
         if t["eval_every_steps"]:
             extra.append(f"test every {t['eval_every_steps']} steps")
         lines.append(f"training: {self.epochs} epochs, seed {self.seed}, device {self.device}"
+                     + (f", {self.config['dtype']}" if self.config["dtype"] != "float32" else "")
                      + (f"; {', '.join(extra)}" if extra else ""))
         m = self.memory_estimate()
-        lines.append("memory estimate (float32, one training step):")
+        lines.append(f"memory estimate ({self.config['dtype']}, one training step):")
         lines.append(f"  parameters          {_bytes(m['parameters'])}")
         lines.append(f"  gradients           {_bytes(m['gradients'])}")
         lines.append(f"  optimizer state     {_bytes(m['optimizer_state'])} "

@@ -339,7 +339,9 @@ def describe_model(model: dict[str, Any]) -> list[str]:
                     f"{model['dropout']} on H2, no output tanh")
         if model["torch_seed"] is not None:
             seed = model["torch_seed"]
-            line += f"; initial weights as PyTorch draws them after manual_seed({seed})"
+            drawn = "initial weights" + (" and dropout masks" if kind == "lecun1989_modern"
+                                         and model["dropout"] else "")
+            line += f"; {drawn} as PyTorch draws them after manual_seed({seed})"
         return [line]
     if kind == "subspace":
         base = describe_model(model["base"])

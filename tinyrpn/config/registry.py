@@ -377,11 +377,18 @@ REG["transform"].register(
 def _build_random_shift(params: dict[str, Any], seed: Any = None) -> Any:
     from tinyrpn.data import RandomShift
 
-    return RandomShift(params["max_shift"], seed=seed)
+    return RandomShift(params["max_shift"], seed=seed, numpy_seed=params["numpy_seed"])
 
 
 REG["augment"].register(
-    "random_shift", {"max_shift": Field(Int(min=0), REQUIRED, "largest shift in pixels")},
+    "random_shift", {
+        "max_shift": Field(Int(min=0), REQUIRED, "largest shift in pixels"),
+        "numpy_seed": Field(Nullable(Int(min=0)), None,
+                            "draw the shifts from numpy.random.RandomState(numpy_seed), "
+                            "randint(-k, k + 1, size=2) per image, as modern.py of "
+                            "karpathy/lecun1989-repro does after np.random.seed (null: "
+                            "tinyrpn's stream from seed)"),
+    },
     build=_build_random_shift, shorthand="max_shift",
     doc="roll each training image by a random -k..k pixels in y and x (wrapping)",
 )

@@ -92,6 +92,9 @@ TOP_LEVEL: dict[str, Field] = {
                         "torch.manual_seed(torch_seed) (null: tinyrpn's streams, from seed)"),
     "device": Field(Str(["cpu", "cuda", "mps"], what="device"), "cpu",
                     "cpu | cuda (cuda when unavailable, and mps, fall back to cpu)"),
+    "dtype": Field(Str(["float32", "float64"], what="dtype"), "float32",
+                   "the float type of the weights and the data (the initial weights are "
+                   "drawn as usual, then converted)"),
     "data": Field(Section(_DATA_FIELDS, what="data key", validate=_check_data), REQUIRED),
     "model": Field(Typed("model"), REQUIRED),
     "loss": Field(Typed("loss"), "cross_entropy"),

@@ -161,7 +161,9 @@ def resize_bilinear(images: np.ndarray, size: int | Sequence[int]) -> np.ndarray
 
 
 def random_shift(
-    images: np.ndarray, max_shift: int, rng: np.random.Generator | int | None = None
+    images: np.ndarray,
+    max_shift: int,
+    rng: np.random.Generator | np.random.RandomState | int | None = None,
 ) -> np.ndarray:
     """Roll each image by its own random integer offsets ``dy, dx`` in ``[-k, k]``.
 
@@ -169,7 +171,10 @@ def random_shift(
     ``np.roll(image, (dy, dx), axis=(-2, -1))``: ``out[i, j] = img[(i - dy) % H,
     (j - dx) % W]``. Images are laid out ``(N, H, W)`` or ``(N, C, H, W)``; every channel
     of one image moves together. ``rng`` is a seeded ``numpy.random.Generator`` (or a
-    seed); the offsets are drawn as ``rng.integers(-k, k + 1, size=(N, 2))``.
+    seed); the offsets are drawn as ``rng.integers(-k, k + 1, size=(N, 2))``. A legacy
+    ``numpy.random.RandomState`` draws them as ``rng.randint(-k, k + 1, size=(N, 2))``,
+    which for one image is what karpathy/lecun1989-repro's modern.py draws before each
+    training step (``np.random.randint(-1, 2, size=2)``, then ``torch.roll`` by it).
     """
     images = np.asarray(images)
     if images.ndim < 3:
@@ -179,9 +184,11 @@ def random_shift(
     if int(max_shift) != max_shift or max_shift < 0:
         raise ValueError(f"random_shift: max_shift must be an integer >= 0, got {max_shift!r}")
     k = int(max_shift)
-    rng = np.random.default_rng(rng)
     n, h, w = images.shape[0], images.shape[-2], images.shape[-1]
-    shifts = rng.integers(-k, k + 1, size=(n, 2))
+    if isinstance(rng, np.random.RandomState):
+        shifts = rng.randint(-k, k + 1, size=(n, 2))
+    else:
+        shifts = np.random.default_rng(rng).integers(-k, k + 1, size=(n, 2))
     dy, dx = shifts[:, 0], shifts[:, 1]
     # For image b, output row i reads input row (i - dy[b]) % H; the same for columns.
     rows = (np.arange(h)[None, :] - dy[:, None]) % h  # (N, H)
@@ -197,27 +204,47 @@ class RandomShift:
     """:func:`random_shift` with its own seeded generator, for use as a transform.
 
     ``RandomShift(1, seed=0)(x)`` shifts each image by -1, 0 or +1 pixel in y and in x.
-    Its random state can be saved and restored (``state_dict`` / ``load_state_dict``),
-    so training resumed from a checkpoint sees the same augmentation.
+    ``RandomShift(1, numpy_seed=1337)`` draws the shifts from the legacy
+    ``numpy.random.RandomState(1337)`` instead, as modern.py does after
+    ``np.random.seed(1337)``. Its random state can be saved and restored (``state_dict`` /
+    ``load_state_dict``), so training resumed from a checkpoint sees the same augmentation.
     """
 
-    def __init__(self, max_shift: int, seed: int | None = None) -> None:
+    def __init__(self, max_shift: int, seed: Any = None, numpy_seed: int | None = None) -> None:
         self.max_shift = max_shift
-        self.rng = np.random.default_rng(seed)
+        self.numpy_seed = numpy_seed
+        self.rng: np.random.Generator | np.random.RandomState = (
+            np.random.default_rng(seed) if numpy_seed is None
+            else np.random.RandomState(numpy_seed))
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         return random_shift(images, self.max_shift, self.rng)
 
     def state_dict(self) -> dict[str, Any]:
         """The generator's state as plain JSON-able data."""
+        if isinstance(self.rng, np.random.RandomState):
+            name, key, pos, has_gauss, gauss = self.rng.get_state()
+            return {"legacy_state": [name, key.tolist(), int(pos), int(has_gauss), float(gauss)]}
         return {"rng_state": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the generator state saved by :meth:`state_dict`."""
-        self.rng.bit_generator.state = state["rng_state"]
+        legacy = isinstance(self.rng, np.random.RandomState)
+        if legacy != ("legacy_state" in state):
+            kinds = {True: "a legacy RandomState (numpy_seed)", False: "a Generator (seed)"}
+            raise ValueError(
+                f"RandomShift.load_state_dict: the state is of {kinds['legacy_state' in state]}"
+                f" stream, but this RandomShift draws from {kinds[legacy]}"
+            )
+        if legacy:
+            name, key, pos, has_gauss, gauss = state["legacy_state"]
+            self.rng.set_state((name, np.asarray(key, dtype=np.uint32), pos, has_gauss, gauss))
+        else:
+            self.rng.bit_generator.state = state["rng_state"]
 
     def __repr__(self) -> str:
-        return f"RandomShift(max_shift={self.max_shift})"
+        legacy = "" if self.numpy_seed is None else f", numpy_seed={self.numpy_seed}"
+        return f"RandomShift(max_shift={self.max_shift}{legacy})"
 
 
 def one_hot_pm1(labels: np.ndarray, num_classes: int = 10, dtype: Any = np.float32) -> np.ndarray:

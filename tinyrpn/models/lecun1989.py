@@ -12,18 +12,21 @@ REFERENCE.md §5. The network has 9,760 parameters:
 Weights start uniform in ±2.4/√fan_in, drawn from tinyrpn's random stream, or (with
 ``torch_seed``) exactly as the PyTorch reproduction drew them. The 1989 network uses tanh
 everywhere; the modern one (``modern=True``) uses ReLU, dropout on H2's output and no
-activation on the output.
+activation on the output, whose bias starts at 0 (as in modern.py; the 1989 one starts at
+−1). With ``torch_seed``, the modern network's dropout masks are PyTorch's too: the stream
+continues after the weights, as in modern.py, and its position is the buffer
+``dropout_stream``, so it is saved and restored with the model.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tinyrpn import nn
+from tinyrpn import backend, nn
 from tinyrpn.autograd import Tensor, no_grad, zeros
 from tinyrpn.nn import functional as F
 from tinyrpn.nn import init
-from tinyrpn.random import pytorch_cpu_rand
+from tinyrpn.random import TorchCPUGenerator
 
 # The H1 maps read by H2's three groups of four maps: 0-7, 4-11, and 0-3 with 8-11.
 # Gathering them side by side (24 channels) turns H2 into one convolution with groups=3.
@@ -39,12 +42,15 @@ def _uniform_fan_in(t: Tensor, fan_in: int) -> None:
     init.uniform_(t, -bound, bound)
 
 
-def _pytorch_uniform_fan_in_(weights: list[tuple[Tensor, int]], torch_seed: int) -> None:
+def _pytorch_uniform_fan_in_(
+    weights: list[tuple[Tensor, int]], torch_seed: int
+) -> TorchCPUGenerator:
     """Fill each (tensor, fan_in) in turn as karpathy/lecun1989-repro does after
     ``torch.manual_seed(torch_seed)``: ``(torch.rand(shape) - 0.5) * 2 * 2.4 / sqrt(fan_in)``
-    in float32, all from one stream (:func:`tinyrpn.random.pytorch_cpu_rand`).
+    in float32, all from one stream; returns the stream, positioned after these draws.
     """
-    uniform = pytorch_cpu_rand(torch_seed, sum(t.numel() for t, _ in weights))
+    stream = TorchCPUGenerator(torch_seed)
+    uniform = stream.rand(sum(t.numel() for t, _ in weights))
     start = 0
     for t, fan_in in weights:
         u = uniform[start:start + t.numel()].reshape(t.shape)
@@ -52,6 +58,7 @@ def _pytorch_uniform_fan_in_(weights: list[tuple[Tensor, int]], torch_seed: int)
         scaled = (u - np.float32(0.5)) * np.float32(2) * np.float32(2.4)
         t.copy_(scaled / np.float32(fan_in**0.5))
         start += t.numel()
+    return stream
 
 
 class LeCun1989(nn.Module):
@@ -76,14 +83,19 @@ class LeCun1989(nn.Module):
         self.outb = nn.Parameter(zeros(10))
         self.dropout = nn.Dropout(dropout) if modern else None
         self.torch_seed = torch_seed
+        stream = None
         with no_grad():
             weights = [(getattr(self, name), fan_in) for name, fan_in in WEIGHT_FAN_IN]
             if torch_seed is None:
                 for t, fan_in in weights:
                     _uniform_fan_in(t, fan_in)
             else:
-                _pytorch_uniform_fan_in_(weights, torch_seed)
-            init.constant_(self.outb, -1.0)
+                stream = _pytorch_uniform_fan_in_(weights, torch_seed)
+            if not modern:
+                init.constant_(self.outb, -1.0)
+        # the PyTorch stream's position, for the next dropout mask (not a parameter)
+        self.register_buffer("dropout_stream", Tensor(stream.state_array())
+                             if modern and stream is not None else None)
 
     def _act(self, x: Tensor) -> Tensor:
         return x.relu() if self.modern else x.tanh()
@@ -98,11 +110,20 @@ class LeCun1989(nn.Module):
         x = F.pad(x[:, H2_INPUT_CHANNELS], (2, 2, 2, 2), value=-1.0)
         x = self._act(F.conv2d(x, self.H2w, stride=2, groups=3) + self.H2b)
         if self.dropout is not None:
-            x = self.dropout(x)
+            x = self._dropout(x)
         x = x.flatten(1)
         x = self._act(x @ self.H3w + self.H3b)
         x = x @ self.outw + self.outb
         return x if self.modern else x.tanh()
+
+    def _dropout(self, x: Tensor) -> Tensor:
+        if self.dropout_stream is None or not self.training:
+            return self.dropout(x)
+        stream = TorchCPUGenerator.from_state_array(backend.to_numpy(self.dropout_stream.data))
+        x = F.dropout(x, self.dropout.p, training=True, generator=stream)
+        self.dropout_stream.data = backend.to_device(stream.state_array(),
+                                                     self.dropout_stream.device)
+        return x
 
     def extra_repr(self) -> str:
         seed = "" if self.torch_seed is None else f", torch_seed={self.torch_seed}"

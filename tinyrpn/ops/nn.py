@@ -268,11 +268,14 @@ class Dropout(Function):
         return d * self.mask
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+            generator: Any = None) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1−p) (training only).
 
     The mask is drawn on the CPU from ``tinyrpn.random.default_generator()`` and moved to
-    x's device, so ``tinyrpn.manual_seed`` makes it reproducible on every backend.
+    x's device, so ``tinyrpn.manual_seed`` makes it reproducible on every backend. With a
+    ``generator`` (a :class:`tinyrpn.random.TorchCPUGenerator`) it is the mask PyTorch's
+    CPU dropout draws from that stream, bit for bit: ``bernoulli(1 − p) / (1 − p)``.
     ``inplace`` is accepted for PyTorch compatibility; the result is always a new tensor
     (in-place writes would break the graph's saved values).
     """
@@ -283,6 +286,9 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
         return x
     if p == 1.0:
         mask = x.xp.zeros(x.shape, dtype=x.dtype)
+    elif generator is not None:
+        keep = generator.bernoulli(x.numel(), 1.0 - p).reshape(x.shape)
+        mask = backend.to_device(keep.astype(x.dtype) / x.dtype.type(1.0 - p), x.device)
     else:
         keep = _random.default_generator().random(x.shape, dtype=np.float32) >= p
         mask = backend.to_device(keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p)), x.device)
