@@ -4,7 +4,8 @@
 
 - lecun1989: REFERENCE.md §5's network, one batch-1 SGD step (forward, MSE, backward,
   update). At batch 1 the step is dominated by per-op overhead: this row measures the
-  engine, not the arithmetic. Target: at most 1.5x PyTorch.
+  engine, not the arithmetic. Target: at most 1.5x PyTorch. Timed in float32 and in
+  float64 (``configs/lecun1989.yaml`` trains in float64), both sides in the same dtype.
 - lecun1989_modern: the modern variant (ReLU, dropout, cross-entropy, AdamW), batch 1.
 - mlp_madgrad: REFERENCE.md §3's MLP, one batch-512 step with Adam on both sides (PyTorch
   has no MADGRAD), so the row compares the forward/backward work.
@@ -38,16 +39,16 @@ except ImportError:  # PyTorch is only the yardstick
     torch = None
 
 
-def lecun_case(modern: bool) -> dict[str, Callable[[], object]]:
+def lecun_case(modern: bool, dtype: str = "float32") -> dict[str, Callable[[], object]]:
     tinyrpn.manual_seed(0)
-    model = LeCun1989(modern=modern)
-    x = tinyrpn.rand(1, 1, 16, 16) * 2 - 1
+    model = LeCun1989(modern=modern).to(dtype=dtype)
+    x = tinyrpn.rand(1, 1, 16, 16, dtype=dtype) * 2 - 1
     if modern:
         target = tinyrpn.tensor([3])
         loss_fn: Callable = nn.CrossEntropyLoss()
         opt = optim.AdamW(model.parameters(), lr=3e-4, weight_decay=1e-4)
     else:
-        target = -tinyrpn.ones(1, 10)
+        target = -tinyrpn.ones(1, 10, dtype=dtype)
         loss_fn = nn.MSELoss()
         opt = optim.SGD(model.parameters(), lr=0.03)
 
@@ -118,6 +119,7 @@ def mlp_case() -> dict[str, Callable[[], object]]:
 
 CASES = {
     "lecun1989 step (batch 1, SGD)": lambda: lecun_case(modern=False),
+    "lecun1989 step, float64": lambda: lecun_case(modern=False, dtype="float64"),
     "lecun1989_modern step (batch 1, AdamW)": lambda: lecun_case(modern=True),
     "mlp §3 step (batch 512, Adam)": mlp_case,
 }
