@@ -12,6 +12,7 @@ from tinyrpn.models import MLP, LeCun1989, madgrad_mlp, subspace_mlp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _torch_twins import torch_lecun1989  # noqa: E402  (PyTorch transcriptions, the oracle)
+from torch_oracle import skip_unless_mt19937_bernoulli  # noqa: E402
 
 
 def test_madgrad_mlp_matches_reference_architecture():
@@ -203,6 +204,7 @@ def test_lecun1989_modern_replays_modern_py_streams(dtype):
     masks and the shifts modern.py draws (PyTorch's generator after the weights; NumPy's
     legacy global stream), so both move every weight alike, step after step."""
     torch = pytest.importorskip("torch")
+    skip_unless_mt19937_bernoulli(torch)
     import tinyrpn.nn.functional as F
     from tinyrpn import optim
     from tinyrpn.data import RandomShift

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from torch_oracle import torch_epoch_orders
+from torch_oracle import skip_unless_mt19937_bernoulli, torch_epoch_orders
 
 from tinyrpn.random import TorchCPUGenerator, _fma_float32, pytorch_cpu_rand
 
@@ -155,6 +155,7 @@ def test_matches_torch_bit_for_bit(seed):
 @pytest.mark.parametrize("seed", [0, 1337])
 def test_bernoulli_and_dropout_match_torch(seed):
     torch = pytest.importorskip("torch")
+    skip_unless_mt19937_bernoulli(torch)
     import tinyrpn
     import tinyrpn.nn.functional as F
 

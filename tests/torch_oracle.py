@@ -19,3 +19,18 @@ def torch_epoch_orders(torch: Any, n_train: int, n_test: int, epochs: int) -> li
         for _ in test:
             pass
     return orders
+
+
+def skip_unless_mt19937_bernoulli(torch: Any) -> None:
+    """Skip the calling test where PyTorch's CPU ``bernoulli_(p)`` (and so its dropout) does
+    not draw from its MT19937 stream: PyTorch built with MKL sends it to MKL's own
+    generator on Intel CPUs, which ``TorchCPUGenerator.bernoulli`` does not reproduce."""
+    import pytest
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            intel = "GenuineIntel" in f.read()
+    except OSError:
+        intel = False
+    if intel and torch.backends.mkl.is_available():
+        pytest.skip("PyTorch takes MKL's bernoulli path on this Intel CPU")

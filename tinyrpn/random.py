@@ -196,7 +196,10 @@ class TorchCPUGenerator:
         One 64-bit draw per element (two 32-bit ones, as :meth:`random64` but unmasked):
         the element is 1 when u < p for u = (r₆₄ mod 2⁵³) · 2⁻⁵³, a double in [0, 1).
         ``torch.nn.functional.dropout(x, q)`` in training mode draws its mask this way, with
-        p = 1 − q, and returns x · (mask / (1 − q)).
+        p = 1 − q, and returns x · (mask / (1 − q)). (This is PyTorch's own CPU kernel, the
+        one it runs on AMD and ARM CPUs and in builds without MKL; a build with MKL on an
+        Intel CPU draws one 32-bit seed and takes the numbers from MKL's generator instead,
+        which is not reproduced here.)
         """
         n = _count(n, "bernoulli")
         raw = self._bits.random_raw(2 * n)
