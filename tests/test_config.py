@@ -908,3 +908,18 @@ def test_dtype_float64_converts_weights_data_and_targets(
     with pytest.raises(ConfigError,
                        match=r"dtype: unknown dtype 'float16'(.|\n)*valid: float32, float64"):
         load_quiet(CONFIGS / "lecun1989.yaml", {"dtype": "float16"})
+
+
+def test_a_saved_config_is_brought_up_to_the_current_defaults() -> None:
+    from tinyrpn.config.experiment import with_current_defaults
+
+    today = load_quiet(CONFIGS / "lecun1989_modern.yaml").config
+    older = {k: v for k, v in today.items() if k != "dtype"}  # before dtype existed
+    older["data"] = dict(today["data"], augment=[{"random_shift": {"max_shift": 1}}])
+    upgraded = with_current_defaults(older)
+    assert upgraded["dtype"] == "float32"  # every run was float32 then
+    assert upgraded["data"]["augment"] == [{"random_shift": {"max_shift": 1, "numpy_seed": None}}]
+    assert "dtype" not in older  # the checkpoint's copy is left alone
+    assert with_current_defaults(today) == today  # a resolved config is a fixed point
+    gone = dict(today, retired_key=1)  # a key the format no longer knows: left to the caller
+    assert with_current_defaults(gone) is gone

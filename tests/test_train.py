@@ -385,13 +385,23 @@ def test_resume_refuses_a_different_config(tmp_path):
 
 
 def test_resume_accepts_a_checkpoint_from_before_the_dtype_key(tmp_path):
-    # configs saved before `dtype` existed ran in float32; a float64 resume is another run
+    # configs saved before `dtype` existed ran in float32; a float64 resume is another run.
+    # upgrade_saved_config stands in for from_experiment's with_current_defaults.
+    def upgrade(saved):
+        return {"dtype": "float32", **saved}
+
     out = tmp_path / "run"
     build(out, epochs=1, config=dict(CONFIG)).fit()  # saved without a dtype key
-    build(out, epochs=2, config=dict(CONFIG, dtype="float32")).fit(resume=True)
+    build(out, epochs=2, config=dict(CONFIG, dtype="float32"),
+          upgrade_saved_config=upgrade).fit(resume=True)
     assert json.loads((out / "results.json").read_text())["epochs_completed"] == 2
     with pytest.raises(ResumeError, match=r"dtype: 'float32' -> 'float64'"):
-        build(out, epochs=3, config=dict(CONFIG, dtype="float64")).fit(resume=True)
+        build(out, epochs=3, config=dict(CONFIG, dtype="float64"),
+              upgrade_saved_config=upgrade).fit(resume=True)
+    # without the upgrade, the missing key is a difference like any other
+    build(out, epochs=3, config=dict(CONFIG)).fit()
+    with pytest.raises(ResumeError, match=r"dtype: None -> 'float32'"):
+        build(out, epochs=4, config=dict(CONFIG, dtype="float32")).fit(resume=True)
 
 
 def test_a_failing_plot_only_warns(tmp_path, monkeypatch, capsys):

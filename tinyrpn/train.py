@@ -308,8 +308,6 @@ def _config_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
             path = f"{prefix}.{k}" if prefix else k
             if path in ("training.epochs", "device"):  # a run may be extended, or moved
                 continue
-            if path == "dtype" and k not in old and new[k] == "float32":
-                continue  # saved before the dtype key existed, when every run was float32
             out += _config_differences(old.get(k), new.get(k), path)
         return out
     return [] if old == new else [f"{prefix or '<root>'}: {old!r} -> {new!r}"]
@@ -348,6 +346,9 @@ class Trainer:
     - ``progress``: show per-epoch progress bars (``tqdm.auto``, so also in Jupyter).
     - ``on_epoch_end(epoch, record)``: called after each epoch with that epoch's numbers.
     - ``meta``: extra JSON-able facts recorded in ``results.json`` (e.g. data limits).
+    - ``upgrade_saved_config(old)``: on resume, brings the config a checkpoint holds up to
+      today's keys before it is compared with ``config`` (``from_experiment`` fills keys
+      added to the config format since with their defaults, so an older run still resumes).
     """
 
     def __init__(
@@ -371,6 +372,7 @@ class Trainer:
         train_eval_loader: Any = None,
         on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
         meta: Mapping[str, Any] | None = None,
+        upgrade_saved_config: Callable[[Any], Any] | None = None,
     ) -> None:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"Trainer: epochs must be an integer >= 0, got {epochs!r}")
@@ -393,6 +395,7 @@ class Trainer:
         self.progress, self.on_epoch_end = progress, on_epoch_end
         self.name = name or (self.out_dir.name if self.out_dir else "run")
         self.meta = _plain(dict(meta or {}))
+        self.upgrade_saved_config = upgrade_saved_config
         self._train_eval_loader = train_eval_loader
         self.history = History()
         self.epoch = 0  # completed epochs
@@ -408,6 +411,8 @@ class Trainer:
 
         ``kwargs`` go to the constructor (``progress``, ``on_epoch_end``, ...).
         """
+        from tinyrpn.config.experiment import with_current_defaults
+
         trandom.manual_seed(exp.seed)
         model = exp.build_model()
         train_loader, test_loader = exp.build_data(limit_train=limit_train, limit_test=limit_test)
@@ -420,7 +425,7 @@ class Trainer:
             exp.build_scheduler(optimizer), epochs=exp.epochs, out_dir=out_dir,
             config=exp.config, seed=exp.seed, eval_train=bool(training.get("eval_train")),
             eval_every_steps=training.get("eval_every_steps"), device=exp.device,
-            name=exp.name, meta=meta, **kwargs,
+            name=exp.name, meta=meta, upgrade_saved_config=with_current_defaults, **kwargs,
         )
 
     # -- paths and small helpers -------------------------------------------------------
@@ -479,7 +484,10 @@ class Trainer:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` (model, optimizer, scheduler, random streams, history)."""
         if self.config is not None and state.get("config") is not None:
-            diff = _config_differences(state["config"], self.config)
+            saved = state["config"]
+            if self.upgrade_saved_config is not None:
+                saved = self.upgrade_saved_config(saved)
+            diff = _config_differences(saved, self.config)
             if diff:
                 raise ResumeError(
                     "cannot resume: the checkpoint was made with a different config ("

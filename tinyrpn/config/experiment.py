@@ -8,6 +8,8 @@ without loading the engine.
 
 from __future__ import annotations
 
+import copy
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -17,8 +19,9 @@ import yaml
 
 from .models import build_model, count_parameters, describe_model, rpn_layer_sizes
 from .registry import REGISTRIES, step_name, step_params
+from .schema import ConfigError, Context
 
-__all__ = ["Experiment", "memory_estimate"]
+__all__ = ["Experiment", "memory_estimate", "with_current_defaults"]
 
 
 def _typed_text(d: dict[str, Any] | None) -> str:
@@ -150,6 +153,22 @@ def memory_estimate(config: dict[str, Any]) -> dict[str, Any]:
     est["total"] = (est["parameters"] + est["gradients"] + est["optimizer_state"]
                     + est["buffers"] + est["activations"])
     return est
+
+
+def with_current_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+    """A resolved config saved by an earlier tinyrpn (a checkpoint's), resolved again, so the
+    keys added to the format since hold their defaults (``dtype: float32``, a random shift's
+    ``numpy_seed: null``) and compare equal to today's resolution of the same file. A config
+    that no longer resolves is returned as it was, for the caller to report the difference.
+    """
+    from .resolve import resolve
+
+    try:
+        with warnings.catch_warnings():  # e.g. a saved device that is not here: not news
+            warnings.simplefilter("ignore")
+            return resolve(copy.deepcopy(saved), Context(file="<checkpoint>"))
+    except ConfigError:
+        return saved
 
 
 def _float_as(x: Any, dtype: Any) -> Any:
