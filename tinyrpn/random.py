@@ -127,9 +127,7 @@ class TorchCPUGenerator:
             raise ValueError(f"TorchCPUGenerator.from_state_array: expected 625 numbers (624 "
                              f"MT19937 words and the index), got shape {array.shape}")
         generator = cls(0)
-        generator._bits.state = {"bit_generator": "MT19937",
-                                 "state": {"key": array[:624].astype(np.uint32),
-                                           "pos": int(array[624])}}
+        generator.set_state({"key": array[:624], "pos": int(array[624])})
         return generator
 
     def random32(self, n: int) -> np.ndarray:
