@@ -257,6 +257,11 @@ def test_lecun1989_modern_dropout_stream_is_saved_with_the_model(tmp_path):
     b = LeCun1989(modern=True, torch_seed=1337)
     b.load_state_dict(tinyrpn.load(tmp_path / "model.npz"))
     np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())  # the same next mask
+    # written into in place, the buffer still decides the next mask
+    fresh = LeCun1989(modern=True, torch_seed=1337)
+    first = fresh(x).numpy()
+    b.dropout_stream.copy_(start)
+    np.testing.assert_array_equal(b(x).numpy(), first)
     assert LeCun1989(modern=True).dropout_stream is None  # tinyrpn's own stream
     assert LeCun1989(torch_seed=1337).dropout_stream is None  # no dropout in 1989
     assert LeCun1989(modern=True, torch_seed=1337).num_parameters() == 9_760
