@@ -735,7 +735,9 @@ def test_describe_names_layers_count_and_memory() -> None:
     text = load_quiet(CONFIGS / "rpn_taylor_identity.yaml").describe()
     assert "39,696,000 parameters" in text
     assert "layer 0: 784 -> 64" in text and "D = 615,440" in text
-    assert "largest: 157.6 MB, layer 0 head 0: expansion, 64 x 615,440" in text
+    # layer 0's expansion is multiplied as [1, x] ⊗ x, never stored
+    assert ("largest: 12.9 MB, layer 0 head 0: expansion multiplied as [1, x] ⊗ x (never "
+            "stored), partial sums 64 x 64 x 785") in text
     mem = load_quiet(CONFIGS / "rpn_taylor_identity.yaml").memory_estimate()
     assert mem["parameters"] == 39_696_000 * 4 and mem["optimizer_state"] == 2 * 39_696_000 * 4
     # dual-LPHM: layer 0's expansion is contracted as it is computed, never stored

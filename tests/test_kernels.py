@@ -582,6 +582,76 @@ def test_taylor2_contract_grad_m_matches_finite_differences(use_numba, method, r
                                numerical_grad(loss, M.copy()), rtol=1e-7, atol=1e-8)
 
 
+# the expansion times a dense W (n × D), as products with [1, x] ⊗ x
+DENSE_SHAPES = [(1, 1, 1), (3, 4, 2), (2, 5, 7), (5, 3, 1), (4, 9, 6)]  # (N, m, n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", DENSE_SHAPES)
+def test_taylor2_dense_matches_the_expansion_times_w_transposed(shape, dtype, rng):
+    N, m, n = shape
+    x, W = rand(rng, (N, m), dtype), rand(rng, (n, m + m * m), dtype)
+    z = taylor2_definition(x.astype(np.float64))
+    y = kernels.taylor2_dense(x, W)
+    assert y.dtype == dtype and y.shape == (N, n)
+    np.testing.assert_allclose(y, z @ W.T.astype(np.float64), **tol(dtype))
+    np.testing.assert_allclose(kernels.taylor2_dense(strided(x), strided(W)), y, **tol(dtype))
+
+    g = rand(rng, (N, n), dtype)
+    dW = kernels.taylor2_dense_grad_w(x, g)
+    assert dW.dtype == dtype and dW.shape == (n, m + m * m)
+    np.testing.assert_allclose(dW, g.T.astype(np.float64) @ z, **tol(dtype))
+    dx = kernels.taylor2_dense_grad_x(x, W, g)
+    assert dx.dtype == dtype and dx.shape == (N, m)
+    expected_dx = taylor.taylor2_backward_xp(g.astype(np.float64) @ W.astype(np.float64),
+                                             x.astype(np.float64))
+    np.testing.assert_allclose(dx, expected_dx, **tol(dtype))
+    np.testing.assert_allclose(kernels.taylor2_dense_grad_x(strided(x), strided(W), strided(g)),
+                               dx, **tol(dtype))
+
+
+def test_taylor2_dense_gradients_match_finite_differences(rng):
+    x, W, g = rand(rng, (3, 4)), rand(rng, (2, 20)), rand(rng, (3, 2))
+
+    def loss_w(W):
+        return np.sum(kernels.taylor2_dense(x, W) * g)
+
+    def loss_x(x):
+        return np.sum(kernels.taylor2_dense(x, W) * g)
+
+    np.testing.assert_allclose(kernels.taylor2_dense_grad_w(x, g),
+                               numerical_grad(loss_w, W.copy()), rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(kernels.taylor2_dense_grad_x(x, W, g),
+                               numerical_grad(loss_x, x.copy()), rtol=1e-7, atol=1e-8)
+
+
+def test_taylor2_dense_grad_w_writes_into_out(rng):
+    x, g = rand(rng, (3, 4), np.float32), rand(rng, (3, 2), np.float32)
+    flat = np.empty(40, np.float32)
+    assert kernels.taylor2_dense_grad_w(x, g, out=flat) is flat
+    np.testing.assert_allclose(flat.reshape(2, 20), kernels.taylor2_dense_grad_w(x, g),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match=r"out must be C-contiguous float32 with 40 elements, "
+                                         r"got float64 of shape \(40,\)"):
+        kernels.taylor2_dense_grad_w(x, g, out=np.empty(40))
+    with pytest.raises(ValueError, match=r"got float32 of shape \(39,\)"):
+        kernels.taylor2_dense_grad_w(x, g, out=np.empty(39, np.float32))
+
+
+def test_taylor2_dense_rejects_bad_arguments():
+    with pytest.raises(ValueError, match=r"W must have D = m \+ m² = 12 columns for x of "
+                                         r"width m = 3, got W of shape \(2, 11\)"):
+        kernels.taylor2_dense(np.zeros((2, 3)), np.zeros((2, 11)))
+    with pytest.raises(ValueError, match=r"W must be 2-D \(n, D\)"):
+        kernels.taylor2_dense(np.zeros((2, 3)), np.zeros(12))
+    with pytest.raises(ValueError, match=r"grad_y has 4 rows, x has 2"):
+        kernels.taylor2_dense_grad_w(np.zeros((2, 3)), np.zeros((4, 1)))
+    with pytest.raises(ValueError, match=r"grad_y must have shape \(2, 1\), got \(2, 3\)"):
+        kernels.taylor2_dense_grad_x(np.zeros((2, 3)), np.zeros((1, 12)), np.zeros((2, 3)))
+    with pytest.raises(TypeError, match=r"taylor2_dense: expected float32 or float64"):
+        kernels.taylor2_dense(np.zeros((2, 3), np.int64), np.zeros((1, 12)))
+
+
 def test_taylor2_contract_fft_tables_hold_every_run_once():
     # the FFT route's two tables are the direct route's runs regrouped: by block (forward)
     # and by lag (dM); padding entries point at the zero after x

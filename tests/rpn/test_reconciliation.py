@@ -280,6 +280,56 @@ def test_apply_expanded_equals_the_expansion_times_matrix_transposed(make, postp
     assert gradcheck(lambda x, w: rec.apply_expanded(x, expansion, w), x, w)
 
 
+@pytest.mark.parametrize("postprocess", [None, "layer_norm"])
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_identity_apply_expanded_equals_the_expansion_times_matrix_transposed(d, postprocess):
+    """Degree 2 without post-processing multiplies through [1, x] ⊗ x; the rest expand."""
+    from tinyrpn.rpn import TaylorExpansion
+
+    tinyrpn.manual_seed(13)
+    expansion = TaylorExpansion(d, postprocess=postprocess)
+    rec = IdentityReconciliation(3, expansion.output_dim(4)).double()
+    x = tinyrpn.tensor(np.random.default_rng(14).standard_normal((5, 4)), requires_grad=True)
+    expected = expansion(x).numpy() @ rec.matrix().numpy().T
+    np.testing.assert_allclose(rec.apply_expanded(x, expansion).numpy(), expected,
+                               rtol=1e-12, atol=1e-12)
+    w = rec.w.detach().requires_grad_(True)
+    assert gradcheck(lambda x, w: rec.apply_expanded(x, expansion, w), x, w)
+
+
+def test_full_size_identity_head_never_builds_the_expansion():
+    """Layer 1 of the §1 model on 8 images: κ(x) would be 8 × 615,440 floats (19.7 MB).
+
+    The forward pass must allocate well below that; backward allocates the gradient of w
+    (157.6 MB, a fresh flat array: no reshaped copy of it) and little more.
+    """
+    from tinyrpn.rpn import TaylorExpansion
+
+    tinyrpn.manual_seed(15)
+    rec = IdentityReconciliation(64, 615440)
+    expansion = TaylorExpansion(2)
+    x = tinyrpn.tensor(np.random.default_rng(16).random((8, 784)).astype(np.float32))
+    tracemalloc.start()
+    y = rec.apply_expanded(x, expansion)
+    forward_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.reset_peak()
+    y.sum().backward()
+    backward_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert forward_peak < 8e6, f"forward allocated {forward_peak / 1e6:.1f} MB at peak"
+    grad_bytes = 64 * 615440 * 4
+    assert backward_peak < grad_bytes + 8e6, (
+        f"backward allocated {backward_peak / 1e6:.1f} MB at peak, the gradient being "
+        f"{grad_bytes / 1e6:.1f} MB")
+    assert rec.w.grad.numpy().base is None and rec.w.grad.shape == (64 * 615440,)
+    z = expansion(x).numpy().astype(np.float64)
+    expected = z @ rec.matrix().numpy().astype(np.float64).T
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-4, atol=1e-4)
+    # d(sum y)/dW[k] = sum_b z_b for every row k
+    dW = rec.w.grad.numpy().reshape(64, 615440)
+    np.testing.assert_allclose(dW[[0, 63]], np.tile(z.sum(axis=0), (2, 1)), rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("layout", ["kron", "tinybig"])
 def test_full_size_dual_lphm_head_never_builds_the_expansion(layout):
     """Layer 1 of the reference model on 8 images: κ(x) would be 8 × 615,440 floats (19.7 MB).

@@ -49,24 +49,37 @@ def _bytes(n: float) -> str:
     return f"{n:,.1f} GB"  # pragma: no cover
 
 
-def _contracted_blocks(head: dict[str, Any], n: int, D: int) -> tuple[int, int] | None:
-    """(blocks, width) when this head's expansion is contracted without being stored.
+def _unstored_expansion(head: dict[str, Any], m: int, n: int, D: int,
+                        batch: int) -> tuple[str, int] | None:
+    """(what, floats) when this head multiplies by its expansion without storing it.
 
-    That is a degree-2 Taylor expansion without post-processing in front of an hm, lphm or
-    dual_lphm reconciliation (Kronecker layout, or tinyBIG's when s·t divides D): see
-    ``Reconciliation.apply_expanded``. None otherwise.
+    That is a degree-2 Taylor expansion without post-processing in front of an identity
+    reconciliation (the products with [1, x] ⊗ x: ``kernels.taylor2_dense``; backward keeps
+    only x, and the forward pass briefly holds batch × n × (m + 1) partial sums), or in
+    front of an hm, lphm or dual_lphm reconciliation (Kronecker layout, or tinyBIG's when
+    s·t divides D: contracted block by block). See ``Reconciliation.apply_expanded``.
+    None otherwise.
     """
     expansion, rec = head["expansion"], head["reconciliation"]
-    if (expansion["type"] != "taylor" or expansion.get("d") != 2 or head["postprocess"]
-            or rec["type"] not in ("hm", "lphm", "dual_lphm")):
+    if expansion["type"] != "taylor" or expansion.get("d") != 2 or head["postprocess"]:
+        return None
+    if rec["type"] == "identity":
+        return (f"expansion multiplied as [1, x] ⊗ x (never stored), partial sums "
+                f"{batch} x {n} x {m + 1:,}", batch * n * (m + 1))
+    if rec["type"] not in ("hm", "lphm", "dual_lphm"):
         return None
     p = rec["p"]
     q = rec.get("q") or p
     s, t = n // p, D // q
     low_rank_b = rec["type"] != "hm"
     if rec.get("layout", "kron") == "kron":
-        return q, rec["r"] if low_rank_b else s
-    return (D // (s * t), 1) if D % (s * t) == 0 else None
+        c, width = q, rec["r"] if low_rank_b else s
+    elif D % (s * t) == 0:
+        c, width = D // (s * t), 1
+    else:
+        return None
+    return (f"expansion contracted block by block (never stored), {batch} x {c:,} x {width}",
+            batch * c * width)
 
 
 def _activations(model: dict[str, Any], batch: int) -> list[tuple[str, int]]:
@@ -76,12 +89,10 @@ def _activations(model: dict[str, Any], batch: int) -> list[tuple[str, int]]:
     if kind == "rpn":
         for i, (layer, sizes) in enumerate(zip(model["layers"], rpn_layer_sizes(model))):
             for j, (head, info) in enumerate(zip(layer["heads"], sizes["heads"])):
-                blocks = _contracted_blocks(head, layer["n"], info["D"])
-                if blocks is not None:
-                    c, width = blocks
-                    out.append((f"layer {i} head {j}: expansion contracted block by block "
-                                f"(never stored), {batch} x {c:,} x {width}",
-                                batch * c * width))
+                unstored = _unstored_expansion(head, layer["m"], layer["n"], info["D"], batch)
+                if unstored is not None:
+                    what, floats = unstored
+                    out.append((f"layer {i} head {j}: {what}", floats))
                     continue
                 out.append((f"layer {i} head {j}: expansion, {batch} x {info['D']:,}",
                             batch * info["D"]))
@@ -107,8 +118,8 @@ def memory_estimate(config: dict[str, Any]) -> dict[str, Any]:
 
     parameters + gradients + optimizer state (per-parameter buffers of the optimizer and
     Lookahead's slow copy) + large buffers (a subspace's projection P) + the activations
-    one step keeps for backward (the largest is named: for the RPN of REFERENCE.md it is
-    the 64 x 615,440 Taylor expansion of layer 1).
+    one step keeps for backward (the largest is named; the 64 x 615,440 Taylor expansion
+    of the RPNs' layer 1 is not among them: it is never stored).
     """
     model = config["model"]
     n_params = count_parameters(model)

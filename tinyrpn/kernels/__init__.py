@@ -17,7 +17,15 @@ To add kernels, put them in a module of this package and append its public names
 from .conv import conv2d_backward, conv2d_forward
 from .norm import layer_norm_backward, layer_norm_forward
 from .softmax import cross_entropy_backward, cross_entropy_forward, log_softmax
-from .taylor import taylor2_backward, taylor2_contract, taylor2_contract_grad_m, taylor2_forward
+from .taylor import (
+    taylor2_backward,
+    taylor2_contract,
+    taylor2_contract_grad_m,
+    taylor2_dense,
+    taylor2_dense_grad_w,
+    taylor2_dense_grad_x,
+    taylor2_forward,
+)
 
 __all__ = [
     "conv2d_forward",
@@ -31,6 +39,9 @@ __all__ = [
     "taylor2_backward",
     "taylor2_contract",
     "taylor2_contract_grad_m",
+    "taylor2_dense",
+    "taylor2_dense_grad_w",
+    "taylor2_dense_grad_x",
 ]
 
 # The fast Walsh–Hadamard transform (the Fastfood projection of tinyrpn.models.subspace).

@@ -329,6 +329,118 @@ def taylor2_contract_grad_m(x: Any, grad_y: Any, method: str = "auto") -> Any:
 
 
 # --------------------------------------------------------------------------------------
+# the expansion times a dense matrix, through matrix products
+# --------------------------------------------------------------------------------------
+#
+# With x~ = [1, x] (length m + 1), the expanded row is an outer product, flattened:
+#
+#     z = [x, vec(x xᵀ)] = vec(x~ ⊗ x),   z[r*m + c] = x~[r] * x[c]
+#
+# (row r = 0 is the linear part, row r = a + 1 holds x_a x_c). So for a dense W (n × D),
+# viewed without a copy as W3 of shape (n, m + 1, m) (W3[k, r, c] = W[k, r*m + c]),
+#
+#     y[b, k] = sum_{r,c} W[k, r*m + c] x~[b, r] x[b, c] = sum_r x~[b, r] P[b, k, r],
+#     P[b, k, r] = sum_c W3[k, r, c] x[b, c]                    (one matrix product)
+#
+# and the gradients are matrix products too, with V[b, k, r] = dy[b, k] x~[b, r]:
+#
+#     dW3[k, r, c] = sum_b V[b, k, r] x[b, c]
+#     dx[b, c]     = sum_{k,r} V[b, k, r] W3[k, r, c]  +  sum_k dy[b, k] P[b, k, c + 1]
+#
+# Each costs 2·N·n·D multiply-adds, as z · Wᵀ does, but z (N × D, 157 MB for 64 MNIST
+# images) is never built, and the products have a short inner dimension (m, or N) and a
+# long outer one, the shape BLAS spreads well over threads, where z · Wᵀ sums 615,440
+# terms into each of only N × n outputs.
+
+
+def _check_dense(kernel: str, x: Any, W: Any) -> tuple[int, int]:
+    """(n, m) after checking that W is n × D for D = m + m²."""
+    check_ndim(kernel, "x", x, 2, "(N, m)")
+    check_ndim(kernel, "W", W, 2, "(n, D)")
+    m = x.shape[1]
+    if W.shape[1] != m + m * m:
+        raise ValueError(
+            f"{kernel}: W must have D = m + m² = {m + m * m} columns for x of width m = {m}, "
+            f"got W of shape {tuple(W.shape)}"
+        )
+    return W.shape[0], m
+
+
+def _with_one(x: Any) -> Any:
+    """x~ = [1, x] per row."""
+    xp = get_array_module(x)
+    xt = xp.empty((x.shape[0], x.shape[1] + 1), dtype=x.dtype)
+    xt[:, 0] = 1
+    xt[:, 1:] = x
+    return xt
+
+
+def _rows(W: Any, m: int, dtype: Any) -> Any:
+    """W (n × D) as the (n·(m + 1)) × m matrix of its rows of m: a view when W is C-ordered."""
+    xp = get_array_module(W)
+    return xp.ascontiguousarray(W, dtype=dtype).reshape(-1, m)
+
+
+def taylor2_dense(x: Any, W: Any) -> Any:
+    """y = z · Wᵀ for z = [x, vec(x xᵀ)] per row: x (N, m), W (n, D = m + m²) -> y (N, n).
+
+    Computed as y[b, k] = sum_r x~[b, r] (W3[k] x[b])[r] with x~ = [1, x] and W3 = W viewed as
+    (n, m + 1, m): one matrix product, z never built (see the comment above).
+    """
+    n, m = _check_dense("taylor2_dense", x, W)
+    dtype = float_dtype("taylor2_dense", x, W)
+    x = x.astype(dtype, copy=False)
+    P = (x @ _rows(W, m, dtype).T).reshape(x.shape[0], n, m + 1)
+    return (P @ _with_one(x)[:, :, None])[:, :, 0]
+
+
+def taylor2_dense_grad_w(x: Any, grad_y: Any, out: Any = None) -> Any:
+    """dL/dW of ``taylor2_dense`` given dL/dy (N, n): grad_yᵀ · z, shape (n, D).
+
+    ``out``: an array of n·D elements to write into (any shape, C-contiguous, of the
+    result's dtype), so that a caller can receive it as a flat vector without a copy.
+    """
+    check_ndim("taylor2_dense_grad_w", "x", x, 2, "(N, m)")
+    check_ndim("taylor2_dense_grad_w", "grad_y", grad_y, 2, "(N, n)")
+    N, m = x.shape
+    n = grad_y.shape[1]
+    if grad_y.shape[0] != N:
+        raise ValueError(f"taylor2_dense_grad_w: grad_y has {grad_y.shape[0]} rows, x has {N}")
+    dtype = float_dtype("taylor2_dense_grad_w", x, grad_y)
+    xp = get_array_module(x)
+    x = x.astype(dtype, copy=False)
+    V = (grad_y.astype(dtype, copy=False)[:, :, None] * _with_one(x)[:, None, :])
+    if out is None:
+        out = xp.empty((n, m + m * m), dtype=dtype)
+    if out.size != n * (m + m * m) or out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(
+            f"taylor2_dense_grad_w: out must be C-contiguous {dtype} with {n * (m + m * m)} "
+            f"elements, got {out.dtype} of shape {tuple(out.shape)}"
+        )
+    xp.matmul(V.reshape(N, -1).T, x, out=out.reshape(-1, m))
+    return out
+
+
+def taylor2_dense_grad_x(x: Any, W: Any, grad_y: Any) -> Any:
+    """dL/dx of ``taylor2_dense`` given dL/dy (N, n): shape (N, m).
+
+    dx[b, c] = sum_{k,r} grad_y[b, k] x~[b, r] W3[k, r, c] + sum_k grad_y[b, k] P[b, k, c + 1]
+    (P as in the forward pass, computed again here).
+    """
+    n, m = _check_dense("taylor2_dense_grad_x", x, W)
+    N = x.shape[0]
+    if grad_y.shape != (N, n):
+        raise ValueError(f"taylor2_dense_grad_x: grad_y must have shape {(N, n)}, "
+                         f"got {tuple(grad_y.shape)}")
+    dtype = float_dtype("taylor2_dense_grad_x", x, W, grad_y)
+    x, g = x.astype(dtype, copy=False), grad_y.astype(dtype, copy=False)
+    rows = _rows(W, m, dtype)
+    V = (g[:, :, None] * _with_one(x)[:, None, :]).reshape(N, -1)
+    P = (x @ rows.T).reshape(N, n, m + 1)
+    return V @ rows + (g[:, None, :] @ P[:, :, 1:])[:, 0, :]
+
+
+# --------------------------------------------------------------------------------------
 # the same contraction through cross-correlations, for short blocks
 # --------------------------------------------------------------------------------------
 #

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from tinyrpn.autograd import Function, Tensor, as_tensor
+from tinyrpn.backend import get_array_module
 from tinyrpn.nn.module import Module, ModuleList
 from tinyrpn.ops import math as _math
 from tinyrpn.ops.shape import cat, stack
@@ -161,6 +162,15 @@ class Expansion(Module):
             )
         return z.reshape(z.shape[0], z.shape[1] // L, L) @ M
 
+    def contract_dense(self, x: Tensor, w: Tensor, n: int) -> Tensor | None:
+        """post(κ(x)) · Wᵀ with W = w viewed as an n × D matrix (row-major), or None.
+
+        None means this expansion has no way to compute it without building κ(x); the
+        caller then expands and multiplies (``IdentityReconciliation`` does).
+        ``TaylorExpansion`` of degree 2 without post-processing has one.
+        """
+        return None
+
     def _settings(self) -> str:
         return ""
 
@@ -244,6 +254,32 @@ class Taylor2Contract(Function):
         return dx, dM
 
 
+class Taylor2Dense(Function):
+    """y = z · Wᵀ for z = [x, vec(x xᵀ)] per row and W = w viewed as an n × D matrix.
+
+    backward:  dw = vec(dyᵀ · z),   dx = Taylor2's backward of dz = dy · W
+
+    computed, like the forward pass, from z = vec([1, x] ⊗ x) as matrix products with x
+    (``kernels.taylor2_dense``): z (N × D) is never built, dw is written straight into a
+    fresh length-l array, and dx is only computed when x needs it.
+    """
+
+    def forward(self, x: Any, w: Any, *, n: int) -> Any:
+        self.x, self.W = x, w.reshape(n, -1)
+        return _kernels().taylor2_dense(x, self.W)
+
+    def backward(self, d: Any) -> tuple[Any, Any]:
+        need_x, need_w = self.needs_input_grad
+        kernels = _kernels()
+        dx = kernels.taylor2_dense_grad_x(self.x, self.W, d) if need_x else None
+        dw = None
+        if need_w:
+            xp = get_array_module(d)
+            dw = xp.empty(self.W.size, dtype=np.result_type(self.x.dtype, d.dtype))
+            kernels.taylor2_dense_grad_w(self.x, d, out=dw)
+        return dx, dw
+
+
 def taylor_reference(x: Tensor, d: int) -> Tensor:
     """[x, x⊗x, ..., x^{⊗d}] composed from differentiable ops (any degree d ≥ 1).
 
@@ -293,6 +329,19 @@ class TaylorExpansion(Expansion):
                 f"with L dividing D = m + m², got x {x.shape} and M {M.shape}"
             )
         return Taylor2Contract.apply(x, M)
+
+    def contract_dense(self, x: Tensor, w: Tensor, n: int) -> Tensor | None:
+        if self.d != 2 or len(self.postprocess):
+            return None
+        if not isinstance(x, Tensor):
+            x = as_tensor(x)
+        D = self.output_dim(x.shape[1]) if x.ndim == 2 else None
+        if D is None or w.ndim != 1 or w.shape[0] != n * D:
+            raise ValueError(
+                f"TaylorExpansion.contract_dense: expected x of shape (N, m) and w of length "
+                f"n·D = {n}·(m + m²), got x {x.shape} and w {w.shape}"
+            )
+        return Taylor2Dense.apply(x, w, n=n)
 
     def _settings(self) -> str:
         return f"d={self.d}"

@@ -249,6 +249,12 @@ class IdentityReconciliation(Reconciliation):
     def _apply(self, z: Tensor, w: Tensor) -> Tensor:
         return _DenseApply.apply(z, w, n=self.n, D=self.D)
 
+    def apply_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
+        # a degree-2 Taylor expansion multiplies by W without building κ(x)
+        w = self._weight(w)
+        y = expansion.contract_dense(x, w, self.n)
+        return y if y is not None else self.apply(expansion(x), w)
+
 
 # ----------------------------------------------------------------------------- low rank
 
