@@ -3,7 +3,9 @@
 Each public function here is a dispatcher. For NumPy arrays it runs a Numba-compiled
 kernel (or, with ``TINYRPN_NUMBA=0``, a plain NumPy twin); for CuPy arrays it runs the
 same twin, written with ``xp = get_array_module(x)``. Tests check that the kernel and its
-twin agree, and that each twin agrees with an independent definition.
+twin agree, and that each twin agrees with an independent definition. (``taylor2_dense``
+and its gradients are matrix products on either backend: BLAS does the work, so they have
+no compiled loop.)
 
     from tinyrpn import kernels
     y, rstd = kernels.layer_norm_forward(x, 1e-5)
