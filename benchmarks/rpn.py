@@ -12,7 +12,8 @@
     the step executes (2·N·n·D forward and twice that backward per layer, less layer 1's
     dz, which nobody needs), against this machine's SGEMM rate on the products layer 1
     runs, measured in the same run; the nominal rate (6·N·n·D per layer) is printed too;
-    epoch estimate (938 batches); where the time goes.
+    epoch estimate (938 batches); where the time goes; and the step with layer 1 through
+    [1, x] ⊗ x against the step through the stored expansion, the models taking turns.
 (t) for reference, the same steps in PyTorch written as tinyBIG 0.1.1 runs them.
 (c) peak memory of a fresh process (VmHWM, its own high-water mark; ru_maxrss is reported
     too, but Linux carries the parent's peak over into a child at exec, so it is only
@@ -103,6 +104,17 @@ def through_matrix(model: RPN) -> RPN:
     return model
 
 
+def through_stored_expansion(model: RPN) -> RPN:
+    """Make every identity head build its expansion and multiply it by W (``apply``), the
+    route layer 1 took before ``kernels.taylor2_dense``: for comparison in (b)."""
+    for layer in model.layers:
+        for head in layer.heads:
+            rec = head.reconciliation
+            object.__setattr__(rec, "apply_expanded",
+                               lambda x, expansion, w=None, rec=rec: rec.apply(expansion(x), w))
+    return model
+
+
 # ----------------------------------------------------------------------------- timing
 
 
@@ -140,6 +152,26 @@ def time_training(model: RPN, steps: int, warmup: int = 1) -> dict[str, float]:
     out = {name: statistics.median(v) for name, v in phases.items()}
     out["step_min"] = min(phases["step"])
     return out
+
+
+def interleaved_steps(models: dict[str, RPN], rounds: int, steps: int = 3) -> dict[str, float]:
+    """Median seconds of a training step of each model, the models taking turns for
+    ``rounds`` rounds of ``steps`` steps (the first step of each turn is not timed), so that
+    the machine's changes of speed fall on all of them alike."""
+    x, y = batch()
+    optimizers = {name: make_optimizer(model) for name, model in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            optimizer = optimizers[name]
+            for i in range(steps + 1):
+                t = time.perf_counter()
+                optimizer.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                optimizer.step()
+                if i:
+                    times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def min_and_median(fn: Callable[[], Any], repeats: int = 5) -> tuple[float, float]:
@@ -441,6 +473,16 @@ def run_identity(args: argparse.Namespace, results: dict[str, Any]) -> None:
               f"{entry['epoch_estimate_s']:.0f} s")
         print("    layer 1 pieces: " + ", ".join(
             f"{k} {1e3 * v:.0f} ms" for k, v in entry["layer1_profile_s"].items()))
+    tinyrpn.manual_seed(1234)
+    routes = interleaved_steps({
+        "[1, x] ⊗ x": identity_model(False),
+        "stored expansion": through_stored_expansion(identity_model(False)),
+    }, rounds=args.steps)
+    results["identity"]["routes_interleaved_s"] = routes
+    print("  layer 1 without LN, interleaved: through [1, x] ⊗ x "
+          f"{routes['[1, x] ⊗ x']:.3f} s per step, through the stored expansion (the route "
+          f"before) {routes['stored expansion']:.3f} s: "
+          f"{routes['stored expansion'] / routes['[1, x] ⊗ x']:.2f}x")
 
 
 def run_memory(results: dict[str, Any]) -> None:
