@@ -239,3 +239,23 @@ def test_contract_errors_name_the_shapes():
     with pytest.raises(ValueError, match=r"ChebyshevExpansion.contract: M must be \(L, r\) "
                                          r"with L dividing D=6"):
         ChebyshevExpansion(2).contract(x, tinyrpn.randn(4, 1))
+
+
+def test_contract_dense_is_offered_by_plain_degree_2_taylor_only():
+    x = tinyrpn.randn(2, 3)  # D = 12
+    w = tinyrpn.randn(2 * 12)
+    expected = TaylorExpansion(2)(x).numpy() @ w.numpy().reshape(2, 12).T
+    np.testing.assert_allclose(TaylorExpansion(2).contract_dense(x, w, 2).numpy(), expected,
+                               rtol=1e-5, atol=1e-6)
+    for other in (TaylorExpansion(3), TaylorExpansion(2, postprocess="layer_norm"),
+                  ChebyshevExpansion(2)):
+        assert other.contract_dense(x, w, 2) is None, other
+
+
+def test_contract_dense_error_names_the_shapes():
+    with pytest.raises(ValueError, match=r"TaylorExpansion.contract_dense: expected x of shape "
+                                         r"\(N, m\) and w of length n·D = 2·\(m \+ m²\), got x "
+                                         r"\(2, 3\) and w \(23,\)"):
+        TaylorExpansion(2).contract_dense(tinyrpn.randn(2, 3), tinyrpn.randn(23), 2)
+    with pytest.raises(ValueError, match=r"got x \(6,\)"):
+        TaylorExpansion(2).contract_dense(tinyrpn.randn(6), tinyrpn.randn(24), 2)
