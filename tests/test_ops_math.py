@@ -353,11 +353,56 @@ def test_maximum_minimum_ties_split_the_gradient_as_pytorch():
     _assert_same(lambda t, a, b: t.minimum(a, b), a, b)
 
 
-def test_clamp_boundaries_follow_pytorch():
+def _grads_of_sum(fn, *arrays):
+    leaves = [tinyrpn.tensor(a, dtype="float64", requires_grad=True) for a in arrays]
+    fn(*leaves).sum().backward()
+    return [leaf.grad.numpy() for leaf in leaves]
+
+
+def test_clamp_on_a_bound_takes_the_minimum_norm_subgradient():
     x = np.array([-1.0, 0.0, 0.5, 1.0, 2.0])
-    _assert_same(lambda t, x: x.clamp(0.0, 1.0), x)  # on a bound the gradient passes
+    # number bounds: an element on a bound gets no gradient, as relu at 0
+    (g,) = _grads_of_sum(lambda x: x.clamp(0.0, 1.0), x)
+    np.testing.assert_array_equal(g, [0, 0, 1, 0, 0])
+    (g,) = _grads_of_sum(lambda x: x.clamp(min=0.0), x)
+    np.testing.assert_array_equal(g, _grads_of_sum(lambda x: x.relu(), x)[0])
+    (g,) = _grads_of_sum(lambda x: x.clamp(max=1.0), x)
+    np.testing.assert_array_equal(g, [1, 1, 1, 0, 0])
+    # tensor bounds: a tie shares the gradient equally, as maximum and minimum
+    bound = np.array([0.0, 0.0, 1.0, 1.0, 1.0])
+    gx, gb = _grads_of_sum(lambda x, b: x.clamp(min=b), x, bound)
+    np.testing.assert_array_equal(gx, [0, 0.5, 0, 0.5, 1])
+    np.testing.assert_array_equal(gb, [1, 0.5, 1, 0.5, 0])
+    gx, gb = _grads_of_sum(lambda x, b: x.clamp(max=b), x, bound)
+    np.testing.assert_array_equal(gx, [1, 0.5, 1, 0.5, 0])
+    np.testing.assert_array_equal(gb, [0, 0.5, 0, 0.5, 1])
+    gx, glo, ghi = _grads_of_sum(lambda x, lo, hi: x.clamp(lo, hi), x, np.zeros(5), np.ones(5))
+    np.testing.assert_array_equal(gx, [0, 0.5, 1, 0.5, 0])
+    np.testing.assert_array_equal(glo, [1, 0.5, 0, 0, 0])
+    np.testing.assert_array_equal(ghi, [0, 0, 0, 0.5, 1])
+    # a number beside a tensor bound: the number's ties leave the element nothing
+    gx, ghi = _grads_of_sum(lambda x, hi: x.clamp(0.0, hi), x, np.ones(5))
+    np.testing.assert_array_equal(gx, [0, 0, 1, 0.5, 0])
+    np.testing.assert_array_equal(ghi, [0, 0, 0, 0.5, 1])
+
+
+def test_clamp_keeps_nan():
+    x = tinyrpn.tensor([np.nan, 0.5])
+    assert np.isnan(x.clamp(0.0, 1.0).numpy()[0])
+    assert np.isnan(x.clamp(min=tinyrpn.zeros(2)).numpy()[0])
+    assert np.isnan(x.clamp(0.0, tinyrpn.ones(2)).numpy()[0])
+
+
+def test_clamp_boundaries_follow_pytorch():
+    torch = _torch()
+    if tuple(int(v) for v in torch.__version__.split(".")[:2]) < (2, 14):
+        pytest.skip(f"PyTorch {torch.__version__} passes the gradient on a clamp bound; "
+                    "since 2.14 it takes the minimum-norm subgradient, as tinyrpn does")
+    x = np.array([-1.0, 0.0, 0.5, 1.0, 2.0])
+    _assert_same(lambda t, x: x.clamp(0.0, 1.0), x)
     _assert_same(lambda t, x: x.clamp(min=0.5), x)
     _assert_same(lambda t, x, lo: x.clamp(min=lo), x, np.array([0.0, 0.0, 1.0, 1.0, 1.0]))
+    _assert_same(lambda t, x, lo, hi: x.clamp(lo, hi), x, np.zeros(5), np.ones(5))
 
 
 def test_clamp_needs_a_bound():

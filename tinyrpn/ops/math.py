@@ -531,8 +531,13 @@ class Relu(Function):
 
 
 class Clamp(Function):
-    """out = min(max(a, lo), hi);  da = d where lo <= a <= hi, else 0 (as PyTorch: an
-    element sitting exactly on a bound still gets its gradient)."""
+    """out = min(max(a, lo), hi);  da = d where lo < a < hi, else 0.
+
+    On a bound the function has a kink, and the gradient taken there is 0: the subgradient
+    of smallest norm, the one ``relu`` takes at 0 (``clamp(x, min=0)`` is ``relu(x)``, and
+    they should train alike). PyTorch does the same since 2.14; up to 2.13 it passed the
+    gradient through an element sitting exactly on a bound.
+    """
 
     def forward(self, a: Any, lo: float | None, hi: float | None) -> Any:
         self.a, self.lo, self.hi = a, lo, hi
@@ -541,11 +546,11 @@ class Clamp(Function):
     def backward(self, d: Any) -> Any:
         a, lo, hi = self.a, self.lo, self.hi
         if lo is None:
-            inside = a <= hi
+            inside = a < hi
         elif hi is None:
-            inside = a >= lo
+            inside = a > lo
         else:
-            inside = (a >= lo) & (a <= hi)
+            inside = (a > lo) & (a < hi)
         return d * inside
 
 
@@ -602,18 +607,24 @@ def relu(a: Tensor) -> Tensor:
 
 def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:
     """Limit every element to [min, max] (either bound may be None; either may be a
-    tensor, which then broadcasts and receives the gradient where it is the result)."""
+    tensor, which then broadcasts and receives the gradient where it is the result).
+
+    Where an element equals a bound, a number bound leaves it no gradient (see
+    :class:`Clamp`) and a tensor bound shares the gradient with it equally, as
+    :func:`maximum` and :func:`minimum` do; both are the subgradient of smallest norm."""
     if min is None and max is None:
         raise ValueError("clamp needs at least one of min and max")
     a = to_operand(a)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        # Tensor bounds: compose from where, which gives the PyTorch gradients (the input
-        # keeps the gradient on ties, a bound gets it only where it replaced the input).
         out = a
-        if min is not None:
-            out = where(compare(out, min, "lt"), min, out)
-        if max is not None:
-            out = where(compare(out, max, "gt"), max, out)
+        if isinstance(min, Tensor):
+            out = maximum(out, min)
+        elif min is not None:  # a number beside a tensor max: ties go to the number
+            out = where(compare(out, min, "le"), min, out)
+        if isinstance(max, Tensor):
+            out = minimum(out, max)
+        elif max is not None:
+            out = where(compare(out, max, "ge"), max, out)
         return out
     if a.dtype.kind != "f" and any(isinstance(v, float) for v in (min, max)):
         a = a.to(dtype=np.float32)
