@@ -28,7 +28,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import resource
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -38,15 +37,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from tinyrpn.sweep import measure_projections  # noqa: E402
+from tinyrpn.train import peak_memory_mb  # noqa: E402
 
 PROJECTIONS = ("qr", "dense", "sparse", "fastfood", "full")
 SIZES = [784, 200, 200, 10]
 INIT_STD = [0.001, 0.001, 0.01]  # REFERENCE.md §4: std of W1, W2, W3; biases 0
-
-
-def _peak_rss_mb() -> float:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS
 
 
 def torch_reference(dim: int, batch_size: int, steps: int, seed: int,
@@ -66,7 +61,7 @@ def torch_reference(dim: int, batch_size: int, steps: int, seed: int,
         pieces += [torch.randn(n_out * n_in) * std, torch.zeros(n_out)]
     theta0 = torch.cat(pieces)
     D = theta0.numel()
-    before = _peak_rss_mb()
+    before = peak_memory_mb()
     start = time.perf_counter()
     P, _ = torch.linalg.qr(torch.cat([theta0[:, None], torch.randn(D, dim - 1)], dim=1))
     omega = torch.zeros(dim)
@@ -101,7 +96,7 @@ def torch_reference(dim: int, batch_size: int, steps: int, seed: int,
     per_step = (time.perf_counter() - start) / steps
     return {"projection": "qr (torch)", "dim": dim, "build_seconds": build,
             "ms_per_step": 1000 * per_step, "projection_mb": P.numel() * 4 / 2**20,
-            "rss_before_build_mb": before, "peak_rss_mb": _peak_rss_mb(),
+            "rss_before_build_mb": before, "peak_rss_mb": peak_memory_mb(),
             "threads": torch.get_num_threads()}
 
 

@@ -28,12 +28,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import resource
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from tinyrpn.train import peak_memory_mb
 
 __all__ = ["DEFAULT_DIMS", "find_dint90", "measure_projections", "parse_dims",
            "run_subspace_sweep"]
@@ -72,11 +73,6 @@ def parse_dims(text: str | Iterable[Any]) -> tuple[Dim, ...]:
 
 def _run_name(d: Dim) -> str:
     return "full" if d == "full" else f"d{d}"
-
-
-def _peak_rss_mb() -> float:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS
 
 
 def _overrides(d: Dim, projection: str | None, epochs: int | None,
@@ -131,7 +127,7 @@ def _train_one(config_path: str, overrides: dict[str, Any], run_dir: str,
     return {
         "build_seconds": built,
         "seconds": time.perf_counter() - start,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_memory_mb(),
         "num_parameters": int(model.num_parameters()),
         "steps": int(trainer.global_step),
         "final_train_loss": h.step_loss[-1] if h.step_loss else None,
@@ -202,6 +198,10 @@ def _write_json(path: Path, data: Any) -> None:
 
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
+
+
+def _megabytes(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0f} MB"
 
 
 def _accuracy(row: Mapping[str, Any], metric: str) -> float:
@@ -288,7 +288,7 @@ def run_subspace_sweep(
             r = rows[-1]
             print(f"[sweep] {_label(d)}: {r['status']}, final test acc "
                   f"{_fmt(r['final_test_acc'])}, best {_fmt(r['best_test_acc'])}, peak "
-                  f"{r['peak_rss_mb']:.0f} MB, {r['seconds']:.0f} s"
+                  f"{_megabytes(r['peak_rss_mb'])}, {r['seconds']:.0f} s"
                   f"{' (reused)' if r['reused'] else ''}", file=sys.stderr)
     return _summarise(rows, config_path, out, projection, epochs, limit_train, limit_test)
 
@@ -447,7 +447,7 @@ def _measure_one(projection: str, dim: int, batch_size: int, steps: int, seed: i
         kernels.set_num_threads(threads)
     tinyrpn.manual_seed(seed)
     base = subspace_mlp()
-    before = _peak_rss_mb()
+    before = peak_memory_mb()
     start = time.perf_counter()
     model = base if projection == "full" else Subspace(base, dim, projection=projection,
                                                        offset=False)
@@ -475,7 +475,7 @@ def _measure_one(projection: str, dim: int, batch_size: int, steps: int, seed: i
         "batch_size": batch_size, "steps": steps, "build_seconds": build,
         "steps_per_second": 1.0 / per_step, "ms_per_step": 1000 * per_step,
         "projection_mb": projection_mb, "rss_before_build_mb": before,
-        "peak_rss_mb": _peak_rss_mb(), "numba_threads": threads,
+        "peak_rss_mb": peak_memory_mb(), "numba_threads": threads,
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
 

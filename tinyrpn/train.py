@@ -313,7 +313,10 @@ def _config_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix or '<root>'}: {old!r} -> {new!r}"]
 
 
-def _peak_memory_mb() -> float | None:
+def peak_memory_mb() -> float | None:
+    """This process's peak resident memory so far, in MiB (``getrusage``'s maximum RSS:
+    everything the process ever held at once, interpreter and libraries included); None
+    where the platform has no ``resource`` module (Windows)."""
     try:
         import resource
     except ImportError:  # Windows
@@ -535,7 +538,7 @@ class Trainer:
             "num_parameters": int(params),
             "seconds_per_epoch": float(np.mean(h.train_seconds)) if h.train_seconds else None,
             "eval_seconds_per_epoch": float(np.mean(h.eval_seconds)) if h.eval_seconds else None,
-            "peak_memory_mb": _peak_memory_mb(),
+            "peak_memory_mb": peak_memory_mb(),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "argv": list(sys.argv), "command": shlex.join(sys.argv),
             "tinyrpn_version": __version__, "seed": self.seed, "device": self.device,
