@@ -26,17 +26,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from tinyrpn.sweep import measure_projections  # noqa: E402
+from tinyrpn.sweep import in_fresh_process, measure_projections  # noqa: E402
 from tinyrpn.train import peak_memory_mb  # noqa: E402
 
 PROJECTIONS = ("qr", "dense", "sparse", "fastfood", "full")
@@ -100,12 +98,6 @@ def torch_reference(dim: int, batch_size: int, steps: int, seed: int,
             "threads": torch.get_num_threads()}
 
 
-def _in_fresh_process(fn: Any, *args: Any) -> Any:
-    with ProcessPoolExecutor(max_workers=1,
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dim", type=int, default=1000)
@@ -120,7 +112,7 @@ def main() -> None:
 
     rows = measure_projections(PROJECTIONS, dim=args.dim, batch_size=args.batch_size,
                                steps=args.steps, threads=args.threads)
-    reference = _in_fresh_process(torch_reference, args.dim, args.batch_size, args.steps,
+    reference = in_fresh_process(torch_reference, args.dim, args.batch_size, args.steps,
                                   0, args.threads)
     print(f"d = {args.dim}, batch {args.batch_size}, {args.steps} Adam steps after 2 "
           f"warm-up steps, one fresh process per row")

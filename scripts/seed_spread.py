@@ -69,7 +69,7 @@ def main() -> None:
     print("|---|---|---|---|")
     for r in runs:
         best = max(range(epochs), key=lambda e: r["test"][e])
-        perfect = first_perfect_epoch(r["train"]) if r["train"] else None
+        perfect = first_perfect_epoch(r["train"])
         print(f"| {r['seed']} | {100 * r['test'][-1]:.2f}% | {100 * r['test'][best]:.2f}% "
               f"({best + 1}) | {perfect if perfect else '-'} |")
     finals = [100 * r["test"][-1] for r in runs]

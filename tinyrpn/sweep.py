@@ -75,6 +75,18 @@ def _run_name(d: Dim) -> str:
     return "full" if d == "full" else f"d{d}"
 
 
+def in_fresh_process(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in a new interpreter (spawn, not fork), and its result: the child's
+    peak memory (:func:`tinyrpn.train.peak_memory_mb` there) is that call's alone.
+    ``fn`` must be importable by name (a module-level function)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
 def _overrides(d: Dim, projection: str | None, epochs: int | None,
                extra: Mapping[str, Any] | None) -> dict[str, Any]:
     o: dict[str, Any] = dict(extra or {})
@@ -155,13 +167,7 @@ def _run(d: Dim, config_path: str, out_dir: Path, projection: str | None, epochs
     args = (str(config_path), overrides, str(run_dir), limit_train, limit_test, progress,
             resume)
     if isolate:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # A fresh interpreter per run (spawn, not fork): its peak memory is this run's.
-        with ProcessPoolExecutor(max_workers=1,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            measured = pool.submit(_train_one, *args).result()
+        measured = in_fresh_process(_train_one, *args)
     else:
         measured = _train_one(*args)
         measured["peak_rss_is_process_max"] = True  # includes everything run before
@@ -503,12 +509,7 @@ def measure_projections(
     for projection in projections:
         args = (projection, dim, batch_size, steps, seed, threads)
         if isolate:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(max_workers=1,
-                                     mp_context=multiprocessing.get_context("spawn")) as pool:
-                rows.append(pool.submit(_measure_one, *args).result())
+            rows.append(in_fresh_process(_measure_one, *args))
         else:
             rows.append(_measure_one(*args))
     return rows
