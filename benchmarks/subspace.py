@@ -34,12 +34,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+import tinyrpn  # noqa: E402
+from tinyrpn.models import subspace_mlp  # noqa: E402
 from tinyrpn.sweep import in_fresh_process, measure_projections  # noqa: E402
 from tinyrpn.train import peak_memory_mb  # noqa: E402
 
 PROJECTIONS = ("qr", "dense", "sparse", "fastfood", "full")
-SIZES = [784, 200, 200, 10]
-INIT_STD = [0.001, 0.001, 0.01]  # REFERENCE.md §4: std of W1, W2, W3; biases 0
 
 
 def torch_reference(dim: int, batch_size: int, steps: int, seed: int,
@@ -53,11 +53,12 @@ def torch_reference(dim: int, batch_size: int, steps: int, seed: int,
     if threads is not None:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    # θ₀: each layer's weight (out × in, row-major) then its bias, layer by layer
-    pieces = []
-    for (n_in, n_out), std in zip(zip(SIZES[:-1], SIZES[1:]), INIT_STD):
-        pieces += [torch.randn(n_out * n_in) * std, torch.zeros(n_out)]
-    theta0 = torch.cat(pieces)
+    # θ₀: the tinyrpn network's initial parameters, flattened in its order (each layer's
+    # weight, out × in and row-major, then its bias)
+    tinyrpn.manual_seed(seed)
+    base = subspace_mlp()
+    sizes = base.sizes
+    theta0 = torch.cat([torch.from_numpy(p.numpy().ravel()) for p in base.parameters()])
     D = theta0.numel()
     before = peak_memory_mb()
     start = time.perf_counter()
@@ -66,18 +67,18 @@ def torch_reference(dim: int, batch_size: int, steps: int, seed: int,
     omega[0] = theta0[0] / P[0, 0]
     omega.requires_grad_(True)
     build = time.perf_counter() - start
-    x = torch.rand(batch_size, SIZES[0])
-    y = torch.randint(0, SIZES[-1], (batch_size,))
+    x = torch.rand(batch_size, sizes[0])
+    y = torch.randint(0, sizes[-1], (batch_size,))
     opt = torch.optim.Adam([omega], lr=3e-3, betas=(0.9, 0.99))
 
     def forward(theta: Any) -> Any:
         h, at = x, 0
-        for layer, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+        for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             W = theta[at:at + n_out * n_in].view(n_out, n_in)
             b = theta[at + n_out * n_in:at + n_out * (n_in + 1)]
             at += n_out * (n_in + 1)
             h = F.linear(h, W, b)
-            if layer < len(SIZES) - 2:
+            if layer < len(sizes) - 2:
                 h = torch.relu(h)
         return F.log_softmax(h, dim=1)
 
