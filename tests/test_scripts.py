@@ -48,3 +48,6 @@ def test_seed_spread_refuses_unfinished_runs_and_mismatched_curves(tmp_path):
     assert out.returncode != 0 and "3 values, the runs 2 epochs" in out.stderr
     out = _seed_spread(str(tmp_path / "missing"))
     assert out.returncode != 0 and "not a finished run" in out.stderr
+    c = _fake_run(tmp_path / "c", 2, [0.9, 0.95, 0.96], [1.0, 1.0, 1.0])
+    out = _seed_spread(str(b), str(c))
+    assert out.returncode != 0 and "different numbers of epochs" in out.stderr
