@@ -21,7 +21,7 @@ def torch_lecun1989(torch: Any, model: Any) -> tuple[dict[str, Any], Callable[[A
     from PyTorch's global generator as modern.py does.
     """
     F = torch.nn.functional
-    params = {name: torch.tensor(p.numpy(), requires_grad=True)
+    params = {name: torch.tensor(p.detach().numpy(), requires_grad=True)
               for name, p in model.named_parameters()}
     act = torch.relu if model.modern else torch.tanh
     dropout = model.dropout.p if model.dropout is not None else 0.0

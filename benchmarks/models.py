@@ -103,7 +103,7 @@ def mlp_case() -> dict[str, Callable[[], object]]:
             torch.nn.Linear(500, 10), torch.nn.LogSoftmax(dim=1))
         with torch.no_grad():
             for (_, p), t in zip(model.named_parameters(), tmodel.parameters()):
-                t.copy_(torch.tensor(p.numpy()))
+                t.copy_(torch.tensor(p.detach().numpy()))
         topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
         tx, ty = torch.tensor(x_np), torch.tensor(y_np)
         tloss = torch.nn.NLLLoss()

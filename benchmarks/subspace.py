@@ -58,7 +58,7 @@ def torch_reference(dim: int, batch_size: int, steps: int, seed: int,
     tinyrpn.manual_seed(seed)
     base = subspace_mlp()
     sizes = base.sizes
-    theta0 = torch.cat([torch.from_numpy(p.numpy().ravel()) for p in base.parameters()])
+    theta0 = torch.cat([torch.from_numpy(p.detach().numpy().ravel()) for p in base.parameters()])
     D = theta0.numel()
     before = peak_memory_mb()
     start = time.perf_counter()

@@ -26,7 +26,7 @@ def test_madgrad_mlp_matches_reference_architecture():
 def test_mish_init_draws_standard_normal_scaled_by_fan_in():
     tinyrpn.manual_seed(0)
     first = madgrad_mlp().linears()[0]
-    w, b = first.weight.numpy(), first.bias.numpy()
+    w, b = first.weight.detach().numpy(), first.bias.detach().numpy()
     # W ~ N(0, 1/784): std 0.0357; b ~ N(0, 1). 1.2M and 1500 samples pin these well.
     assert abs(w.std() - 1 / 784**0.5) < 0.002
     assert abs(w.mean()) < 0.001
@@ -37,16 +37,16 @@ def test_subspace_mlp_matches_reference():
     tinyrpn.manual_seed(0)
     model = subspace_mlp()
     assert model.num_parameters() == 199_210
-    stds = [lin.weight.numpy().std() for lin in model.linears()]
+    stds = [lin.weight.detach().numpy().std() for lin in model.linears()]
     np.testing.assert_allclose(stds, [0.001, 0.001, 0.01], rtol=0.05)
-    assert all(np.all(lin.bias.numpy() == 0) for lin in model.linears())
+    assert all(np.all(lin.bias.detach().numpy() == 0) for lin in model.linears())
 
 
 def test_mlp_output_is_log_probabilities():
     model = MLP([6, 5, 3])
     out = model(tinyrpn.randn(4, 6))
     assert out.shape == (4, 3)
-    np.testing.assert_allclose(np.exp(out.numpy()).sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.exp(out.detach().numpy()).sum(axis=1), 1.0, rtol=1e-5)
 
 
 def test_mlp_flattens_images_and_names_wrong_width():
@@ -101,12 +101,12 @@ def test_lecun1989_init_bounds_and_output_bias():
     tinyrpn.manual_seed(0)
     model = LeCun1989()
     for name, fan_in in (("H1w", 25), ("H2w", 200), ("H3w", 192), ("outw", 30)):
-        w = getattr(model, name).numpy()
+        w = getattr(model, name).detach().numpy()
         bound = 2.4 / fan_in**0.5
         assert w.min() >= -bound and w.max() <= bound
         assert w.max() > 0.8 * bound  # drawn over the whole range, not a narrower one
-    assert np.all(model.outb.numpy() == -1.0)
-    assert np.all(model.H1b.numpy() == 0.0)
+    assert np.all(model.outb.detach().numpy() == -1.0)
+    assert np.all(model.H1b.detach().numpy() == 0.0)
 
 
 def test_lecun1989_matches_a_direct_transcription_of_the_paper_network():
@@ -129,7 +129,8 @@ def test_lecun1989_matches_a_direct_transcription_of_the_paper_network():
     h3 = (h2 @ model.H3w + model.H3b).tanh()
     expected = (h3 @ model.outw + model.outb).tanh()
 
-    np.testing.assert_allclose(model(x).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model(x).detach().numpy(), expected.detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
 
 
 @pytest.mark.parametrize("modern", [False, True])
@@ -171,18 +172,18 @@ def test_lecun1989_trains_like_a_pytorch_transcription(modern):
         theirs.step()
         assert abs(loss.item() - ref_loss.item()) < 1e-9
     for name, p in model.named_parameters():
-        np.testing.assert_allclose(p.numpy(), params[name].detach().numpy(), rtol=1e-7,
+        np.testing.assert_allclose(p.detach().numpy(), params[name].detach().numpy(), rtol=1e-7,
                                    atol=1e-10, err_msg=name)
 
 
 def test_lecun1989_torch_seed_weights_are_fixed_and_in_range():
     a, b = LeCun1989(torch_seed=1337), LeCun1989(torch_seed=1337)
     for name, fan_in in (("H1w", 25), ("H2w", 200), ("H3w", 192), ("outw", 30)):
-        w = getattr(a, name).numpy()
-        np.testing.assert_array_equal(w, getattr(b, name).numpy())
+        w = getattr(a, name).detach().numpy()
+        np.testing.assert_array_equal(w, getattr(b, name).detach().numpy())
         assert np.abs(w).max() <= 2.4 / fan_in**0.5
-    assert np.all(a.outb.numpy() == -1.0) and np.all(a.H2b.numpy() == 0.0)
-    assert not np.array_equal(a.H1w.numpy(), LeCun1989(torch_seed=1).H1w.numpy())
+    assert np.all(a.outb.detach().numpy() == -1.0) and np.all(a.H2b.detach().numpy() == 0.0)
+    assert not np.array_equal(a.H1w.detach().numpy(), LeCun1989(torch_seed=1).H1w.detach().numpy())
     assert "torch_seed=1337" in repr(a)
 
 
@@ -195,7 +196,8 @@ def test_lecun1989_torch_seed_matches_pytorch_bit_for_bit():
     expected = {"H1w": winit(25, 12, 1, 5, 5), "H2w": winit(200, 12, 8, 5, 5),
                 "H3w": winit(192, 192, 30), "outw": winit(30, 30, 10)}
     for name, value in expected.items():
-        np.testing.assert_array_equal(getattr(a, name).numpy(), value.numpy(), err_msg=name)
+        np.testing.assert_array_equal(getattr(a, name).detach().numpy(), value.detach().numpy(),
+                                      err_msg=name)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -211,12 +213,13 @@ def test_lecun1989_modern_replays_modern_py_streams(dtype):
     from tinyrpn.models.lecun1989 import WEIGHT_FAN_IN
 
     model = LeCun1989(modern=True, torch_seed=1337).to(dtype=dtype)
-    assert np.all(model.outb.numpy() == 0.0)  # modern.py's output bias starts at 0
+    assert np.all(model.outb.detach().numpy() == 0.0)  # modern.py's output bias starts at 0
     params, forward = torch_lecun1989(torch, model)
     torch.manual_seed(1337)
     for name, fan_in in WEIGHT_FAN_IN:  # modern.py's Net() draws these before training
         w = (torch.rand(*getattr(model, name).shape) - 0.5) * 2 * 2.4 / fan_in**0.5
-        np.testing.assert_array_equal(getattr(model, name).numpy(), w.numpy().astype(dtype))
+        np.testing.assert_array_equal(getattr(model, name).detach().numpy(),
+                                      w.detach().numpy().astype(dtype))
     shift = RandomShift(1, numpy_seed=1337)
     np.random.seed(1337)
     ours = optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01)
@@ -228,7 +231,7 @@ def test_lecun1989_modern_replays_modern_py_streams(dtype):
         shifted = shift(x)
         sx, sy = np.random.randint(-1, 2, size=2)
         ref_x = torch.roll(torch.from_numpy(x), (int(sx), int(sy)), (2, 3))
-        np.testing.assert_array_equal(shifted, ref_x.numpy())
+        np.testing.assert_array_equal(shifted, ref_x.detach().numpy())
         loss = F.cross_entropy(model(tinyrpn.tensor(shifted)), tinyrpn.tensor(np.array([label])))
         ref_loss = torch.nn.functional.cross_entropy(forward(ref_x), torch.tensor([int(label)]))
         for opt, value in ((ours, loss), (theirs, ref_loss)):
@@ -238,30 +241,31 @@ def test_lecun1989_modern_replays_modern_py_streams(dtype):
         assert abs(loss.item() - ref_loss.item()) < (1e-12 if dtype == "float64" else 1e-5)
     tol = {"float64": dict(rtol=1e-10, atol=1e-13), "float32": dict(rtol=1e-4, atol=1e-6)}
     for name, p in model.named_parameters():
-        np.testing.assert_allclose(p.numpy(), params[name].detach().numpy(), err_msg=name,
+        np.testing.assert_allclose(p.detach().numpy(), params[name].detach().numpy(), err_msg=name,
                                    **tol[dtype])
 
 
 def test_lecun1989_modern_dropout_stream_is_saved_with_the_model(tmp_path):
     a = LeCun1989(modern=True, torch_seed=1337)
-    start = a.dropout_stream.numpy().copy()
+    start = a.dropout_stream.detach().numpy().copy()
     assert start[-1] == 8760 % 624  # after the 8,760 weight draws, one 32-bit draw each
     x = tinyrpn.rand(1, 1, 16, 16) * 2 - 1
     a.eval()
     a(x)
-    np.testing.assert_array_equal(a.dropout_stream.numpy(), start)  # no mask in eval mode
+    np.testing.assert_array_equal(a.dropout_stream.detach().numpy(), start)  # no mask in eval mode
     a.train()
     a(x)
-    assert not np.array_equal(a.dropout_stream.numpy(), start)  # 192 masks x 2 draws
+    assert not np.array_equal(a.dropout_stream.detach().numpy(), start)  # 192 masks x 2 draws
     tinyrpn.save(a.state_dict(), tmp_path / "model.npz")  # as a checkpoint holds it
     b = LeCun1989(modern=True, torch_seed=1337)
     b.load_state_dict(tinyrpn.load(tmp_path / "model.npz"))
-    np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())  # the same next mask
+    # the same next mask
+    np.testing.assert_array_equal(a(x).detach().numpy(), b(x).detach().numpy())
     # written into in place, the buffer still decides the next mask
     fresh = LeCun1989(modern=True, torch_seed=1337)
-    first = fresh(x).numpy()
+    first = fresh(x).detach().numpy()
     b.dropout_stream.copy_(start)
-    np.testing.assert_array_equal(b(x).numpy(), first)
+    np.testing.assert_array_equal(b(x).detach().numpy(), first)
     assert LeCun1989(modern=True).dropout_stream is None  # tinyrpn's own stream
     assert LeCun1989(torch_seed=1337).dropout_stream is None  # no dropout in 1989
     assert LeCun1989(modern=True, torch_seed=1337).num_parameters() == 9_760
@@ -271,7 +275,7 @@ def test_lecun1989_shapes_and_output_range():
     model = LeCun1989()
     out = model(tinyrpn.rand(3, 1, 16, 16) * 2 - 1)
     assert out.shape == (3, 10)
-    assert np.all(np.abs(out.numpy()) <= 1.0)  # tanh output in the 1989 network
+    assert np.all(np.abs(out.detach().numpy()) <= 1.0)  # tanh output in the 1989 network
     with pytest.raises(ValueError, match=r"\(N, 1, 16, 16\)"):
         model(tinyrpn.rand(3, 1, 28, 28))
 
@@ -281,10 +285,10 @@ def test_lecun1989_modern_uses_dropout_only_in_training():
     model = LeCun1989(modern=True)
     x = tinyrpn.rand(2, 1, 16, 16) * 2 - 1
     model.eval()
-    a, b = model(x).numpy(), model(x).numpy()
+    a, b = model(x).detach().numpy(), model(x).detach().numpy()
     np.testing.assert_array_equal(a, b)
     model.train()
-    c = model(x).numpy()
+    c = model(x).detach().numpy()
     assert not np.allclose(a, c)
 
 

@@ -30,7 +30,7 @@ def torch_leaf(values: np.ndarray, grad: bool = True):
 
 def assert_close(ours, theirs, rtol=1e-7, atol=1e-9, what=""):
     theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
-    ours = ours.numpy() if isinstance(ours, tinyrpn.Tensor) else np.asarray(ours)
+    ours = ours.detach().numpy() if isinstance(ours, tinyrpn.Tensor) else np.asarray(ours)
     assert ours.shape == theirs.shape, (what, ours.shape, theirs.shape)
     np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol, err_msg=what)
 
@@ -236,10 +236,10 @@ def test_mish_matches_torch_including_extremes():
     x32 = tinyrpn.tensor(values.astype(np.float32), requires_grad=True)
     out = F.mish(x32)
     out.sum().backward()
-    assert out.dtype == np.float32 and np.all(np.isfinite(out.numpy()))
+    assert out.dtype == np.float32 and np.all(np.isfinite(out.detach().numpy()))
     assert np.all(np.isfinite(x32.grad.numpy()))
     ref = torch.nn.functional.mish(torch.tensor(values.astype(np.float32)))
-    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=2e-6, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- softmax
@@ -535,7 +535,7 @@ def test_dropout_gradient_is_the_mask_and_eval_is_identity():
     tinyrpn.manual_seed(0)
     out = F.dropout(x, 0.4)
     out.backward(tinyrpn.ones(30, 20, dtype="float64"))
-    mask = out.numpy() / x.numpy()
+    mask = out.detach().numpy() / x.detach().numpy()
     np.testing.assert_allclose(x.grad.numpy(), mask)
 
     def seeded(x):
@@ -545,6 +545,6 @@ def test_dropout_gradient_is_the_mask_and_eval_is_identity():
     assert gradcheck(seeded, leaf(arr(4, 5)))
     assert F.dropout(x, 0.4, training=False) is x
     assert F.dropout(x, 0.0) is x
-    assert np.all(F.dropout(x, 1.0).numpy() == 0)
+    assert np.all(F.dropout(x, 1.0).detach().numpy() == 0)
     with pytest.raises(ValueError, match="between 0 and 1"):
         F.dropout(x, 1.5)

@@ -66,7 +66,7 @@ def test_calculate_gain_errors():
 def test_uniform_bounds_and_moments():
     tinyrpn.manual_seed(0)
     p = init.uniform_(_param(200, 300), -0.5, 1.5)
-    v = p.numpy()
+    v = p.detach().numpy()
     assert v.min() >= -0.5 and v.max() < 1.5
     assert v.min() < -0.49 and v.max() > 1.49  # the whole interval is used
     assert v.mean() == pytest.approx(0.5, abs=0.01)
@@ -75,16 +75,16 @@ def test_uniform_bounds_and_moments():
 
 def test_normal_moments():
     tinyrpn.manual_seed(1)
-    v = init.normal_(_param(300, 300), mean=2.0, std=0.5).numpy()
+    v = init.normal_(_param(300, 300), mean=2.0, std=0.5).detach().numpy()
     assert v.mean() == pytest.approx(2.0, abs=0.01)
     assert v.std() == pytest.approx(0.5, rel=0.01)
 
 
 def test_constant_ones_zeros():
     p = _param(3, 4)
-    assert np.all(init.constant_(p, 2.5).numpy() == 2.5)
-    assert np.all(init.ones_(p).numpy() == 1)
-    assert np.all(init.zeros_(p).numpy() == 0)
+    assert np.all(init.constant_(p, 2.5).detach().numpy() == 2.5)
+    assert np.all(init.ones_(p).detach().numpy() == 1)
+    assert np.all(init.zeros_(p).detach().numpy() == 0)
 
 
 @pytest.mark.parametrize("mode, nonlinearity, a", [
@@ -95,20 +95,21 @@ def test_kaiming_uniform_bound(mode, nonlinearity, a):
     shape = (64, 32, 3, 3)
     fan = 32 * 9 if mode == "fan_in" else 64 * 9
     bound = math.sqrt(3) * init.calculate_gain(nonlinearity, a) / math.sqrt(fan)
-    v = init.kaiming_uniform_(_param(*shape), a=a, mode=mode, nonlinearity=nonlinearity).numpy()
+    v = init.kaiming_uniform_(_param(*shape), a=a, mode=mode,
+                              nonlinearity=nonlinearity).detach().numpy()
     assert np.abs(v).max() <= bound * (1 + 1e-6)
     assert np.abs(v).max() > 0.99 * bound
     assert v.std() == pytest.approx(bound / math.sqrt(3), rel=0.03)
 
 
 def test_kaiming_normal_std():
-    v = init.kaiming_normal_(_param(256, 512), mode="fan_out", nonlinearity="relu").numpy()
+    v = init.kaiming_normal_(_param(256, 512), mode="fan_out", nonlinearity="relu").detach().numpy()
     assert v.std() == pytest.approx(math.sqrt(2) / math.sqrt(256), rel=0.02)
     assert abs(v.mean()) < 0.002
 
 
 def test_xavier_uniform_bound_and_rpn_value():
-    v = init.xavier_uniform_(_param(1, 5000)).numpy()
+    v = init.xavier_uniform_(_param(1, 5000)).detach().numpy()
     bound = math.sqrt(6 / 5001)
     assert np.abs(v).max() <= bound * (1 + 1e-6) and np.abs(v).max() > 0.99 * bound
     # REFERENCE.md, experiment 1: layer 1's identity W has l = 64 * 615,440 weights, and
@@ -121,7 +122,7 @@ def test_xavier_uniform_bound_and_rpn_value():
 
 def test_xavier_normal_std_with_gain():
     gain = init.calculate_gain("tanh")
-    v = init.xavier_normal_(_param(300, 500), gain=gain).numpy()
+    v = init.xavier_normal_(_param(300, 500), gain=gain).detach().numpy()
     assert v.std() == pytest.approx(gain * math.sqrt(2 / 800), rel=0.02)
 
 
@@ -134,7 +135,7 @@ def test_bounds_agree_with_torch_init():
         (init.kaiming_uniform_, torch.nn.init.kaiming_uniform_, {"a": math.sqrt(5)}),
         (init.xavier_uniform_, torch.nn.init.xavier_uniform_, {"gain": 2.0}),
     ]:
-        ours = ours_fn(_param(*shape, dtype=np.float64), **kwargs).numpy()
+        ours = ours_fn(_param(*shape, dtype=np.float64), **kwargs).detach().numpy()
         theirs = theirs_fn(torch.empty(shape, dtype=torch.float64), **kwargs).numpy()
         assert np.abs(ours).max() <= np.abs(theirs).max() * 1.01 + 1e-12
         assert np.abs(ours).max() == pytest.approx(np.abs(theirs).max(), rel=0.01)
@@ -156,26 +157,26 @@ def test_in_place_on_a_parameter_bumps_version_and_keeps_identity():
 
 def test_seeded_and_reproducible():
     tinyrpn.manual_seed(42)
-    a = init.normal_(_param(50, 7)).numpy()
+    a = init.normal_(_param(50, 7)).detach().numpy()
     tinyrpn.manual_seed(42)
-    b = init.normal_(_param(50, 7)).numpy()
-    c = init.normal_(_param(50, 7)).numpy()
+    b = init.normal_(_param(50, 7)).detach().numpy()
+    c = init.normal_(_param(50, 7)).detach().numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     # a generator of one's own leaves the global stream alone
     gen = np.random.default_rng(3)
     tinyrpn.manual_seed(42)
     init.uniform_(_param(5, 5), generator=gen)
-    np.testing.assert_array_equal(init.normal_(_param(50, 7)).numpy(), a)
+    np.testing.assert_array_equal(init.normal_(_param(50, 7)).detach().numpy(), a)
 
 
 def test_chunked_draws_equal_one_draw(monkeypatch):
     """Big tensors are filled in pieces; the numbers must not depend on the piece size."""
     tinyrpn.manual_seed(5)
-    whole = init.normal_(_param(100, 10, dtype=np.float64)).numpy()
+    whole = init.normal_(_param(100, 10, dtype=np.float64)).detach().numpy()
     monkeypatch.setattr(init, "_CHUNK", 7)
     tinyrpn.manual_seed(5)
-    pieces = init.normal_(_param(100, 10, dtype=np.float64)).numpy()
+    pieces = init.normal_(_param(100, 10, dtype=np.float64)).detach().numpy()
     np.testing.assert_array_equal(whole, pieces)
 
 
@@ -194,7 +195,7 @@ def test_errors():
 
 def test_non_contiguous_tensor_gets_the_same_numbers():
     tinyrpn.manual_seed(9)
-    dense = init.uniform_(_param(4, 6, dtype=np.float64)).numpy()
+    dense = init.uniform_(_param(4, 6, dtype=np.float64)).detach().numpy()
     strided = tinyrpn.Tensor._wrap(np.zeros((6, 4)).T)  # a (4, 6) view, not C-contiguous
     tinyrpn.manual_seed(9)
     init.uniform_(strided)

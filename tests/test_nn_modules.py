@@ -119,7 +119,7 @@ def _compare(ours: nn.Module, theirs, x: np.ndarray, rtol=1e-6, atol=1e-8) -> No
     xt = leaf(x)
     xr = torch.tensor(x, requires_grad=True)
     out, ref = ours(xt), theirs(xr)
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=rtol, atol=atol)
     direction = arr(*ref.shape, seed=77)
     out.backward(tinyrpn.tensor(direction))
     ref.backward(torch.tensor(direction))
@@ -180,7 +180,7 @@ def test_batchnorm_without_running_stats_uses_batch_stats_in_eval():
     theirs = torch.nn.BatchNorm2d(3, affine=False, track_running_stats=False).double().eval()
     assert list(ours.state_dict()) == list(theirs.state_dict()) == []
     x = leaf(arr(4, 3, 2, 2))
-    np.testing.assert_allclose(ours(x).numpy(),
+    np.testing.assert_allclose(ours(x).detach().numpy(),
                                theirs(torch.tensor(arr(4, 3, 2, 2))).numpy(), rtol=1e-10)
 
 
@@ -212,10 +212,10 @@ def test_default_init_bounds_match_torch(make, fan_in):
     tinyrpn.manual_seed(0)
     layer = make()
     bound = 1 / math.sqrt(fan_in)
-    w, b = np.abs(layer.weight.numpy()), np.abs(layer.bias.numpy())
+    w, b = np.abs(layer.weight.detach().numpy()), np.abs(layer.bias.detach().numpy())
     assert w.max() <= bound and w.max() > 0.97 * bound
     assert b.max() <= bound
-    assert layer.weight.numpy().std() == pytest.approx(bound / math.sqrt(3), rel=0.1)
+    assert layer.weight.detach().numpy().std() == pytest.approx(bound / math.sqrt(3), rel=0.1)
     # the same layer built by torch draws within the same bounds
     torch.manual_seed(0)
     if isinstance(layer, nn.Linear):
@@ -233,8 +233,8 @@ def test_init_is_seeded_and_parameters_are_float32_leaves():
     a = nn.Linear(20, 5)
     tinyrpn.manual_seed(7)
     b = nn.Linear(20, 5)
-    np.testing.assert_array_equal(a.weight.numpy(), b.weight.numpy())
-    np.testing.assert_array_equal(a.bias.numpy(), b.bias.numpy())
+    np.testing.assert_array_equal(a.weight.detach().numpy(), b.weight.detach().numpy())
+    np.testing.assert_array_equal(a.bias.detach().numpy(), b.bias.detach().numpy())
     for p in a.parameters():
         assert p.dtype == np.float32 and p.requires_grad and p.is_leaf
     assert nn.Linear(3, 2, dtype="float64").weight.dtype == np.float64
@@ -242,7 +242,7 @@ def test_init_is_seeded_and_parameters_are_float32_leaves():
 
 def test_layer_and_batch_norm_start_as_identity_affine():
     ln, bn = nn.LayerNorm(4), nn.BatchNorm1d(3)
-    assert np.all(ln.weight.numpy() == 1) and np.all(ln.bias.numpy() == 0)
+    assert np.all(ln.weight.detach().numpy() == 1) and np.all(ln.bias.detach().numpy() == 0)
     assert np.all(bn.running_var.numpy() == 1) and np.all(bn.running_mean.numpy() == 0)
     assert bn.num_batches_tracked.dtype == np.int64
     assert nn.LayerNorm(4, elementwise_affine=False).num_parameters() == 0
@@ -256,7 +256,7 @@ def test_reference_mlp_parameter_count():
     assert mlp.num_parameters() == 1_937_010
     out = mlp(tinyrpn.randn(8, 784))
     assert out.shape == (8, 10)
-    np.testing.assert_allclose(np.exp(out.numpy()).sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.exp(out.detach().numpy()).sum(1), 1.0, rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- repr, modes
@@ -301,7 +301,7 @@ def test_dropout_module_train_and_eval():
     drop.eval()
     assert drop(x) is x
     model = nn.Sequential(nn.Linear(40, 40), nn.Dropout(0.9)).eval()
-    np.testing.assert_array_equal(model(x).numpy(), model(x).numpy())
+    np.testing.assert_array_equal(model(x).detach().numpy(), model(x).detach().numpy())
 
 
 def test_module_errors():

@@ -75,8 +75,8 @@ def test_binary_gradcheck_with_broadcasting(name, fn, b_low, shapes, seed, layou
     a = make(values(shape_a, seed, a_low), layout_a)
     b = make(values(shape_b, seed + 1, b_low), layout_b)
     if name in ("maximum", "minimum"):  # a tie is a kink: finite differences cannot see it
-        diff = np.abs(np.broadcast_to(a.numpy(), shapes.result_shape)
-                      - np.broadcast_to(b.numpy(), shapes.result_shape))
+        diff = np.abs(np.broadcast_to(a.detach().numpy(), shapes.result_shape)
+                      - np.broadcast_to(b.detach().numpy(), shapes.result_shape))
         assume(diff.size == 0 or diff.min() > 1e-3)
     assert gradcheck(fn, a, b)
 
@@ -89,9 +89,9 @@ def test_ops_with_python_numbers_gradcheck(scalar):
                lambda x: x / scalar, lambda x: scalar / x, lambda x: x**scalar,
                lambda x: abs(scalar) ** x]:
         assert gradcheck(fn, x)
-        y = fn(tinyrpn.tensor(x.numpy(), dtype="float32"))
+        y = fn(tinyrpn.tensor(x.detach().numpy(), dtype="float32"))
         assert y.dtype == np.float32  # a Python number never widens the tensor
-        np.testing.assert_allclose(y.numpy(), fn(x.numpy()), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(y.detach().numpy(), fn(x.detach().numpy()), rtol=1e-5, atol=1e-6)
 
 
 def test_only_the_needed_input_gradients_are_computed():
@@ -140,8 +140,8 @@ def test_unary_gradcheck(name, fn, low, high, kinks, shape, seed, layout):
 def test_sigmoid_is_stable_at_extremes():
     x = tinyrpn.tensor([-200.0, -30.0, 0.0, 30.0, 200.0], requires_grad=True)
     y = x.sigmoid()
-    assert np.all(np.isfinite(y.numpy()))
-    np.testing.assert_allclose(y.numpy(), [0, 9.357623e-14, 0.5, 1, 1], rtol=1e-5, atol=0)
+    assert np.all(np.isfinite(y.detach().numpy()))
+    np.testing.assert_allclose(y.detach().numpy(), [0, 9.357623e-14, 0.5, 1, 1], rtol=1e-5, atol=0)
     y.sum().backward()
     assert np.all(np.isfinite(x.grad.numpy()))
 
@@ -172,7 +172,7 @@ def test_where_gradcheck_with_broadcasting(shapes, seed, layout):
 def test_where_with_numbers_and_bad_shapes():
     x = tinyrpn.tensor([-1.0, 2.0], requires_grad=True)
     y = tinyrpn.where(x > 0, x, 0.0)
-    np.testing.assert_array_equal(y.numpy(), [0, 2])
+    np.testing.assert_array_equal(y.detach().numpy(), [0, 2])
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [0, 1])
     with pytest.raises(ValueError, match=r"where: condition \(3,\)"):
@@ -213,8 +213,8 @@ def test_reduction_gradcheck(reduce, case, seed, layout):
     shape, dim, keep = case
     x = make(values(shape, seed), layout)
     # Distinct values (no ties) for amax/amin; var/std need more than `correction` elements.
-    x = make(np.argsort(np.argsort(x.numpy().ravel())).reshape(shape) * 0.37 + 0.1, layout)
-    n = x.numpy().size if dim is None else int(np.prod(
+    x = make(np.argsort(np.argsort(x.detach().numpy().ravel())).reshape(shape) * 0.37 + 0.1, layout)
+    n = x.detach().numpy().size if dim is None else int(np.prod(
         [shape[d] for d in ((dim,) if isinstance(dim, int) else dim)]))
     if n < 2:
         return
@@ -284,7 +284,7 @@ def _both(fn, *arrays):
     theirs.backward(torch.tensor(direction))
     grads = lambda ins: [np.zeros(np.shape(a)) if t.grad is None else np.asarray(t.grad)  # noqa: E731
                          for t, a in zip(ins, arrays)]
-    return (ours.numpy(), grads(ours_in)), (theirs.detach().numpy(), grads(theirs_in))
+    return (ours.detach().numpy(), grads(ours_in)), (theirs.detach().numpy(), grads(theirs_in))
 
 
 def _assert_same(fn, *arrays, rtol=1e-10, atol=1e-12):

@@ -39,7 +39,7 @@ def tiny_model(dtype=np.float64) -> nn.Module:
 
 
 def theta_of(model: nn.Module) -> np.ndarray:
-    return np.concatenate([p.numpy().reshape(-1) for p in model.parameters()])
+    return np.concatenate([p.detach().numpy().reshape(-1) for p in model.parameters()])
 
 
 # =========================================================================== projections
@@ -195,7 +195,7 @@ def test_subspace_starts_at_theta0_trains_only_omega_and_gradchecks(kind, offset
     tinyrpn.manual_seed(0)
     base = tiny_model()
     x = tinyrpn.randn(6, 5, dtype="float64")
-    expected = base(x).numpy()
+    expected = base(x).detach().numpy()
     before = theta_of(base)
     originals = [p for p in base.parameters()]
     sub = Subspace(base, 7, projection=kind, offset=offset, seed=1)
@@ -204,11 +204,11 @@ def test_subspace_starts_at_theta0_trains_only_omega_and_gradchecks(kind, offset
     assert sub.omega.shape == (7,) and sub.num_parameters() == 7 and sub.D == 39
     assert not any(p.requires_grad for p in base.parameters())
     # the network starts at its initial weights
-    np.testing.assert_allclose(sub(x).numpy(), expected, atol=1e-12)
+    np.testing.assert_allclose(sub(x).detach().numpy(), expected, atol=1e-12)
     if offset:
-        assert not sub.omega.numpy().any()
+        assert not sub.omega.detach().numpy().any()
     else:
-        assert sub.omega.numpy()[0] != 0 and not sub.omega.numpy()[1:].any()
+        assert sub.omega.detach().numpy()[0] != 0 and not sub.omega.detach().numpy()[1:].any()
     # gradients reach omega only, and match finite differences
     gradcheck(lambda w: sub.functional_call(w, x), sub.omega)
     loss = sub(x).sum()
@@ -226,7 +226,7 @@ def test_subspace_starts_at_theta0_trains_only_omega_and_gradchecks(kind, offset
     # a step moves the network, not the wrapped parameters, which are put back
     with tinyrpn.no_grad():
         sub.omega.data = sub.omega.data - 0.5 * sub.omega.grad.data
-    assert not np.allclose(sub(x).numpy(), expected)
+    assert not np.allclose(sub(x).detach().numpy(), expected)
     np.testing.assert_array_equal(theta_of(base), before)
     assert list(base.parameters()) == originals
 
@@ -238,8 +238,8 @@ def test_theta_is_theta0_plus_p_omega():
         w = np.random.default_rng(0).standard_normal(5)
         sub.omega.data = w.copy()
         M = sub.projection.matrix()
-        expected = (sub.theta0.numpy() if offset else 0) + M @ w
-        np.testing.assert_allclose(sub.theta().numpy(), expected, atol=1e-12)
+        expected = (sub.theta0.detach().numpy() if offset else 0) + M @ w
+        np.testing.assert_allclose(sub.theta().detach().numpy(), expected, atol=1e-12)
 
 
 def test_state_dict_holds_omega_and_seed_not_p(tmp_path):
@@ -251,14 +251,14 @@ def test_state_dict_holds_omega_and_seed_not_p(tmp_path):
     assert all(t.numel() <= 39 for t in state.values())  # nothing of size D x d
     sub.omega.data = sub.omega.data + np.random.default_rng(1).standard_normal(6)
     x = tinyrpn.randn(3, 5, dtype="float64")
-    expected = sub(x).numpy()
+    expected = sub(x).detach().numpy()
     tinyrpn.save(sub.state_dict(), tmp_path / "sub.npz")
     # a model with another seed (so another P) and another init: loading rebuilds P
     tinyrpn.manual_seed(99)
     other = Subspace(tiny_model(), 6, projection="qr", offset=False, seed=7)
-    assert not np.allclose(other(x).numpy(), expected)
+    assert not np.allclose(other(x).detach().numpy(), expected)
     other.load_state_dict(tinyrpn.load(tmp_path / "sub.npz"))
-    np.testing.assert_allclose(other(x).numpy(), expected, atol=1e-12)
+    np.testing.assert_allclose(other(x).detach().numpy(), expected, atol=1e-12)
     np.testing.assert_array_equal(other.projection.matrix(), sub.projection.matrix())
     with pytest.raises(KeyError, match="missing key 'omega'"):
         other.load_state_dict({"theta0": state["theta0"], "projection_seed": state[
@@ -289,10 +289,10 @@ def test_shared_parameters_count_once_and_are_swapped_everywhere():
     lin = nn.Linear(4, 4).double()
     model = nn.Sequential(lin, nn.Tanh(), lin)  # the same layer twice
     x = tinyrpn.randn(2, 4, dtype="float64")
-    expected = model(x).numpy()
+    expected = model(x).detach().numpy()
     sub = Subspace(model, 3, projection="fastfood", seed=0)
     assert sub.D == 20
-    np.testing.assert_allclose(sub(x).numpy(), expected, atol=1e-12)
+    np.testing.assert_allclose(sub(x).detach().numpy(), expected, atol=1e-12)
     gradcheck(lambda w: sub.functional_call(w, x), sub.omega)
 
 
@@ -341,11 +341,11 @@ def test_no_grad_evaluation_projects_once_per_omega(monkeypatch):
     monkeypatch.setattr(sub.projection, "apply", lambda w: calls.append(1) or apply(w))
     x = tinyrpn.randn(2, 5, dtype="float64")
     with tinyrpn.no_grad():
-        a = sub(x).numpy()
+        a = sub(x).detach().numpy()
         sub(x)
         assert len(calls) == 1
         sub.omega.data[1] += 0.1  # changed in place: the cache must notice
-        b = sub(x).numpy()
+        b = sub(x).detach().numpy()
     assert len(calls) == 2 and not np.allclose(a, b)
     sub(x)  # with gradients: always a fresh graph
     assert len(calls) == 3
@@ -356,9 +356,9 @@ def test_merged_model_is_the_trained_network():
     sub = Subspace(tiny_model(), 5, projection="fastfood", offset=False, seed=0)
     sub.omega.data = sub.omega.data + 0.3
     x = tinyrpn.randn(3, 5, dtype="float64")
-    expected = sub(x).numpy()
+    expected = sub(x).detach().numpy()
     merged = sub.merged_model()
-    np.testing.assert_allclose(merged(x).numpy(), expected, atol=1e-12)
+    np.testing.assert_allclose(merged(x).detach().numpy(), expected, atol=1e-12)
 
 
 def test_training_lowers_the_loss():
@@ -416,10 +416,10 @@ def test_reference_network_d1000_starts_at_init(kind):
     tinyrpn.manual_seed(7)
     base = subspace_mlp()
     x = tinyrpn.rand(8, 784)
-    expected = base(x).numpy()
+    expected = base(x).detach().numpy()
     sub = Subspace(base, 1000, projection=kind, offset=False)
     assert sub.D == 199_210 and sub.projection.nbytes < 16 * 2**20
-    np.testing.assert_allclose(sub(x).numpy(), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(sub(x).detach().numpy(), expected, rtol=1e-4, atol=1e-5)
     loss = sub(x).sum()
     loss.backward()
     assert sub.omega.grad.shape == (1000,) and np.isfinite(sub.omega.grad.numpy()).all()
@@ -433,10 +433,10 @@ def test_reference_network_d1000_dense_projections(kind):
     tinyrpn.manual_seed(7)
     base = subspace_mlp()
     x = tinyrpn.rand(8, 784)
-    expected = base(x).numpy()
+    expected = base(x).detach().numpy()
     sub = Subspace(base, 1000, projection=kind, offset=False)
     assert sub.projection.P.shape == (199_210, 1000) and sub.projection.dtype == np.float32
-    np.testing.assert_allclose(sub(x).numpy(), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(sub(x).detach().numpy(), expected, rtol=1e-4, atol=1e-5)
     cols = sub.projection.P[:, :50].astype(np.float64)
     gram = cols.T @ cols
     np.testing.assert_allclose(np.diag(gram), 1.0, atol=1e-5)

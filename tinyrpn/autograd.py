@@ -109,6 +109,22 @@ class GradientError(RuntimeError):
     """Something about a backward pass is wrong: a freed graph, a modified input, a shape."""
 
 
+class ArgumentError(ValueError, RuntimeError):
+    """A shape, size or argument an op cannot take (shapes that do not broadcast, a
+    reshape to the wrong number of elements, a negative size).
+
+    It is a ``ValueError``, Python's class for a bad value, and a ``RuntimeError``, the
+    class PyTorch raises for the same mistakes, so code written for either catches it.
+    """
+
+
+class DTypeError(TypeError, RuntimeError):
+    """Operands whose dtypes an op will not mix (a float64 input to a float32 layer).
+
+    A ``TypeError`` and, as in PyTorch, a ``RuntimeError``.
+    """
+
+
 # ------------------------------------------------------------------------ version counter
 
 
@@ -121,10 +137,11 @@ class _Version:
     memory (a view and its base, a tensor and its ``detach()``) share one counter.
     """
 
-    __slots__ = ("value",)
+    __slots__ = ("value", "has_views")
 
     def __init__(self) -> None:
         self.value = 0
+        self.has_views = False  # set once a view of the array is made (see Function.is_view)
 
 
 # ------------------------------------------------------------------------ Function
@@ -147,6 +164,18 @@ class Function:
     - ``is_view``: whether the output may share memory with the first input (reshape,
       permute, basic indexing). Such an output shares its input's version counter, so an
       in-place write through either one is seen by every op that saved the other.
+
+    The in-place rules, as PyTorch's:
+
+    - A leaf that requires grad (a parameter) may be changed in place only inside
+      ``no_grad()``: elsewhere the change is refused at once.
+    - Any other tensor may be changed in place (``y.add_(1)``, ``y[0] = v``). When the
+      change involves a tensor that requires grad it is recorded in the graph, as the
+      out-of-place op would be, and ``y.grad_fn`` becomes that op; this is refused only for
+      a tensor that shares its memory with a view (its base's graph could not see it).
+    - Every in-place change bumps the array's version counter. ``backward`` raises when an
+      op that saved an array (``saves_inputs``/``saves_output``) finds its version changed:
+      only then would the gradient be wrong.
     """
 
     saves_inputs: bool = True
@@ -198,6 +227,7 @@ class Function:
         result = _new_tensor(out)
         if cls.is_view and _same_memory(out, inputs[0].data):
             result._version = inputs[0]._version
+            result._version.has_views = True
         if not _grad_enabled:
             return result
         for t in inputs:
@@ -243,7 +273,7 @@ class Function:
         self.released = True
 
     def __repr__(self) -> str:
-        return f"<{self.name}>"
+        return f"<{self.name}Backward>"  # what a tensor's repr shows as its grad_fn
 
 
 def _same_memory(out: Any, source: Any) -> bool:
@@ -300,7 +330,7 @@ def _python_value_to_array(data: Any, dtype: Any) -> np.ndarray:
 
 def _tensors_to_arrays(items: Any) -> Any:
     if isinstance(items, Tensor):
-        return items.numpy()
+        return backend.to_numpy(items.data)
     if isinstance(items, (list, tuple)):
         return [_tensors_to_arrays(i) for i in items]
     return items
@@ -567,7 +597,17 @@ class Tensor:
     # -- conversion -------------------------------------------------------------------
 
     def numpy(self) -> np.ndarray:
-        """The values as a NumPy array (a copy when the tensor lives on a GPU)."""
+        """The values as a NumPy array (a copy when the tensor lives on a GPU).
+
+        On the CPU the array shares this tensor's memory, so it is refused for a tensor
+        that requires grad, as in PyTorch: writing into it would silently change values
+        the graph has saved. Use ``t.detach().numpy()``.
+        """
+        if self._requires_grad:
+            raise GradientError(
+                f"numpy() of a tensor that requires grad (shape {self.shape}); writing into "
+                "the array would corrupt the gradients. Use t.detach().numpy() instead."
+            )
         return backend.to_numpy(self.data)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -577,14 +617,14 @@ class Tensor:
     def item(self) -> Any:
         """The single value of a one-element tensor, as a Python number."""
         if self.data.size != 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"item() needs a tensor with exactly one element; this one has shape "
                 f"{self.shape} ({self.data.size} elements)"
             )
         return self.data.reshape(()).item()
 
     def tolist(self) -> Any:
-        return self.numpy().tolist()
+        return backend.to_numpy(self.data).tolist()
 
     def to(self, target: Any = None, dtype: Any = None) -> Tensor:
         """Move to a device (``'cpu'``, ``'cuda'``) and/or cast to a dtype, differentiably."""
@@ -626,7 +666,7 @@ class Tensor:
     def __repr__(self) -> str:
         """PyTorch's layout: ``tensor([1., 2.], requires_grad=True)``,
         ``tensor([0.5000, 1.2500], dtype=tinyrpn.float64, grad_fn=<MulBackward>)``."""
-        body = _format_values(self.numpy())
+        body = _format_values(backend.to_numpy(self.data))
         extras = []
         if self.data.size == 0 and self.shape != (0,):
             extras.append(f"size={self.shape}")
@@ -653,7 +693,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
                 "use .any() or .all()"
             )
@@ -677,16 +717,20 @@ class Tensor:
         for i in range(len(self)):
             yield self[i]
 
-    # -- in-place (no graph; they bump the version counter) -------------------------
+    # -- in-place (they bump the version counter; see Function for the rules) ----------
 
     def _check_inplace(self, what: str) -> None:
-        if _grad_enabled and self._requires_grad:
-            kind = "a leaf that requires grad" if self._ctx is None else "a tensor in a graph"
+        if _grad_enabled and self._requires_grad and self._ctx is None:
             raise GradientError(
-                f"{what}: in-place change of {kind} (shape {self.shape}) while gradients are "
-                "recorded. Wrap it in `with tinyrpn.no_grad():` (e.g. for a weight update), "
-                "or use the out-of-place form."
+                f"{what}: in-place change of a leaf that requires grad (shape {self.shape}) "
+                "while gradients are recorded. Wrap it in `with tinyrpn.no_grad():` (e.g. "
+                "for a weight update), or use the out-of-place form."
             )
+
+    def _in_graph(self, other: Any = None) -> bool:
+        """Whether an in-place change must be recorded: a gradient flows through it."""
+        return _grad_enabled and (self._requires_grad or (
+            isinstance(other, Tensor) and other._requires_grad))
 
     def _modified(self) -> Tensor:
         self._version.value += 1
@@ -694,18 +738,18 @@ class Tensor:
 
     def _inplace(self, what: str, new_values: Any) -> Tensor:
         self._check_inplace(what)
+        if self._in_graph():
+            return _inplace.rewrite(self, what, lambda old: _inplace.filled(old, new_values))
         self.data[...] = new_values
         return self._modified()
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("__setitem__")
+        if self._in_graph(value):
+            _inplace.rewrite(self, "__setitem__",
+                             lambda old: _inplace.setitem(old, index, value))
+            return
         if isinstance(value, Tensor):
-            if _grad_enabled and value._requires_grad:
-                raise GradientError(
-                    f"__setitem__: assigning a tensor that requires grad into a tensor of "
-                    f"shape {self.shape} would lose its gradient (assignment records no "
-                    "graph here). Build the result with tinyrpn.cat, stack or where instead."
-                )
             value = value.data
         self.data[_index_to_arrays(index)] = value
         self._modified()
@@ -713,6 +757,9 @@ class Tensor:
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
         """self += alpha * other, in place."""
         self._check_inplace("add_")
+        if self._in_graph(other):
+            return _inplace.rewrite(self, "add_", lambda old: old + (
+                other if alpha == 1 else other * alpha))
         other = other.data if isinstance(other, Tensor) else other
         self.data += other if alpha == 1 else alpha * other
         return self._modified()
@@ -720,6 +767,9 @@ class Tensor:
     def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
         """self -= alpha * other, in place."""
         self._check_inplace("sub_")
+        if self._in_graph(other):
+            return _inplace.rewrite(self, "sub_", lambda old: old - (
+                other if alpha == 1 else other * alpha))
         other = other.data if isinstance(other, Tensor) else other
         self.data -= other if alpha == 1 else alpha * other
         return self._modified()
@@ -727,12 +777,16 @@ class Tensor:
     def mul_(self, other: Any) -> Tensor:
         """self *= other, in place."""
         self._check_inplace("mul_")
+        if self._in_graph(other):
+            return _inplace.rewrite(self, "mul_", lambda old: old * other)
         self.data *= other.data if isinstance(other, Tensor) else other
         return self._modified()
 
     def div_(self, other: Any) -> Tensor:
         """self /= other, in place."""
         self._check_inplace("div_")
+        if self._in_graph(other):
+            return _inplace.rewrite(self, "div_", lambda old: old / other)
         self.data /= other.data if isinstance(other, Tensor) else other
         return self._modified()
 
@@ -744,20 +798,28 @@ class Tensor:
 
     def copy_(self, source: Any) -> Tensor:
         """Copy ``source``'s values (broadcast to this shape) into this tensor."""
-        values = source.data if isinstance(source, Tensor) else source
-        values = backend.to_device(values, self.device)
+        if isinstance(source, Tensor) and source.device != self.device:
+            source = source.to(self.device)
+        values = source.data if isinstance(source, Tensor) else backend.to_device(
+            source, self.device)
         if tuple(np.shape(values)) != self.shape:
             try:
                 np.broadcast_to(np.empty(np.shape(values), dtype=bool), self.shape)
             except ValueError:
-                raise ValueError(
+                raise ArgumentError(
                     f"copy_: source of shape {tuple(np.shape(values))} cannot be broadcast "
                     f"to this tensor's shape {self.shape}"
                 ) from None
-        return self._inplace("copy_", values)
+        self._check_inplace("copy_")
+        if self._in_graph(source):
+            return _inplace.rewrite(self, "copy_", lambda old: _inplace.filled(old, source))
+        self.data[...] = values
+        return self._modified()
 
     def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:
         self._check_inplace("clamp_")
+        if self._in_graph():
+            return _inplace.rewrite(self, "clamp_", lambda old: _math.clamp(old, min, max))
         self.xp.clip(self.data, min, max, out=self.data)
         return self._modified()
 
@@ -965,7 +1027,8 @@ class Tensor:
         return _shape.reshape(self, *shape)
 
     def view(self, *shape: Any) -> Tensor:
-        return _shape.reshape(self, *shape)
+        """The same memory in a new shape (refused when that would need a copy)."""
+        return _shape.view(self, *shape)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return _shape.flatten(self, start_dim, end_dim)
@@ -982,7 +1045,7 @@ class Tensor:
 
     def t(self) -> Tensor:
         if self.ndim > 2:
-            raise ValueError(f"t() expects a tensor with at most 2 dims, got {self.ndim}")
+            raise ArgumentError(f"t() expects a tensor with at most 2 dims, got {self.ndim}")
         return self.T
 
     def unsqueeze(self, dim: int) -> Tensor:
@@ -1000,13 +1063,18 @@ class Tensor:
     def reshape_as(self, other: Tensor) -> Tensor:
         return _shape.reshape(self, other.shape)
 
-    view_as = reshape_as
+    def view_as(self, other: Tensor) -> Tensor:
+        return _shape.view(self, other.shape)
 
     def roll(self, shifts: Any, dims: Any = None) -> Tensor:
         return _shape.roll(self, shifts, dims)
 
     def contiguous(self) -> Tensor:
-        return self
+        """This tensor if its memory is in row-major order, else a row-major copy."""
+        return _shape.contiguous(self)
+
+    def is_contiguous(self) -> bool:
+        return bool(self.data.flags.c_contiguous)
 
 
 def _topological_order(root: Function) -> list[Function | Tensor]:
@@ -1202,7 +1270,7 @@ def _shape_arg(shape: Sequence[Any], where: str) -> tuple[int, ...]:
     sizes = []
     for s in shape:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
-            raise ValueError(f"{where}: sizes must be non-negative integers, got {tuple(shape)}")
+            raise ArgumentError(f"{where}: sizes must be non-negative integers, got {tuple(shape)}")
         sizes.append(int(s))
     return tuple(sizes)
 
@@ -1301,7 +1369,7 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
     if end is None:
         start, end = 0, start
     if step == 0:
-        raise ValueError("arange: step must be nonzero")
+        raise ArgumentError("arange: step must be nonzero")
     whole = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
                 for v in (start, end, step))
     if dtype is None:
@@ -1313,10 +1381,14 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
 def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False,
         device: str | None = None) -> Tensor:
     """The n x m identity matrix (m = n when not given)."""
+    for name, size in (("n", n), ("m", m)):
+        if size is not None and size < 0:
+            raise ArgumentError(f"eye: {name} must be a non-negative size, got {name}={size}")
     return _leaf(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad, device)
 
 
 # The operators above call into tinyrpn.ops; imported last because ops builds on Function.
+from tinyrpn.ops import inplace as _inplace  # noqa: E402
 from tinyrpn.ops import linalg as _linalg  # noqa: E402
 from tinyrpn.ops import math as _math  # noqa: E402
 from tinyrpn.ops import shape as _shape  # noqa: E402

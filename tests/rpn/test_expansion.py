@@ -32,10 +32,10 @@ def _x(shape, seed=0, low=-1.0, high=1.0, requires_grad=False):
 
 def test_taylor2_layout_is_x_then_all_products_row_major():
     x = _x((3, 4))
-    z = TaylorExpansion(d=2)(x).numpy()
+    z = TaylorExpansion(d=2)(x).detach().numpy()
     m = 4
     assert z.shape == (3, m + m * m)
-    xs = x.numpy()
+    xs = x.detach().numpy()
     for b in range(3):
         np.testing.assert_allclose(z[b, :m], xs[b])
         for a in range(m):
@@ -54,16 +54,16 @@ def test_taylor_output_dim():
 def test_taylor_any_degree_matches_repeated_outer_products(d):
     m = 3
     x = _x((2, m), seed=d)
-    z = TaylorExpansion(d=d)(x).numpy()
-    expected, power = [x.numpy()], x.numpy()
+    z = TaylorExpansion(d=d)(x).detach().numpy()
+    expected, power = [x.detach().numpy()], x.detach().numpy()
     for _ in range(2, d + 1):
-        power = np.einsum("bi,bj->bij", power, x.numpy()).reshape(2, -1)
+        power = np.einsum("bi,bj->bij", power, x.detach().numpy()).reshape(2, -1)
         expected.append(power)
     np.testing.assert_allclose(z, np.concatenate(expected, axis=1), rtol=1e-13)
     assert z.shape[1] == TaylorExpansion(d=d).output_dim(m)
     # degree 3 block: position (a, b, c) -> a*m*m + b*m + c
     if d >= 3:
-        xs = x.numpy()
+        xs = x.detach().numpy()
         block = z[:, m + m * m: m + m * m + m ** 3]
         assert block[1, 2 * 9 + 0 * 3 + 1] == pytest.approx(xs[1, 2] * xs[1, 0] * xs[1, 1])
 
@@ -72,7 +72,8 @@ def test_taylor2_kernel_path_agrees_with_the_composed_ops_in_float32():
     x = tinyrpn.tensor(np.random.default_rng(1).standard_normal((5, 17)).astype(np.float32))
     fast = TaylorExpansion(d=2)(x)
     assert fast.dtype == np.float32
-    np.testing.assert_allclose(fast.numpy(), taylor_reference(x, 2).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(fast.detach().numpy(), taylor_reference(x, 2).detach().numpy(),
+                               rtol=1e-6)
 
 
 @pytest.mark.parametrize("d", [1, 2, 3])
@@ -100,9 +101,9 @@ def test_identity_expansion():
 def test_chebyshev_values_drop_t0_and_are_feature_major():
     d, m = 5, 3
     x = _x((4, m), seed=3)
-    z = ChebyshevExpansion(d=d)(x).numpy()
+    z = ChebyshevExpansion(d=d)(x).detach().numpy()
     assert z.shape == (4, m * d) and ChebyshevExpansion(d=d).output_dim(m) == m * d
-    xs = x.numpy()
+    xs = x.detach().numpy()
     for i in range(m):
         for k in range(1, d + 1):
             # T_k(cos θ) = cos(kθ) on [-1, 1]
@@ -119,9 +120,9 @@ def test_gaussian_rbf_values_and_gradcheck():
     centers = [-0.5, 0.0, 0.7]
     x = _x((3, 2), seed=5, requires_grad=True)
     rbf = GaussianRBFExpansion(centers=centers, sigma=0.4)
-    z = rbf(x).numpy()
+    z = rbf(x).detach().numpy()
     assert z.shape == (3, 6) and rbf.output_dim(2) == 6
-    xs = x.numpy()
+    xs = x.detach().numpy()
     for i in range(2):
         for k, c in enumerate(centers):
             np.testing.assert_allclose(z[:, i * 3 + k], np.exp(-((xs[:, i] - c) / 0.4) ** 2))
@@ -134,7 +135,7 @@ def test_bspline_partition_of_unity_inside_the_grid_and_gradcheck():
     spline = BSplineExpansion(grid_range=(-1, 1), t=5, d=3)
     assert spline.output_dim(4) == 4 * 8
     x = _x((6, 4), seed=6, low=-0.99, high=0.99, requires_grad=True)
-    z = spline(x).numpy().reshape(6, 4, 8)
+    z = spline(x).detach().numpy().reshape(6, 4, 8)
     assert np.all(z >= -1e-12)
     np.testing.assert_allclose(z.sum(axis=2), 1.0, atol=1e-12)
     assert gradcheck(lambda x: spline(x), x)
@@ -143,7 +144,7 @@ def test_bspline_partition_of_unity_inside_the_grid_and_gradcheck():
 def test_bspline_degree_one_is_the_hat_function():
     spline = BSplineExpansion(grid_range=(0, 1), t=2, d=1)  # knots -0.5, 0, 0.5, 1, 1.5
     # hats peaking at 0, 0.5 and 1, each half a unit wide
-    z = spline(tinyrpn.tensor([[0.25], [0.6]], dtype="float64")).numpy()
+    z = spline(tinyrpn.tensor([[0.25], [0.6]], dtype="float64")).detach().numpy()
     np.testing.assert_allclose(z, [[0.5, 0.5, 0.0], [0.0, 0.8, 0.2]], atol=1e-15)
 
 
@@ -152,9 +153,9 @@ def test_bspline_degree_one_is_the_hat_function():
 
 def test_layer_norm_postprocess_normalises_each_sample_over_all_features():
     x = _x((4, 6), seed=7)
-    z = TaylorExpansion(d=2, postprocess="layer_norm")(x).numpy()
+    z = TaylorExpansion(d=2, postprocess="layer_norm")(x).detach().numpy()
     np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-12)
-    raw_var = taylor_reference(x, 2).numpy().var(axis=1)
+    raw_var = taylor_reference(x, 2).detach().numpy().var(axis=1)
     np.testing.assert_allclose(z.var(axis=1), raw_var / (raw_var + 1e-5), rtol=1e-10)
 
 
@@ -226,8 +227,8 @@ def test_taylor2_contract_matches_the_expansion_times_m_and_gradchecks(postproce
     expansion = TaylorExpansion(2, postprocess=postprocess)
     x = tinyrpn.tensor(rng.standard_normal((3, 4)), requires_grad=True)  # D = 20
     M = tinyrpn.tensor(rng.standard_normal((5, 2)), requires_grad=True)
-    expected = expansion(x).numpy().reshape(3, 4, 5) @ M.numpy()
-    np.testing.assert_allclose(expansion.contract(x, M).numpy(), expected, rtol=1e-12,
+    expected = expansion(x).detach().numpy().reshape(3, 4, 5) @ M.detach().numpy()
+    np.testing.assert_allclose(expansion.contract(x, M).detach().numpy(), expected, rtol=1e-12,
                                atol=1e-12)
     assert gradcheck(lambda x, M: expansion.contract(x, M), x, M)
 
@@ -244,8 +245,9 @@ def test_contract_errors_name_the_shapes():
 def test_contract_dense_is_offered_by_plain_degree_2_taylor_only():
     x = tinyrpn.randn(2, 3)  # D = 12
     w = tinyrpn.randn(2 * 12)
-    expected = TaylorExpansion(2)(x).numpy() @ w.numpy().reshape(2, 12).T
-    np.testing.assert_allclose(TaylorExpansion(2).contract_dense(x, w, 2).numpy(), expected,
+    expected = TaylorExpansion(2)(x).detach().numpy() @ w.detach().numpy().reshape(2, 12).T
+    contracted = TaylorExpansion(2).contract_dense(x, w, 2)
+    np.testing.assert_allclose(contracted.detach().numpy(), expected,
                                rtol=1e-5, atol=1e-6)
     for other in (TaylorExpansion(3), TaylorExpansion(2, postprocess="layer_norm"),
                   ChebyshevExpansion(2)):

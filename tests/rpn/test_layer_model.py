@@ -73,10 +73,11 @@ def test_head_is_expansion_then_reconciliation_plus_remainder():
                    LinearRemainder(4, 6, bias=True))
     assert (head.m, head.n, head.D) == (4, 6, 20)
     x = tinyrpn.randn(3, 4)
-    z = expansion(x).numpy()
-    W = head.reconciliation.matrix().numpy()
-    pi = x.numpy() @ head.remainder.weight.numpy().T + head.remainder.bias.numpy()
-    np.testing.assert_allclose(head(x).numpy(), z @ W.T + pi, rtol=1e-5, atol=1e-6)
+    z = expansion(x).detach().numpy()
+    W = head.reconciliation.matrix().detach().numpy()
+    pi = (x.detach().numpy() @ head.remainder.weight.detach().numpy().T
+          + head.remainder.bias.detach().numpy())
+    np.testing.assert_allclose(head(x).detach().numpy(), z @ W.T + pi, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("layout", ["kron", "tinybig"])
@@ -121,10 +122,10 @@ def test_layer_fusion(fusion):
     layer = RPNLayer(m, 6, heads, fusion=fusion)
     assert layer.width == 3
     x = tinyrpn.tensor(np.random.default_rng(3).uniform(-1, 1, (5, m)).astype(np.float32))
-    outs = [h(x).numpy() for h in heads]
+    outs = [h(x).detach().numpy() for h in heads]
     expected = {"average": sum(outs) / 3, "sum": sum(outs),
                 "concatenate": np.concatenate(outs, axis=1)}[fusion]
-    np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer(x).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
     assert layer.num_parameters() == sum(h.num_parameters() for h in heads)
     # heads are independent: each has its own parameter vector
     assert len({id(h.reconciliation.w) for h in heads}) == 3
@@ -198,8 +199,8 @@ def test_model_chains_layers_and_flattens_images():
     h = x
     for layer in model.layers:
         h = layer(h)
-    np.testing.assert_allclose(model(x).numpy(), h.numpy())
-    np.testing.assert_allclose(model(x.reshape(5, 1, 2, 2)).numpy(), h.numpy())
+    np.testing.assert_allclose(model(x).detach().numpy(), h.detach().numpy())
+    np.testing.assert_allclose(model(x.reshape(5, 1, 2, 2)).detach().numpy(), h.detach().numpy())
     assert (model.m, model.n, model.depth) == (4, 2, 2)
 
 
@@ -232,16 +233,16 @@ def test_model_initialisation_is_seeded_by_manual_seed():
                         remainder=lambda m, n: LinearRemainder(m, n, bias=True))
 
     tinyrpn.manual_seed(1234)
-    first = {k: v.numpy().copy() for k, v in build().state_dict().items()}
+    first = {k: v.detach().numpy().copy() for k, v in build().state_dict().items()}
     tinyrpn.manual_seed(1234)
-    second = {k: v.numpy() for k, v in build().state_dict().items()}
+    second = {k: v.detach().numpy() for k, v in build().state_dict().items()}
     assert first.keys() == second.keys()
     for k in first:
         np.testing.assert_array_equal(first[k], second[k])
     tinyrpn.manual_seed(4321)
     third = build().state_dict()
     assert not np.array_equal(first["layers.0.heads.0.reconciliation.w"],
-                              third["layers.0.heads.0.reconciliation.w"].numpy())
+                              third["layers.0.heads.0.reconciliation.w"].detach().numpy())
 
 
 def test_a_small_rpn_learns_with_plain_sgd():
@@ -263,7 +264,7 @@ def test_a_small_rpn_learns_with_plain_sgd():
             for p in model.parameters():
                 p.sub_(p.grad, alpha=0.5)
         losses.append(loss.item())
-    accuracy = float((model(xt).numpy().argmax(1) == y).mean())
+    accuracy = float((model(xt).detach().numpy().argmax(1) == y).mean())
     assert losses[-1] < 0.5 * losses[0]
     assert accuracy > 0.9
 
@@ -358,12 +359,12 @@ def test_init_like_tinybig_draws_in_tinybigs_order():
     stream.skip(sum(ls))
     for layer in model.layers:
         for h in layer.heads:
-            np.testing.assert_array_equal(h.reconciliation.w.numpy(),
+            np.testing.assert_array_equal(h.reconciliation.w.detach().numpy(),
                                           stream.xavier_uniform(1, h.reconciliation.l)[0])
     other = _tinybig_like_model()
     init_like_tinybig(other, 1235)
-    assert not np.array_equal(other.layers[1].heads[0].reconciliation.w.numpy(),
-                              model.layers[1].heads[0].reconciliation.w.numpy())
+    assert not np.array_equal(other.layers[1].heads[0].reconciliation.w.detach().numpy(),
+                              model.layers[1].heads[0].reconciliation.w.detach().numpy())
 
 
 def test_init_like_tinybig_matches_pytorch_bit_for_bit():
@@ -381,7 +382,7 @@ def test_init_like_tinybig_matches_pytorch_bit_for_bit():
     for w in ws:
         torch.nn.init.xavier_uniform_(w)
     for h, w in zip(heads, ws):
-        np.testing.assert_array_equal(h.reconciliation.w.numpy(), w.numpy()[0])
+        np.testing.assert_array_equal(h.reconciliation.w.detach().numpy(), w.detach().numpy()[0])
 
 
 def test_init_like_tinybig_refuses_heads_with_other_parameters():

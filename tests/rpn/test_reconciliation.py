@@ -58,7 +58,7 @@ MAKERS = [c[1] for c in CASES]
 
 def _dense_reference(rec) -> np.ndarray:
     """W built in NumPy, straight from the layout of w in REFERENCE.md §1–2."""
-    w = rec.w.numpy().astype(np.float64)
+    w = rec.w.detach().numpy().astype(np.float64)
     n, D = rec.n, rec.D
     if isinstance(rec, IdentityReconciliation):
         return w.reshape(n, D)
@@ -90,7 +90,7 @@ def _dense_reference(rec) -> np.ndarray:
 def test_matrix_matches_numpy_reference_of_the_documented_layout(make):
     tinyrpn.manual_seed(0)
     rec = make()
-    np.testing.assert_allclose(rec.matrix().numpy(), _dense_reference(rec), rtol=1e-5,
+    np.testing.assert_allclose(rec.matrix().detach().numpy(), _dense_reference(rec), rtol=1e-5,
                                atol=1e-7)
     assert rec.matrix().shape == (rec.n, rec.D)
 
@@ -100,13 +100,14 @@ def test_apply_equals_z_times_matrix_transposed(make):
     tinyrpn.manual_seed(1)
     rec = make().double()
     z = tinyrpn.tensor(np.random.default_rng(2).standard_normal((5, rec.D)))
-    expected = z.numpy() @ rec.matrix().numpy().T
-    np.testing.assert_allclose(rec.apply(z).numpy(), expected, rtol=1e-12, atol=1e-12)
+    expected = z.detach().numpy() @ rec.matrix().detach().numpy().T
+    np.testing.assert_allclose(rec.apply(z).detach().numpy(), expected, rtol=1e-12, atol=1e-12)
     # float32 as used in training
     rec32 = make()
-    z32 = tinyrpn.tensor(z.numpy().astype(np.float32))
-    np.testing.assert_allclose(rec32.apply(z32).numpy(),
-                               z32.numpy() @ rec32.matrix().numpy().T, rtol=1e-4, atol=1e-5)
+    z32 = tinyrpn.tensor(z.detach().numpy().astype(np.float32))
+    np.testing.assert_allclose(rec32.apply(z32).detach().numpy(),
+                               z32.detach().numpy() @ rec32.matrix().detach().numpy().T,
+                               rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("make", MAKERS, ids=IDS)
@@ -142,7 +143,7 @@ def test_no_gradient_is_computed_for_an_input_that_needs_none():
     rec.apply(z).sum().backward()
     assert z.grad is None
     np.testing.assert_allclose(rec.w.grad.numpy().reshape(3, 5),
-                               np.ones((4, 3)).T @ z.numpy(), rtol=1e-6)
+                               np.ones((4, 3)).T @ z.detach().numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("n, D", [(6, 20), (64, 4160), (10, 4160), (64, 615440)])
@@ -185,16 +186,16 @@ def test_initialisation_is_xavier_uniform_on_a_1_by_l_tensor_and_seeded():
     tinyrpn.manual_seed(1234)
     rec = IdentityReconciliation(64, 4160)
     bound = math.sqrt(6 / (rec.l + 1))
-    w = rec.w.numpy()
+    w = rec.w.detach().numpy()
     assert w.dtype == np.float32
     assert np.abs(w).max() <= bound
     assert np.abs(w).max() > 0.99 * bound          # the whole range is used
     assert abs(w.mean()) < 0.01 * bound
     assert abs(w.std() - bound / math.sqrt(3)) < 0.01 * bound
     tinyrpn.manual_seed(1234)
-    np.testing.assert_array_equal(IdentityReconciliation(64, 4160).w.numpy(), w)
+    np.testing.assert_array_equal(IdentityReconciliation(64, 4160).w.detach().numpy(), w)
     tinyrpn.manual_seed(1235)
-    assert not np.array_equal(IdentityReconciliation(64, 4160).w.numpy(), w)
+    assert not np.array_equal(IdentityReconciliation(64, 4160).w.detach().numpy(), w)
     # REFERENCE.md: 3.90e-4 for layer 1's identity W
     assert abs(math.sqrt(6 / (64 * 615440 + 1)) - 3.90e-4) < 5e-7
 
@@ -244,8 +245,9 @@ def test_full_size_dual_lphm_apply_never_builds_w(layout):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 16e6, f"apply allocated {peak / 1e6:.1f} MB at peak"
-    expected = z.numpy().astype(np.float64) @ rec.matrix().numpy().astype(np.float64).T
-    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-3, atol=1e-6)
+    expected = (z.detach().numpy().astype(np.float64)
+                @ rec.matrix().detach().numpy().astype(np.float64).T)
+    np.testing.assert_allclose(y.detach().numpy(), expected, rtol=1e-3, atol=1e-6)
 
 
 # apply_expanded: the head's path, where the Kronecker family hands its first contraction to
@@ -273,8 +275,8 @@ def test_apply_expanded_equals_the_expansion_times_matrix_transposed(make, postp
     expansion = TaylorExpansion(2, postprocess=postprocess)
     rng = np.random.default_rng(10)
     x = tinyrpn.tensor(rng.standard_normal((3, 4)), requires_grad=True)
-    expected = expansion(x).numpy() @ rec.matrix().numpy().T
-    np.testing.assert_allclose(rec.apply_expanded(x, expansion).numpy(), expected,
+    expected = expansion(x).detach().numpy() @ rec.matrix().detach().numpy().T
+    np.testing.assert_allclose(rec.apply_expanded(x, expansion).detach().numpy(), expected,
                                rtol=1e-12, atol=1e-12)
     w = rec.w.detach().requires_grad_(True)
     assert gradcheck(lambda x, w: rec.apply_expanded(x, expansion, w), x, w)
@@ -290,8 +292,8 @@ def test_identity_apply_expanded_equals_the_expansion_times_matrix_transposed(d,
     expansion = TaylorExpansion(d, postprocess=postprocess)
     rec = IdentityReconciliation(3, expansion.output_dim(4)).double()
     x = tinyrpn.tensor(np.random.default_rng(14).standard_normal((5, 4)), requires_grad=True)
-    expected = expansion(x).numpy() @ rec.matrix().numpy().T
-    np.testing.assert_allclose(rec.apply_expanded(x, expansion).numpy(), expected,
+    expected = expansion(x).detach().numpy() @ rec.matrix().detach().numpy().T
+    np.testing.assert_allclose(rec.apply_expanded(x, expansion).detach().numpy(), expected,
                                rtol=1e-12, atol=1e-12)
     w = rec.w.detach().requires_grad_(True)
     assert gradcheck(lambda x, w: rec.apply_expanded(x, expansion, w), x, w)
@@ -322,9 +324,9 @@ def test_full_size_identity_head_never_builds_the_expansion():
         f"backward allocated {backward_peak / 1e6:.1f} MB at peak, the gradient being "
         f"{grad_bytes / 1e6:.1f} MB")
     assert rec.w.grad.numpy().base is None and rec.w.grad.shape == (64 * 615440,)
-    z = expansion(x).numpy().astype(np.float64)
-    expected = z @ rec.matrix().numpy().astype(np.float64).T
-    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-4, atol=1e-4)
+    z = expansion(x).detach().numpy().astype(np.float64)
+    expected = z @ rec.matrix().detach().numpy().astype(np.float64).T
+    np.testing.assert_allclose(y.detach().numpy(), expected, rtol=1e-4, atol=1e-4)
     # d(sum y)/dW[k] = sum_b z_b for every row k
     dW = rec.w.grad.numpy().reshape(64, 615440)
     np.testing.assert_allclose(dW[[0, 63]], np.tile(z.sum(axis=0), (2, 1)), rtol=1e-4, atol=1e-4)
@@ -354,6 +356,6 @@ def test_full_size_dual_lphm_head_never_builds_the_expansion(layout):
     tracemalloc.stop()
     assert peak < 8e6, f"forward + backward allocated {peak / 1e6:.1f} MB at peak"
     assert rec.w.grad is not None and np.isfinite(rec.w.grad.numpy()).all()
-    z = expansion(x).numpy().astype(np.float64)
-    expected = z @ rec.matrix().numpy().astype(np.float64).T
-    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-3, atol=1e-5)
+    z = expansion(x).detach().numpy().astype(np.float64)
+    expected = z @ rec.matrix().detach().numpy().astype(np.float64).T
+    np.testing.assert_allclose(y.detach().numpy(), expected, rtol=1e-3, atol=1e-5)

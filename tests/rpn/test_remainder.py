@@ -23,7 +23,7 @@ def test_zero_remainder_is_zero_and_skipped_by_the_head():
     pi = ZeroRemainder()
     pi.bind(3, 5)
     out = pi(tinyrpn.randn(4, 3))
-    assert out.shape == (4, 5) and not out.numpy().any()
+    assert out.shape == (4, 5) and not out.detach().numpy().any()
     assert pi.is_zero
     head = RPNHead(3, 5, TaylorExpansion(d=2), IdentityReconciliation(5, 12))
     assert isinstance(head.remainder, ZeroRemainder)
@@ -44,9 +44,9 @@ def test_identity_remainder_adds_x_in_a_head():
     head = RPNHead(3, 3, TaylorExpansion(d=2), IdentityReconciliation(3, 12),
                    IdentityRemainder())
     x = tinyrpn.randn(5, 3)
-    expected = head.reconciliation.apply(head.expansion(x)).numpy() + x.numpy()
+    expected = head.reconciliation.apply(head.expansion(x)).detach().numpy() + x.detach().numpy()
     # (atol: the head multiplies through [1, x] ⊗ x, summing in another order in float32)
-    np.testing.assert_allclose(head(x).numpy(), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(head(x).detach().numpy(), expected, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("bias", [False, True])
@@ -57,14 +57,14 @@ def test_linear_remainder_values_gradients_and_init(bias):
     assert pi.weight.shape == (n, m)
     assert (pi.bias is not None) == bias
     bound = math.sqrt(6 / (m + n))
-    assert np.abs(pi.weight.numpy()).max() <= bound
-    assert np.abs(pi.weight.numpy()).max() > 0.9 * bound
+    assert np.abs(pi.weight.detach().numpy()).max() <= bound
+    assert np.abs(pi.weight.detach().numpy()).max() > 0.9 * bound
     x = tinyrpn.randn(3, m)
-    expected = x.numpy() @ pi.weight.numpy().T
+    expected = x.detach().numpy() @ pi.weight.detach().numpy().T
     if bias:
-        assert np.abs(pi.bias.numpy()).max() <= math.sqrt(6 / (n + 1))
-        expected = expected + pi.bias.numpy()
-    np.testing.assert_allclose(pi(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+        assert np.abs(pi.bias.detach().numpy()).max() <= math.sqrt(6 / (n + 1))
+        expected = expected + pi.bias.detach().numpy()
+    np.testing.assert_allclose(pi(x).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
 
     small = LinearRemainder(3, 2, bias=bias).double()
     xs = tinyrpn.tensor(np.random.default_rng(2).standard_normal((4, 3)), requires_grad=True)
@@ -73,7 +73,7 @@ def test_linear_remainder_values_gradients_and_init(bias):
     g = np.random.default_rng(3).standard_normal((4, 2))
     small.zero_grad()  # gradcheck's own backward pass reached the parameters too
     (small(xs) * tinyrpn.tensor(g)).sum().backward()
-    np.testing.assert_allclose(small.weight.grad.numpy(), g.T @ xs.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(small.weight.grad.numpy(), g.T @ xs.detach().numpy(), rtol=1e-12)
     if bias:
         np.testing.assert_allclose(small.bias.grad.numpy(), g.sum(axis=0), rtol=1e-12)
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import Function, Tensor, is_floating
-from tinyrpn.ops.math import _xp
+from tinyrpn.autograd import ArgumentError, Function, Tensor, is_floating
+from tinyrpn.ops.math import _xp, same_dtype
 from tinyrpn.ops.shape import squeeze, unsqueeze
 
 IntPair = int | tuple[int, int]
@@ -68,7 +68,7 @@ def _pair(name: str, value: Any) -> tuple[int, int]:
         isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
     ):
         return int(value[0]), int(value[1])
-    raise ValueError(f"conv2d: {name} must be an int or a pair of ints, got {value!r}")
+    raise ArgumentError(f"conv2d: {name} must be an int or a pair of ints, got {value!r}")
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,
@@ -85,14 +85,15 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
             f"conv2d: input and weight must be Tensors, got {type(x).__name__} and "
             f"{type(weight).__name__}"
         )
+    same_dtype("conv2d", input=x, weight=weight, bias=bias)
     if x.ndim == 3:  # one unbatched image, as PyTorch allows
         return squeeze(conv2d(unsqueeze(x, 0), weight, bias, stride, padding, dilation, groups), 0)
     if x.ndim != 4:
-        raise ValueError(
+        raise ArgumentError(
             f"conv2d: input must be 4-D (N, C_in, H, W) or 3-D (C_in, H, W), got shape {x.shape}"
         )
     if weight.ndim != 4:
-        raise ValueError(
+        raise ArgumentError(
             f"conv2d: weight must be 4-D (C_out, C_in/groups, kH, kW), got shape {weight.shape}"
         )
     if not is_floating(x.dtype) or not is_floating(weight.dtype):
@@ -100,23 +101,23 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
             f"conv2d: input and weight must be floating point, got {x.dtype} and {weight.dtype}"
         )
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
+        raise ArgumentError(f"conv2d: groups must be a positive int, got {groups!r}")
     stride, dilation = _pair("stride", stride), _pair("dilation", dilation)
     c_out, c_g, kh, kw = weight.shape
     if x.shape[1] != c_g * groups:
         extra = f" with groups={groups}" if groups != 1 else ""
-        raise ValueError(
+        raise ArgumentError(
             f"conv2d: input has {x.shape[1]} channels but weight expects {c_g * groups} "
             f"(weight shape {weight.shape}{extra}; input shape {x.shape})"
         )
     if c_out % groups:
-        raise ValueError(
+        raise ArgumentError(
             f"conv2d: weight has {c_out} output channels, not divisible by groups={groups} "
             f"(weight shape {weight.shape})"
         )
     if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (c_out,)):
         got = bias.shape if isinstance(bias, Tensor) else type(bias).__name__
-        raise ValueError(
+        raise ArgumentError(
             f"conv2d: bias must be a Tensor of shape ({c_out},) for weight shape "
             f"{weight.shape}, got {got}"
         )
@@ -125,7 +126,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
             padding = 0
         elif padding == "same":
             if stride != (1, 1):
-                raise ValueError(f"conv2d: padding='same' needs stride 1, got stride={stride}")
+                raise ArgumentError(f"conv2d: padding='same' needs stride 1, got stride={stride}")
             total = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
             left = (total[0] // 2, total[1] // 2)
             if total[0] % 2 or total[1] % 2:
@@ -135,19 +136,19 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
             else:
                 padding = left
         else:
-            raise ValueError(
+            raise ArgumentError(
                 f"conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}"
             )
     padding = _pair("padding", padding)
     if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
-        raise ValueError(
+        raise ArgumentError(
             f"conv2d: need stride >= 1, dilation >= 1 and padding >= 0; got stride={stride}, "
             f"dilation={dilation}, padding={padding}"
         )
     span = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
     padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
     if span[0] > padded[0] or span[1] > padded[1]:
-        raise ValueError(
+        raise ArgumentError(
             f"conv2d: kernel {kh}x{kw} (dilation {dilation}, spanning {span[0]}x{span[1]}) is "
             f"larger than the padded input {padded[0]}x{padded[1]} (input shape {x.shape}, "
             f"padding {padding})"
@@ -248,21 +249,21 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant",
     if len(widths_flat) % 2 or not all(
         isinstance(w, (int, np.integer)) and not isinstance(w, bool) for w in widths_flat
     ):
-        raise ValueError(f"pad: pad must be an even-length sequence of ints, got {pad!r}")
+        raise ArgumentError(f"pad: pad must be an even-length sequence of ints, got {pad!r}")
     n_dims = len(widths_flat) // 2
     if n_dims > x.ndim:
-        raise ValueError(
+        raise ArgumentError(
             f"pad: {len(widths_flat)} widths pad {n_dims} dims, but the input has only "
             f"{x.ndim} (shape {x.shape})"
         )
     if mode not in _PAD_MODES:
-        raise ValueError(f"pad: unknown mode {mode!r}; valid modes are {list(_PAD_MODES)}")
+        raise ArgumentError(f"pad: unknown mode {mode!r}; valid modes are {list(_PAD_MODES)}")
     widths = [(0, 0)] * x.ndim
     for k in range(n_dims):  # widths_flat[2k:2k+2] belong to dim -1-k
         widths[x.ndim - 1 - k] = (int(widths_flat[2 * k]), int(widths_flat[2 * k + 1]))
     for dim, (lo, hi) in enumerate(widths):
         if x.shape[dim] + lo + hi < 0:
-            raise ValueError(
+            raise ArgumentError(
                 f"pad: widths ({lo}, {hi}) on dim {dim} of shape {x.shape} give a negative size"
             )
     if mode == "constant":
@@ -274,12 +275,12 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant",
             continue
         n = x.shape[dim]
         if lo < 0 or hi < 0:
-            raise ValueError(f"pad: negative widths are only allowed in constant mode, got "
+            raise ArgumentError(f"pad: negative widths are only allowed in constant mode, got "
                              f"({lo}, {hi}) on dim {dim}")
         limit = {"reflect": n - 1, "circular": n}.get(mode, max(lo, hi))
         if n == 0 or max(lo, hi) > limit:
             rule = "smaller than" if mode == "reflect" else "at most"
-            raise ValueError(
+            raise ArgumentError(
                 f"pad: {mode} padding widths must be {rule} the dim's size; got ({lo}, {hi}) "
                 f"on dim {dim} of size {n} (input shape {x.shape})"
             )

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import Function, Tensor, as_tensor
-from tinyrpn.ops.math import _promoted_dtype, _xp, binary_operands
+from tinyrpn.autograd import ArgumentError, Function, Tensor, as_tensor
+from tinyrpn.ops.math import _xp, binary_operands, same_dtype
 from tinyrpn.ops.shape import squeeze, unsqueeze
 
 
@@ -44,13 +44,15 @@ def matmul(a: Any, b: Any) -> Tensor:
     A 1-D operand is treated as a row (first) or column (second) vector and that axis is
     removed from the result, so MatMul itself only sees matrices.
     """
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        same_dtype("matmul", first=a, second=b)
     a, b = binary_operands(a, b)
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError("matmul: both operands need at least 1 dim; use * for scalars")
+        raise ArgumentError("matmul: both operands need at least 1 dim; use * for scalars")
     k_a = a.shape[-1]
     k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k_a != k_b:
-        raise ValueError(
+        raise ArgumentError(
             f"matmul: shapes {a.shape} and {b.shape} do not line up: the last dim of the "
             f"first ({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} "
             f"dim of the second ({k_b})"
@@ -59,7 +61,7 @@ def matmul(a: Any, b: Any) -> Tensor:
         try:
             np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
-            raise ValueError(
+            raise ArgumentError(
                 f"matmul: batch dims of {a.shape} and {b.shape} do not broadcast"
             ) from None
     if a.ndim == 1:
@@ -82,7 +84,7 @@ def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[
     spec = subscripts.replace(" ", "")
     stripped = spec.replace("->", "").replace("...", "").replace(",", "")
     if spec.count("->") > 1 or not all(c in string.ascii_letters for c in stripped):
-        raise ValueError(
+        raise ArgumentError(
             f"einsum: invalid subscripts {subscripts!r}; use letters, commas between "
             "operands, '...' and at most one '->'"
         )
@@ -92,12 +94,18 @@ def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[
         lhs, out = spec, None
     terms = lhs.split(",")
     if len(terms) != len(shapes):
-        raise ValueError(
+        raise ArgumentError(
             f"einsum {subscripts!r} names {len(terms)} operands but {len(shapes)} were given"
         )
     used = set(spec)
     spare = [c for c in string.ascii_letters if c not in used]
     ellipsis_ndim = 0
+    for i, term in enumerate(terms):
+        if term.count("...") > 1 or "." in term.replace("...", "", 1):
+            raise ArgumentError(
+                f"einsum {subscripts!r}: the subscripts of operand {i}, '{term}', hold more "
+                "than one ellipsis; each operand may have at most one '...'"
+            )
     for term, shape in zip(terms, shapes):
         if "..." in term:
             ellipsis_ndim = max(ellipsis_ndim, len(shape) - (len(term) - 3))
@@ -107,13 +115,13 @@ def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[
         if "..." in term:
             n = len(shape) - (len(term) - 3)
             if n < 0:
-                raise ValueError(
+                raise ArgumentError(
                     f"einsum {subscripts!r}: operand with shape {shape} has fewer dims than "
                     f"its subscripts '{term}' name"
                 )
             term = term.replace("...", ell[ellipsis_ndim - n:] if n else "")
         if len(term) != len(shape):
-            raise ValueError(
+            raise ArgumentError(
                 f"einsum {subscripts!r}: operand with shape {shape} has {len(shape)} dims "
                 f"but its subscripts '{term}' name {len(term)}"
             )
@@ -126,11 +134,11 @@ def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[
         out = out.replace("...", ell)  # an output without '...' sums over those dims
         for c in out:
             if c not in letters:
-                raise ValueError(
+                raise ArgumentError(
                     f"einsum {subscripts!r}: output index '{c}' does not appear in any operand"
                 )
             if out.count(c) > 1:
-                raise ValueError(f"einsum {subscripts!r}: output index '{c}' is repeated")
+                raise ArgumentError(f"einsum {subscripts!r}: output index '{c}' is repeated")
     return expanded, out
 
 
@@ -192,20 +200,16 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not operands:
-        raise ValueError("einsum needs at least one operand")
+        raise ArgumentError("einsum needs at least one operand")
     tensors = [as_tensor(o) for o in operands]
-    dtype = tensors[0].dtype
-    for t in tensors[1:]:
-        if t.dtype != dtype:  # promote as PyTorch does (int64 with float32 is float32)
-            dtype = _promoted_dtype(Tensor._wrap(np.empty(1, dtype)), t)
-    tensors = [t if t.dtype == dtype else t.to(dtype=dtype) for t in tensors]
+    same_dtype(f"einsum {subscripts!r}", **{f"operand {i}": t for i, t in enumerate(tensors)})
     terms, out = _parse_einsum(subscripts, [t.shape for t in tensors])
     sizes: dict[str, int] = {}
     for term, t in zip(terms, tensors):
         for c, n in zip(term, t.shape):
             seen = sizes.setdefault(c, n)
             if seen != n and 1 not in (seen, n):
-                raise ValueError(
+                raise ArgumentError(
                     f"einsum {subscripts!r}: index '{c}' has size {seen} in one operand "
                     f"and {n} in another (sizes must match or be 1)"
                 )

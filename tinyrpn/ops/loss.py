@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import Function, Tensor, is_floating
+from tinyrpn.autograd import ArgumentError, Function, Tensor, is_floating
 from tinyrpn.ops.math import _xp
 from tinyrpn.ops.nn import log_softmax
 from tinyrpn.ops.shape import permute, reshape
@@ -29,7 +29,7 @@ def _kernels() -> Any:
 
 def _check_reduction(op: str, reduction: str) -> None:
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        raise ArgumentError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
 def _reduce(losses: Any, reduction: str, denominator: Any, dtype: Any) -> Any:
@@ -120,14 +120,14 @@ def _class_targets(op: str, x: Tensor, target: Any, weight: Tensor | None,
         )
     expected = (x.shape[0],) + x.shape[2:] if x.ndim >= 2 else ()
     if target.shape != expected:
-        raise ValueError(
+        raise ArgumentError(
             f"{op}: target shape {target.shape} does not match input shape {x.shape}; "
             f"expected target shape {expected} (one class index per sample)"
         )
     classes = x.shape[1] if x.ndim >= 2 else x.shape[0]
     if weight is not None and (not isinstance(weight, Tensor) or weight.shape != (classes,)):
         got = weight.shape if isinstance(weight, Tensor) else type(weight).__name__
-        raise ValueError(f"{op}: weight must be a Tensor of shape ({classes},), got {got}")
+        raise ArgumentError(f"{op}: weight must be a Tensor of shape ({classes},), got {got}")
 
     # logits as rows (M, C): move the class dim last when there are extra dims
     if x.ndim == 1:
@@ -183,7 +183,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, *
         raise TypeError(f"cross_entropy: input must be a floating-point Tensor of logits, "
                         f"got {got}")
     if input.ndim == 0:
-        raise ValueError("cross_entropy: input must have a class dim, got a 0-d tensor")
+        raise ArgumentError("cross_entropy: input must have a class dim, got a 0-d tensor")
     if isinstance(target, Tensor) and is_floating(target.dtype) and target.shape == input.shape:
         return _soft_cross_entropy(input, target, weight, reduction)
     rows, t, weights = _class_targets("cross_entropy", input, target, weight, ignore_index)
@@ -222,7 +222,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *,
         raise TypeError(f"nll_loss: input must be a floating-point Tensor of log-probabilities, "
                         f"got {got}")
     if input.ndim == 0:
-        raise ValueError("nll_loss: input must have a class dim, got a 0-d tensor")
+        raise ArgumentError("nll_loss: input must have a class dim, got a 0-d tensor")
     rows, t, weights = _class_targets("nll_loss", input, target, weight, ignore_index)
     losses = NLL.apply(rows, target=t, weights=weights, reduction=reduction)
     return _unflatten(losses, input, reduction)
@@ -271,7 +271,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
         try:
             np.broadcast_shapes(input.shape, target.shape)
         except ValueError:
-            raise ValueError(
+            raise ArgumentError(
                 f"mse_loss: input shape {input.shape} and target shape {target.shape} do not "
                 "match (and do not broadcast)"
             ) from None

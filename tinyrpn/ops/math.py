@@ -15,6 +15,8 @@ import numpy as np
 
 from tinyrpn import backend
 from tinyrpn.autograd import (
+    ArgumentError,
+    DTypeError,
     Function,
     MaxResult,
     Tensor,
@@ -85,6 +87,21 @@ def _promoted_dtype(a: Tensor, b: Tensor) -> np.dtype:
     return np.promote_types(a.dtype, b.dtype)
 
 
+def same_dtype(op: str, **operands: Tensor | None) -> None:
+    """Refuse operands of different dtypes, as PyTorch does for the ops that do not
+    promote: matrix products (matmul, einsum, linear), convolutions and normalizations."""
+    given = [(name, t) for name, t in operands.items() if t is not None]
+    first_name, first = given[0]
+    for name, t in given[1:]:
+        if t.dtype != first.dtype:
+            raise DTypeError(
+                f"{op}: {first_name} has dtype {first.dtype} but {name} has dtype {t.dtype}. "
+                f"{op} does not mix dtypes (as in PyTorch, matrix products, convolutions and "
+                "normalizations need one dtype; elementwise ops and losses promote). Convert "
+                "one side first, e.g. x.float() or model.double()."
+            )
+
+
 def binary_operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     """Both operands as Tensors of one dtype (numbers converted, dtypes promoted)."""
     if isinstance(a, Tensor):
@@ -117,14 +134,21 @@ def _normalize_dims(dim: Any, ndim: int) -> tuple[int, ...] | None:
             )
         out.append(int(d) % rank)
     if len(set(out)) != len(out):
-        raise ValueError(f"dimension {dim!r} names the same axis more than once")
+        raise ArgumentError(f"dimension {dim!r} names the same axis more than once")
     if ndim == 0:
         return ()
     return tuple(out)
 
 
-def _shapes_error(op: str, a: Tensor, b: Tensor) -> ValueError:
-    return ValueError(
+def _reduced_dims(dim: Any, ndim: int) -> tuple[int, ...] | None:
+    """The axes a reduction runs over: as PyTorch, an empty tuple means all of them."""
+    if isinstance(dim, (tuple, list)) and len(dim) == 0:
+        return None
+    return _normalize_dims(dim, ndim)
+
+
+def _shapes_error(op: str, a: Tensor, b: Tensor) -> ArgumentError:
+    return ArgumentError(
         f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together (trailing "
         "dimensions must be equal or 1)"
     )
@@ -324,7 +348,11 @@ class PowScalar(Function):
 
 class Maximum(Function):
     """out = max(a, b) (or min) elementwise;  d goes to the operand that is the result,
-    split half-and-half where they are equal (as PyTorch's ``maximum``/``minimum``)."""
+    split half-and-half where they are equal (as PyTorch's ``maximum``/``minimum``).
+
+    An operand loses its share only where the other one strictly wins, so where either is
+    NaN (the result is NaN) both receive all of d, as in PyTorch.
+    """
 
     def forward(self, a: Any, b: Any, take_max: bool) -> Any:
         self.a, self.b, self.take_max = a, b, take_max
@@ -332,9 +360,11 @@ class Maximum(Function):
 
     def backward(self, d: Any) -> tuple[Any, Any]:
         xp = _xp(d)
-        a_wins = self.a > self.b if self.take_max else self.a < self.b
-        da = xp.where(self.a == self.b, d * 0.5, xp.where(a_wins, d, 0))
-        return da, d - da
+        a, b = self.a, self.b
+        a_loses, b_loses = (a < b, a > b) if self.take_max else (a > b, a < b)
+        share = xp.where(a == b, d * 0.5, d)
+        zero = d.dtype.type(0)
+        return xp.where(a_loses, zero, share), xp.where(b_loses, zero, share)
 
 
 class Minimum(Maximum):
@@ -517,7 +547,7 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    """out = max(a, 0);  da = d where a > 0, else 0."""
+    """out = max(a, 0);  da = 0 where out <= 0, else d (so a NaN passes d, as PyTorch)."""
 
     saves_inputs = False
     saves_output = True
@@ -527,7 +557,7 @@ class Relu(Function):
         return self.out
 
     def backward(self, d: Any) -> Any:
-        return d * (self.out > 0)
+        return _xp(d).where(self.out <= 0, d.dtype.type(0), d)
 
 
 class Clamp(Function):
@@ -613,7 +643,7 @@ def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:
     :class:`Clamp`) and a tensor bound shares the gradient with it equally, as
     :func:`maximum` and :func:`minimum` do; both are the subgradient of smallest norm."""
     if min is None and max is None:
-        raise ValueError("clamp needs at least one of min and max")
+        raise ArgumentError("clamp needs at least one of min and max")
     a = to_operand(a)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         out = a
@@ -660,7 +690,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     try:
         np.broadcast_shapes(cond.shape, a.shape, b.shape)
     except ValueError:
-        raise ValueError(
+        raise ArgumentError(
             f"where: condition {tuple(cond.shape)}, a {a.shape} and b {b.shape} cannot be "
             "broadcast together"
         ) from None
@@ -714,10 +744,16 @@ class Mean(Function):
 class AmaxAmin(Function):
     """out = max (or min) of a over ``dims``;  da = d shared equally by the elements that
     attain it (one element in the usual case of no ties). This is PyTorch's rule for
-    ``amax``/``amin`` and for the full reduction ``x.max()``."""
+    ``amax``/``amin`` and for the full reduction ``x.max()``.
 
-    def forward(self, a: Any, dims: tuple[int, ...] | None, keepdim: bool, take_max: bool) -> Any:
-        self.a, self.dims = a, dims
+    A NaN anywhere makes the result NaN. The full reduction then shares d among the NaN
+    elements (``nan_wins``); ``amax``/``amin`` find no element equal to NaN and, as in
+    PyTorch, give NaN gradients to the whole reduced slice.
+    """
+
+    def forward(self, a: Any, dims: tuple[int, ...] | None, keepdim: bool, take_max: bool,
+                nan_wins: bool = False) -> Any:
+        self.a, self.dims, self.nan_wins = a, dims, nan_wins
         kept = a.max(axis=dims, keepdims=True) if take_max else a.min(axis=dims, keepdims=True)
         self.kept = kept
         if keepdim:
@@ -725,9 +761,13 @@ class AmaxAmin(Function):
         return kept.reshape(()) if dims is None else kept.squeeze(axis=dims)
 
     def backward(self, d: Any) -> Any:
+        xp = _xp(d)
         winners = self.a == self.kept
+        if self.nan_wins and xp.isnan(self.kept).any():
+            winners = xp.isnan(self.a)
         count = winners.sum(axis=self.dims, keepdims=True)
-        return (d.reshape(self.kept.shape) / count * winners).astype(d.dtype, copy=False)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (d.reshape(self.kept.shape) / count * winners).astype(d.dtype, copy=False)
 
 
 class MaxMinDim(Function):
@@ -773,7 +813,7 @@ def sum(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     a = to_operand(a)
     if a.dtype.kind in "biu" and a.dtype != np.int64:
         a = a.to(dtype=np.int64)
-    return Sum.apply(a, dims=_normalize_dims(dim, a.ndim), keepdim=keepdim)
+    return Sum.apply(a, dims=_reduced_dims(dim, a.ndim), keepdim=keepdim)
 
 
 def mean(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -783,7 +823,7 @@ def mean(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
         raise TypeError(
             f"mean() needs a floating-point tensor, got dtype {a.dtype}; use x.float().mean()"
         )
-    return Mean.apply(a, dims=_normalize_dims(dim, a.ndim), keepdim=keepdim)
+    return Mean.apply(a, dims=_reduced_dims(dim, a.ndim), keepdim=keepdim)
 
 
 def _max_or_min(a: Tensor, dim: Any, keepdim: bool, take_max: bool) -> Any:
@@ -792,9 +832,10 @@ def _max_or_min(a: Tensor, dim: Any, keepdim: bool, take_max: bool) -> Any:
     if isinstance(dim, Tensor):  # x.max(other): the elementwise form, as PyTorch
         return maximum(a, dim) if take_max else minimum(a, dim)
     if a.data.size == 0:
-        raise ValueError(f"{name}() of an empty tensor (shape {a.shape}) has no value")
+        raise ArgumentError(f"{name}() of an empty tensor (shape {a.shape}) has no value")
     if dim is None:
-        return (Max if take_max else Min).apply(a, dims=None, keepdim=False, take_max=take_max)
+        return (Max if take_max else Min).apply(a, dims=None, keepdim=False, take_max=take_max,
+                                                nan_wins=True)
     if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
         raise TypeError(
             f"{name}(dim) takes one int dim, got {dim!r}; use a{name}(dims) to reduce several"
@@ -826,16 +867,16 @@ def amax(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """The largest values over ``dim`` (int, tuple or None); ties share the gradient."""
     a = to_operand(a)
     if a.data.size == 0:
-        raise ValueError(f"amax() of an empty tensor (shape {a.shape}) has no value")
-    return Max.apply(a, dims=_normalize_dims(dim, a.ndim), keepdim=keepdim, take_max=True)
+        raise ArgumentError(f"amax() of an empty tensor (shape {a.shape}) has no value")
+    return Max.apply(a, dims=_reduced_dims(dim, a.ndim), keepdim=keepdim, take_max=True)
 
 
 def amin(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """The smallest values over ``dim`` (int, tuple or None); ties share the gradient."""
     a = to_operand(a)
     if a.data.size == 0:
-        raise ValueError(f"amin() of an empty tensor (shape {a.shape}) has no value")
-    return Min.apply(a, dims=_normalize_dims(dim, a.ndim), keepdim=keepdim, take_max=False)
+        raise ArgumentError(f"amin() of an empty tensor (shape {a.shape}) has no value")
+    return Min.apply(a, dims=_reduced_dims(dim, a.ndim), keepdim=keepdim, take_max=False)
 
 
 def argmax(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
@@ -858,7 +899,7 @@ def _correction(dim: Any, unbiased: Any, correction: float | None) -> tuple[Any,
     if isinstance(dim, bool):  # x.var(False): the old var(unbiased) overload
         dim, unbiased = None, dim
     if unbiased is not None and correction is not None:
-        raise ValueError("give either unbiased or correction, not both")
+        raise ArgumentError("give either unbiased or correction, not both")
     if correction is None:
         correction = 0 if unbiased is False else 1
     return dim, correction
@@ -875,7 +916,7 @@ def var(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool 
     """
     a = to_operand(a)
     dim, correction = _correction(dim, unbiased, correction)
-    dims = _normalize_dims(dim, a.ndim)
+    dims = _reduced_dims(dim, a.ndim)
     n = a.data.size if dims is None else math.prod(a.shape[d] for d in dims)
     centred = a - mean(a, dims, keepdim=True)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -14,8 +14,8 @@ import numpy as np
 
 from tinyrpn import backend
 from tinyrpn import random as _random
-from tinyrpn.autograd import Function, Tensor, is_floating
-from tinyrpn.ops.math import _normalize_dims, _xp
+from tinyrpn.autograd import ArgumentError, Function, Tensor, is_floating
+from tinyrpn.ops.math import _normalize_dims, _xp, same_dtype
 
 
 def _kernels() -> Any:
@@ -73,17 +73,18 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     _float_tensor("linear", x)
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         got = weight.shape if isinstance(weight, Tensor) else type(weight).__name__
-        raise ValueError(f"linear: weight must be a 2-D Tensor (out_features, in_features), "
+        raise ArgumentError(f"linear: weight must be a 2-D Tensor (out_features, in_features), "
                          f"got {got}")
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(
+        raise ArgumentError(
             f"linear: input has {x.shape[-1] if x.ndim else 0} features (shape {x.shape}) but "
             f"weight expects {weight.shape[1]} (weight shape {weight.shape})"
         )
     if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (weight.shape[0],)):
         got = bias.shape if isinstance(bias, Tensor) else type(bias).__name__
-        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) for weight shape "
+        raise ArgumentError(f"linear: bias must have shape ({weight.shape[0]},) for weight shape "
                          f"{weight.shape}, got {got}")
+    same_dtype("linear", input=x, weight=weight, bias=bias)
     return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
 
 
@@ -117,7 +118,7 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(β x)) / β elementwise (x itself where β x > threshold), as PyTorch."""
     _float_tensor("softplus", x)
     if beta == 0:
-        raise ValueError("softplus: beta must be non-zero")
+        raise ArgumentError("softplus: beta must be non-zero")
     return Softplus.apply(x, beta=float(beta), threshold=float(threshold))
 
 
@@ -167,7 +168,10 @@ class Mish(Function):
 
 def mish(x: Tensor) -> Tensor:
     """x · tanh(softplus(x)) elementwise, as ``torch.nn.functional.mish``."""
-    return Mish.apply(_float_tensor("mish", x))
+    _float_tensor("mish", x)
+    if x.ndim == 0:  # the fused op writes into its temporaries, which needs arrays
+        return Mish.apply(x.reshape(1)).reshape(())
+    return Mish.apply(x)
 
 
 # ----------------------------------------------------------------------------- softmax
@@ -281,7 +285,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
     """
     _float_tensor("dropout", x)
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability has to be between 0 and 1, but got p={p}")
+        raise ArgumentError(f"dropout: probability has to be between 0 and 1, but got p={p}")
     if not training or p == 0.0:
         return x
     if p == 1.0:

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import Function, Tensor, is_floating, no_grad
-from tinyrpn.ops.math import _xp
+from tinyrpn.autograd import ArgumentError, Function, Tensor, is_floating, no_grad
+from tinyrpn.ops.math import _xp, same_dtype
 
 
 def _kernels() -> Any:
@@ -74,16 +74,17 @@ def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor 
         raise TypeError(f"layer_norm: expected a Tensor, got {type(x).__name__}")
     if not is_floating(x.dtype):
         raise TypeError(f"layer_norm: input must be floating point, got {x.dtype}")
+    same_dtype("layer_norm", input=x, weight=weight, bias=bias)
     shape = _normalized_shape(normalized_shape)
     if len(shape) == 0 or len(shape) > x.ndim or x.shape[x.ndim - len(shape):] != shape:
-        raise ValueError(
+        raise ArgumentError(
             f"layer_norm: normalized_shape {shape} must match the last dims of the input, "
             f"but the input has shape {x.shape}"
         )
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and (not isinstance(t, Tensor) or t.shape != shape):
             got = t.shape if isinstance(t, Tensor) else type(t).__name__
-            raise ValueError(f"layer_norm: {name} must have shape {shape}, got {got}")
+            raise ArgumentError(f"layer_norm: {name} must have shape {shape}, got {got}")
     features = int(np.prod(shape))
     out = LayerNorm.apply(x, features=features, eps=float(eps))
     if weight is not None:
@@ -170,28 +171,30 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     if not is_floating(x.dtype):
         raise TypeError(f"batch_norm: input must be floating point, got {x.dtype}")
     if x.ndim < 2:
-        raise ValueError(
+        raise ArgumentError(
             f"batch_norm: input must have a channel dim, shape (N, C) or (N, C, ...), "
             f"got shape {x.shape}"
         )
+    same_dtype("batch_norm", input=x, running_mean=running_mean, running_var=running_var,
+               weight=weight, bias=bias)
     channels = x.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
         if t is not None and (not isinstance(t, Tensor) or t.shape != (channels,)):
             got = t.shape if isinstance(t, Tensor) else type(t).__name__
-            raise ValueError(
+            raise ArgumentError(
                 f"batch_norm: {name} must have shape ({channels},) for input shape "
                 f"{x.shape}, got {got}"
             )
     if (running_mean is None) != (running_var is None):
-        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+        raise ArgumentError("batch_norm: give both running_mean and running_var, or neither")
     xp = x.xp
     axes = (0,) + tuple(range(2, x.ndim))
     view = (1, -1) + (1,) * (x.ndim - 2)
     if training:
         count = x.numel() // max(channels, 1)
         if count <= 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"batch_norm: expected more than 1 value per channel when training, got "
                 f"input shape {x.shape}"
             )
@@ -210,7 +213,7 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
                                   .astype(running_var.dtype, copy=False))
     else:
         if running_mean is None:
-            raise ValueError(
+            raise ArgumentError(
                 "batch_norm: running_mean and running_var are needed when training=False "
                 "(evaluation uses the running statistics)"
             )

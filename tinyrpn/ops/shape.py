@@ -12,7 +12,14 @@ from typing import Any
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import Function, Tensor, _index_to_arrays, _new_tensor, is_floating
+from tinyrpn.autograd import (
+    ArgumentError,
+    Function,
+    Tensor,
+    _index_to_arrays,
+    _new_tensor,
+    is_floating,
+)
 from tinyrpn.ops.math import _normalize_dims, _promoted_dtype, _xp
 
 
@@ -51,11 +58,49 @@ def reshape(a: Tensor, *shape: Any) -> Tensor:
     if any(s < -1 for s in new) or inferred > 1 or (inferred == 0 and known != a.numel()) or (
         inferred == 1 and (known == 0 or a.numel() % known)
     ):
-        raise ValueError(
+        raise ArgumentError(
             f"cannot reshape a tensor of shape {a.shape} ({a.numel()} elements) into "
             f"shape {new}"
         )
     return Reshape.apply(a, shape=new)
+
+
+def view(a: Tensor, *shape: Any) -> Tensor:
+    """``reshape`` that never copies, as PyTorch's ``view``: the result always shares
+    ``a``'s memory, so writes through it change ``a``. A non-contiguous tensor (a
+    transpose, say) often cannot be viewed in a new shape; that is refused, as in PyTorch,
+    rather than silently copied."""
+    out = reshape(a, *shape)
+    if out.data.size and not _xp(a.data).may_share_memory(out.data, a.data):
+        raise ArgumentError(
+            f"view: a tensor of shape {a.shape} with strides {_element_strides(a)} cannot "
+            f"be viewed as shape {out.shape} without copying (its elements are not laid out "
+            "in that order in memory). Use .reshape(...) instead, or .contiguous() first."
+        )
+    return out
+
+
+def _element_strides(a: Tensor) -> tuple[int, ...]:
+    return tuple(s // a.data.itemsize for s in a.data.strides)
+
+
+class Contiguous(Function):
+    """out = a copied into row-major (C) order;  da = d."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any) -> Any:
+        return _xp(a).ascontiguousarray(a)
+
+    def backward(self, d: Any) -> Any:
+        return d
+
+
+def contiguous(a: Tensor) -> Tensor:
+    """``a`` itself when its memory is in row-major order, else a row-major copy."""
+    if a.data.flags.c_contiguous:
+        return a
+    return Contiguous.apply(a)
 
 
 def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -64,7 +109,7 @@ def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return reshape(a, 1)
     (start,), (end,) = _normalize_dims(start_dim, a.ndim), _normalize_dims(end_dim, a.ndim)
     if start > end:
-        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        raise ArgumentError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     shape = a.shape[:start] + (-1,) + a.shape[end + 1:]
     if 0 in a.shape:
         shape = a.shape[:start] + (int(np.prod(a.shape[start:end + 1])),) + a.shape[end + 1:]
@@ -116,7 +161,8 @@ def permute(a: Tensor, *dims: Any) -> Tensor:
     if sorted(d % max(a.ndim, 1) for d in dims) != list(range(a.ndim)) or any(
         not -a.ndim <= d < a.ndim for d in dims
     ):
-        raise ValueError(f"permute: {dims} is not a permutation of the {a.ndim} dims of {a.shape}")
+        raise ArgumentError(
+            f"permute: {dims} is not a permutation of the {a.ndim} dims of {a.shape}")
     return Permute.apply(a, dims=tuple(d % a.ndim for d in dims))
 
 
@@ -152,14 +198,18 @@ def expand(a: Tensor, *sizes: Any) -> Tensor:
     sizes = _sizes(sizes)
     lead = len(sizes) - a.ndim
     if lead < 0:
-        raise ValueError(f"expand: {sizes} has fewer dims than the tensor's shape {a.shape}")
+        raise ArgumentError(f"expand: {sizes} has fewer dims than the tensor's shape {a.shape}")
     shape = tuple(a.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
-    try:
-        np.broadcast_shapes(a.shape, shape)
-    except ValueError:
-        raise ValueError(
-            f"expand: cannot expand shape {a.shape} to {sizes}; only size-1 dims can grow"
-        ) from None
+    for i, size in enumerate(shape[lead:]):
+        if size != a.shape[i] and a.shape[i] != 1:
+            raise ArgumentError(
+                f"expand: cannot expand shape {a.shape} to {sizes}: dim {i + lead} has size "
+                f"{a.shape[i]}, which can only stay {a.shape[i]} (or be given as -1); only "
+                "size-1 dims can grow"
+            )
+    if any(s < 0 for s in shape):
+        raise ArgumentError(f"expand: sizes must be non-negative (or -1 to keep a size), "
+                            f"got {sizes}")
     return Expand.apply(a, shape=shape)
 
 
@@ -192,7 +242,7 @@ def roll(a: Tensor, shifts: Any, dims: Any = None) -> Tensor:
             return Roll.apply(a, shifts=shifts[0], dims=None)
         dims = (dims,) if isinstance(dims, (int, np.integer)) else dims
         if dims is None or len(dims) != len(shifts):
-            raise ValueError(f"roll: shifts {shifts} and dims {dims} must have the same length")
+            raise ArgumentError(f"roll: shifts {shifts} and dims {dims} must have the same length")
         if a.ndim:  # each dim checked on its own: PyTorch allows rolling one dim twice
             dims = tuple(_normalize_dims(d, a.ndim)[0] for d in dims)
         return Roll.apply(a, shifts=shifts, dims=tuple(dims))
@@ -260,12 +310,56 @@ def getitem(a: Tensor, index: Any) -> Tensor:
                 f"index {_describe(index)} for shape {a.shape}: index arrays must be integer "
                 f"or bool, got dtype {part.dtype}"
             )
+    if a.ndim == 0 and any(_consumes_a_dim(p) for p in (
+            index if isinstance(index, tuple) else (index,))):
+        raise IndexError(
+            f"index {_describe(index)} into a 0-d tensor, which has no dims to index; use "
+            ".item() to get its value as a Python number"
+        )
+    parts = index if isinstance(index, tuple) else (index,)
+    if any(map(_is_integer, parts)) and any(_is_array(p) for p in parts):
+        # PyTorch applies integer indices first, as selections, and only then the index
+        # arrays: x[0, :, [1, 2]] is x[0][:, [1, 2]]. NumPy treats the 0 as one more index
+        # array, which moves the indexed dims to the front when the two are not adjacent.
+        selections = tuple(_selection_only(p) for p in parts if p is not None)
+        selections = tuple(s for group in selections for s in group)
+        rest = tuple(p for p in parts if not _is_integer(p))
+        return getitem(getitem(a, selections), rest)
     try:
         return GetItem.apply(a, index=index)
     except IndexError as exc:
         raise IndexError(
             f"index {_describe(index)} is invalid for shape {a.shape}: {exc}"
         ) from None
+
+
+def _is_integer(part: Any) -> bool:
+    """An int, or a 0-d integer array (PyTorch treats a 0-d index tensor as an int)."""
+    if isinstance(part, (int, np.integer)):
+        return not isinstance(part, bool)
+    return getattr(part, "ndim", None) == 0 and part.dtype.kind in "iu"
+
+
+def _is_array(part: Any) -> bool:
+    return hasattr(part, "dtype") and not _is_integer(part)
+
+
+def _consumes_a_dim(part: Any) -> bool:
+    if part is None or part is Ellipsis or isinstance(part, (bool, np.bool_)):
+        return False
+    return not (getattr(part, "dtype", None) == np.bool_ and part.ndim == 0)
+
+
+def _selection_only(part: Any) -> tuple[Any, ...]:
+    """What ``part`` becomes in the first step of a PyTorch-order index: an integer stays,
+    ``...`` stays, and anything else keeps its dims whole (a bool mask spans its ndim)."""
+    if _is_integer(part):
+        return (int(part),)
+    if part is Ellipsis:
+        return (part,)
+    if getattr(part, "dtype", None) == np.bool_:
+        return (slice(None),) * part.ndim
+    return (slice(None),)
 
 
 def _describe(index: Any) -> str:
@@ -302,16 +396,16 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Concatenate tensors along an existing dim; the other dims must match."""
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("cat needs at least one tensor")
+        raise ArgumentError("cat needs at least one tensor")
     first = tensors[0]
     if first.ndim == 0:
-        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+        raise ArgumentError("cat: zero-dimensional tensors cannot be concatenated; use stack")
     (d,) = _normalize_dims(dim, first.ndim)
     for i, t in enumerate(tensors[1:], start=1):
         if t.ndim != first.ndim or any(
             a != b for k, (a, b) in enumerate(zip(t.shape, first.shape)) if k != d
         ):
-            raise ValueError(
+            raise ArgumentError(
                 f"cat along dim {dim}: tensor {i} has shape {t.shape}, tensor 0 has "
                 f"{first.shape}; all dims except {dim} must match"
             )
@@ -327,10 +421,10 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join equally shaped tensors along a new dim."""
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("stack needs at least one tensor")
+        raise ArgumentError("stack needs at least one tensor")
     for i, t in enumerate(tensors):
         if t.shape != tensors[0].shape:
-            raise ValueError(
+            raise ArgumentError(
                 f"stack: tensor {i} has shape {t.shape}, tensor 0 has {tensors[0].shape}; "
                 "all must be equal"
             )
