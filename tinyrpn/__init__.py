@@ -56,6 +56,34 @@ from tinyrpn.autograd import (
 )
 from tinyrpn.backend import cuda_is_available
 from tinyrpn.gradcheck import GradcheckError, gradcheck
+from tinyrpn.ops.elementwise import (
+    asin,
+    atan,
+    ceil,
+    copysign,
+    cos,
+    cosh,
+    erf,
+    exp2,
+    floor,
+    floor_divide,
+    isfinite,
+    isinf,
+    isnan,
+    lerp,
+    log2,
+    log10,
+    logaddexp,
+    prod,
+    remainder,
+    round,
+    rsqrt,
+    sign,
+    sin,
+    sinh,
+    tan,
+    trunc,
+)
 from tinyrpn.ops.linalg import einsum, matmul
 from tinyrpn.ops.math import (
     abs,
@@ -132,4 +160,10 @@ __all__ = [
     "save", "set_rng_state", "sigmoid", "sqrt", "squeeze", "stack", "std", "sub", "sum",
     "tanh", "tensor", "transpose", "uint8", "unsqueeze", "var", "where", "zeros",
     "zeros_like",
+]
+# --- elementwise math (ops/elementwise.py)
+__all__ += [
+    "asin", "atan", "ceil", "copysign", "cos", "cosh", "erf", "exp2", "floor",
+    "floor_divide", "isfinite", "isinf", "isnan", "lerp", "log2", "log10", "logaddexp",
+    "prod", "remainder", "round", "rsqrt", "sign", "sin", "sinh", "tan", "trunc",
 ]

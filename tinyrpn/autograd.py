@@ -1069,6 +1069,107 @@ class Tensor:
     def roll(self, shifts: Any, dims: Any = None) -> Tensor:
         return _shape.roll(self, shifts, dims)
 
+    # --- elementwise math (ops/elementwise.py) ---------------------------------------
+
+    def sin(self) -> Tensor:
+        return _elementwise.sin(self)
+
+    def cos(self) -> Tensor:
+        return _elementwise.cos(self)
+
+    def tan(self) -> Tensor:
+        return _elementwise.tan(self)
+
+    def asin(self) -> Tensor:
+        return _elementwise.asin(self)
+
+    arcsin = asin
+
+    def atan(self) -> Tensor:
+        return _elementwise.atan(self)
+
+    arctan = atan
+
+    def sinh(self) -> Tensor:
+        return _elementwise.sinh(self)
+
+    def cosh(self) -> Tensor:
+        return _elementwise.cosh(self)
+
+    def erf(self) -> Tensor:
+        return _elementwise.erf(self)
+
+    def exp2(self) -> Tensor:
+        return _elementwise.exp2(self)
+
+    def log2(self) -> Tensor:
+        return _elementwise.log2(self)
+
+    def log10(self) -> Tensor:
+        return _elementwise.log10(self)
+
+    def rsqrt(self) -> Tensor:
+        return _elementwise.rsqrt(self)
+
+    def sign(self) -> Tensor:
+        return _elementwise.sign(self)
+
+    def floor(self) -> Tensor:
+        return _elementwise.floor(self)
+
+    def ceil(self) -> Tensor:
+        return _elementwise.ceil(self)
+
+    def trunc(self) -> Tensor:
+        return _elementwise.trunc(self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        return _elementwise.round(self, decimals)
+
+    def __round__(self, ndigits: int | None = None) -> Tensor:
+        return _elementwise.round(self, ndigits or 0)
+
+    def isnan(self) -> Tensor:
+        return _elementwise.isnan(self)
+
+    def isinf(self) -> Tensor:
+        return _elementwise.isinf(self)
+
+    def isfinite(self) -> Tensor:
+        return _elementwise.isfinite(self)
+
+    def copysign(self, other: Any) -> Tensor:
+        return _elementwise.copysign(self, other)
+
+    def logaddexp(self, other: Any) -> Tensor:
+        return _elementwise.logaddexp(self, other)
+
+    def lerp(self, end: Any, weight: Any) -> Tensor:
+        return _elementwise.lerp(self, end, weight)
+
+    def prod(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return _elementwise.prod(self, dim, keepdim)
+
+    def floor_divide(self, other: Any) -> Tensor:
+        return _elementwise.floor_divide(self, other)
+
+    def remainder(self, other: Any) -> Tensor:
+        return _elementwise.remainder(self, other)
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return _elementwise.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return _elementwise.floor_divide(other, self)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return _elementwise.remainder(self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return _elementwise.remainder(other, self)
+
+    # --- end of elementwise math ------------------------------------------------------
+
     def contiguous(self) -> Tensor:
         """This tensor if its memory is in row-major order, else a row-major copy."""
         return _shape.contiguous(self)
@@ -1388,6 +1489,7 @@ def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = F
 
 
 # The operators above call into tinyrpn.ops; imported last because ops builds on Function.
+from tinyrpn.ops import elementwise as _elementwise  # noqa: E402
 from tinyrpn.ops import inplace as _inplace  # noqa: E402
 from tinyrpn.ops import linalg as _linalg  # noqa: E402
 from tinyrpn.ops import math as _math  # noqa: E402

@@ -69,3 +69,8 @@ def set_num_threads(n: int) -> None:
 
 
 __all__ += ["set_num_threads"]
+
+# The error function (for erf and the exact GELU), which NumPy lacks.
+from .special import erf  # noqa: E402
+
+__all__ += ["erf"]
