@@ -90,7 +90,7 @@ def test_rounding_has_zero_gradient_and_matches_pytorch(name):
 def test_round_with_decimals_matches_pytorch():
     values = np.array([1.2345, -2.5551, 0.125, 1234.5])
     for decimals in (0, 1, 2, -1):
-        _compare(lambda t, x: t.round(x, decimals=decimals) + x, values)
+        _compare(lambda t, x, n=decimals: t.round(x, decimals=n) + x, values)
     assert round(tinyrpn.tensor([1.6])).item() == 2.0  # Python's round() hands over
 
 

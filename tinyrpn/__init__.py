@@ -56,6 +56,7 @@ from tinyrpn.autograd import (
 )
 from tinyrpn.backend import cuda_is_available
 from tinyrpn.gradcheck import GradcheckError, gradcheck
+from tinyrpn.ops.activations import celu, selu
 from tinyrpn.ops.elementwise import (
     asin,
     atan,
@@ -114,6 +115,7 @@ from tinyrpn.ops.math import (
     var,
     where,
 )
+from tinyrpn.ops.nn import log_softmax, softmax
 from tinyrpn.ops.shape import (
     cat,
     expand,
@@ -167,3 +169,5 @@ __all__ += [
     "floor_divide", "isfinite", "isinf", "isnan", "lerp", "log2", "log10", "logaddexp",
     "prod", "remainder", "round", "rsqrt", "sign", "sin", "sinh", "tan", "trunc",
 ]
+# --- activations that PyTorch also has at the top level (ops/activations.py, ops/nn.py)
+__all__ += ["celu", "selu", "softmax", "log_softmax"]

@@ -1170,6 +1170,16 @@ class Tensor:
 
     # --- end of elementwise math ------------------------------------------------------
 
+    # --- activations (ops/nn.py) -------------------------------------------------------
+
+    def softmax(self, dim: int | None = None) -> Tensor:
+        return _nn.softmax(self, dim)
+
+    def log_softmax(self, dim: int | None = None) -> Tensor:
+        return _nn.log_softmax(self, dim)
+
+    # --- end of activations -----------------------------------------------------------
+
     def contiguous(self) -> Tensor:
         """This tensor if its memory is in row-major order, else a row-major copy."""
         return _shape.contiguous(self)
@@ -1493,4 +1503,5 @@ from tinyrpn.ops import elementwise as _elementwise  # noqa: E402
 from tinyrpn.ops import inplace as _inplace  # noqa: E402
 from tinyrpn.ops import linalg as _linalg  # noqa: E402
 from tinyrpn.ops import math as _math  # noqa: E402
+from tinyrpn.ops import nn as _nn  # noqa: E402
 from tinyrpn.ops import shape as _shape  # noqa: E402

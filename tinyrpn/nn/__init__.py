@@ -6,7 +6,28 @@
 """
 
 from tinyrpn.nn import functional, init
-from tinyrpn.nn.activations import LogSoftmax, Mish, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from tinyrpn.nn.activations import (
+    CELU,
+    ELU,
+    GELU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmin,
+    Softplus,
+    Softsign,
+    Tanh,
+)
 from tinyrpn.nn.layers import (
     BatchNorm1d,
     BatchNorm2d,
@@ -27,4 +48,9 @@ __all__ = [
     "ReLU", "Tanh", "Sigmoid", "Softplus", "Mish", "Softmax", "LogSoftmax",
     "CrossEntropyLoss", "NLLLoss", "MSELoss",
     "functional", "init",
+]
+# --- activations (ops/activations.py)
+__all__ += [
+    "GELU", "SiLU", "LeakyReLU", "ELU", "CELU", "SELU", "Hardtanh", "ReLU6", "Hardsigmoid",
+    "Hardswish", "Softsign", "LogSigmoid", "Softmin",
 ]

@@ -36,7 +36,8 @@ class Sin(Function):
 
     def forward(self, a: Any) -> Any:
         self.a = a
-        return _xp(a).sin(a)
+        with np.errstate(invalid="ignore"):  # sin and cos of ±inf are NaN, as in PyTorch
+            return _xp(a).sin(a)
 
     def backward(self, d: Any) -> Any:
         return d * _xp(d).cos(self.a)
@@ -47,7 +48,8 @@ class Cos(Function):
 
     def forward(self, a: Any) -> Any:
         self.a = a
-        return _xp(a).cos(a)
+        with np.errstate(invalid="ignore"):  # sin and cos of ±inf are NaN, as in PyTorch
+            return _xp(a).cos(a)
 
     def backward(self, d: Any) -> Any:
         return -d * _xp(d).sin(self.a)
@@ -60,7 +62,8 @@ class Tan(Function):
     saves_output = True
 
     def forward(self, a: Any) -> Any:
-        self.out = _xp(a).tan(a)
+        with np.errstate(invalid="ignore"):
+            self.out = _xp(a).tan(a)
         return self.out
 
     def backward(self, d: Any) -> Any:
