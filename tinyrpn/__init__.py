@@ -10,11 +10,11 @@ Subpackages (imported on first use): ``nn``, ``optim``, ``data``, ``rpn``, ``mod
 ``train``, ``plot``, ``config``, ``kernels``.
 """
 
-from __future__ import annotations
-
-import importlib
-import os
-from typing import Any
+# Only tinyrpn's own names are public here (``dir(tinyrpn)`` is what a student browses):
+# the standard-library modules this file needs are imported under private names, and
+# there is no ``from __future__ import annotations`` (it would export ``annotations``).
+import importlib as _importlib
+import os as _os
 
 # Set before anything here imports NumPy: OpenBLAS reads it once, when NumPy loads it (so it
 # does nothing when NumPy was imported first, and a value the user set wins). After each
@@ -23,9 +23,12 @@ from typing import Any
 # gradient products, the next Taylor expansion) share the cores with them meanwhile. With
 # 2^4 cycles the §1 identity RPN's step measured 213 ms instead of 230 ms (AdamW 47 instead
 # of 57 ms; medians of 8 interleaved runs each, 2-core development machine, 2026-12-02).
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
+from tinyrpn import cuda
 from tinyrpn.autograd import (
+    ArgumentError,
+    DTypeError,
     Function,
     GradientError,
     Tensor,
@@ -54,7 +57,7 @@ from tinyrpn.autograd import (
     zeros,
     zeros_like,
 )
-from tinyrpn.backend import cuda_is_available
+from tinyrpn.backend import cuda_is_available  # the older name of cuda.is_available
 from tinyrpn.gradcheck import GradcheckError, gradcheck
 from tinyrpn.ops.activations import celu, selu
 from tinyrpn.ops.elementwise import (
@@ -141,13 +144,13 @@ _SUBPACKAGES = {
 _LAZY_NAMES = {"save": "tinyrpn.serialization", "load": "tinyrpn.serialization"}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     # Subpackages load on first use, so `import tinyrpn` stays quick (Numba, matplotlib
     # and the data code are only imported by the code that needs them).
     if name in _SUBPACKAGES:
-        return importlib.import_module(f"tinyrpn.{name}")
+        return _importlib.import_module(f"tinyrpn.{name}")
     if name in _LAZY_NAMES:
-        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+        return getattr(_importlib.import_module(_LAZY_NAMES[name]), name)
     raise AttributeError(f"module 'tinyrpn' has no attribute {name!r}")
 
 
@@ -171,3 +174,5 @@ __all__ += [
 ]
 # --- activations that PyTorch also has at the top level (ops/activations.py, ops/nn.py)
 __all__ += ["celu", "selu", "softmax", "log_softmax"]
+# --- autograd and device API
+__all__ += ["autograd", "cuda", "ArgumentError", "DTypeError"]

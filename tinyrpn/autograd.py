@@ -125,6 +125,28 @@ class DTypeError(TypeError, RuntimeError):
     """
 
 
+class RemovableHandle:
+    """What ``register_hook`` and ``register_forward_hook`` return: ``handle.remove()``
+    takes the hook away again (also usable as ``with handle: ...``)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Any], hook: Any) -> None:
+        RemovableHandle._next_id += 1
+        self.id = RemovableHandle._next_id
+        self._hooks = hooks
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
 # ------------------------------------------------------------------------ version counter
 
 
@@ -187,6 +209,7 @@ class Function:
     _output_version: tuple[_Version, int] | None = None
     _input_versions: tuple[tuple[_Version, int], ...] = ()
     retained_output: Tensor | None = None  # set by Tensor.retain_grad()
+    output_hooks: dict[int, Any] | None = None  # set by Tensor.register_hook() on the output
 
     # The graph: one entry per positional input. A parent is the Function that made that
     # input, or the input itself when it is a leaf that requires grad, or None when no
@@ -370,6 +393,7 @@ def _new_tensor(array: Any, requires_grad: bool = False) -> Tensor:
     t._version = _Version()
     t._retains_grad = False
     t._requires_grad = requires_grad
+    t._hooks = None
     return t
 
 
@@ -402,7 +426,7 @@ class Tensor:
     # when a graph of small ops creates thousands of them. (Subclasses such as Parameter
     # get a __dict__ back unless they declare __slots__ themselves.)
     __slots__ = ("data", "_grad", "_ctx", "_version", "_retains_grad", "_requires_grad",
-                 "__weakref__")
+                 "_hooks", "__weakref__")
 
     # Make NumPy hand over to Tensor's reflected operators: ndarray * Tensor -> Tensor.
     __array_ufunc__ = None
@@ -414,6 +438,7 @@ class Tensor:
         self._version = _Version()
         self._retains_grad = False
         self._requires_grad = False
+        self._hooks: dict[int, Any] | None = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -431,6 +456,7 @@ class Tensor:
         t._version = _Version()
         t._retains_grad = False
         t._requires_grad = requires_grad
+        t._hooks = None
         return t
 
     # -- properties ---------------------------------------------------------------
@@ -547,6 +573,31 @@ class Tensor:
         if self._ctx is not None:
             self._ctx.retained_output = self  # the graph holds Functions, not tensors
         return self
+
+    def register_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(grad)`` whenever backward computes the gradient of this tensor.
+
+        ``grad`` is a Tensor; when the hook returns a Tensor, that is used in its place
+        (for a leaf, before it is added into ``.grad``; otherwise, before it flows on to
+        the inputs). Hooks run in the order they were registered, in ``backward()`` and
+        in ``tinyrpn.autograd.grad``. ``handle.remove()`` takes the hook away again.
+
+        >>> h = y.register_hook(lambda g: print("dL/dy =", g))
+        """
+        if not self._requires_grad:
+            raise GradientError(
+                f"register_hook on a tensor that does not require grad (shape {self.shape}): "
+                "no gradient will ever reach it"
+            )
+        if self._ctx is None:
+            if self._hooks is None:
+                self._hooks = {}
+            store = self._hooks
+        else:
+            if self._ctx.output_hooks is None:
+                self._ctx.output_hooks = {}
+            store = self._ctx.output_hooks
+        return RemovableHandle(store, hook)
 
     def detach(self) -> Tensor:
         """The same array, cut from the graph (shares memory and version counter)."""
@@ -1215,25 +1266,64 @@ def _topological_order(root: Function) -> list[Function | Tensor]:
     return order
 
 
+class _Outputs(Function):
+    """The start of every backward pass: one node above the outputs that hands each of
+    them its seed gradient (dL/doutput), so that one or many outputs take the same path."""
+
+    saves_inputs = False
+
+    def backward(self, d: Any) -> tuple[Any, ...]:
+        return self.seeds
+
+
 def _run_backward(root: Tensor, seed: Any, retain_graph: bool) -> None:
-    """The engine: push ``seed`` (dL/droot) back through the graph to every leaf.
+    """``root.backward(seed)``: see :func:`_backward`."""
+    _backward([root], [seed], retain_graph)
+
+
+def _apply_hooks(hooks: dict[int, Any], grad: Any) -> Any:
+    """Run a tensor's gradient hooks in order; a hook that returns a tensor replaces grad."""
+    for hook in list(hooks.values()):
+        replaced = hook(_new_tensor(grad))
+        if replaced is not None:
+            grad = replaced.data if isinstance(replaced, Tensor) else replaced
+    return grad
+
+
+def _backward(roots: Sequence[Tensor], seeds: Sequence[Any], retain_graph: bool,
+              capture: dict[int, list[int]] | None = None) -> list[Any] | None:
+    """The engine: push each seed (dL/droot) back through the graph to every leaf.
 
     Each node's incoming gradients are summed before its Function's backward runs (the
     topological order guarantees all its consumers come first). Every input gradient is
     summed back over broadcast axes (:func:`unbroadcast`, the one place that does so) and
     its shape is checked against the input's before it goes any further.
+
+    With ``capture`` (for :func:`grad`: graph node id -> positions in the result), the
+    gradients reaching those nodes are returned instead, and no ``.grad`` is touched.
     """
-    handed_out: set[int] = {id(seed)}  # the seed may be the caller's: never keep it as .grad
-    if root._ctx is None:  # backward() on a leaf: its gradient is the seed itself
-        _accumulate_grad(root, seed, handed_out)
-        return
-    grads: dict[int, Any] = {id(root._ctx): seed}
-    for node in _topological_order(root._ctx):
+    handed_out: set[int] = {id(s) for s in seeds}  # the caller's: never kept as .grad
+    start = _Outputs()
+    start.seeds = tuple(seeds)
+    start.parents = tuple([r._ctx or r for r in roots])
+    start.input_shapes = tuple([r.data.shape for r in roots])
+    start.input_dtypes = tuple([r.data.dtype for r in roots])
+    captured: list[Any] | None = None
+    if capture is not None:
+        captured = [None] * sum(len(positions) for positions in capture.values())
+    grads: dict[int, Any] = {id(start): True}
+    for node in _topological_order(start):
         grad = grads.pop(id(node), None)
         if grad is None:
             continue  # no path from the output reaches this node's use
         if isinstance(node, Tensor):
-            _accumulate_grad(node, grad, handed_out)
+            if node._hooks:
+                grad = _apply_hooks(node._hooks, grad)
+            if captured is None:
+                _accumulate_grad(node, grad, handed_out)
+            elif id(node) in capture:
+                for i in capture[id(node)]:
+                    captured[i] = grad
             continue
         fn = node
         if fn.released:
@@ -1242,7 +1332,12 @@ def _run_backward(root: Tensor, seed: Any, retain_graph: bool) -> None:
                 "what it saved. Call the first backward(retain_graph=True) if you need "
                 "to go through the same graph twice."
             )
-        if fn.retained_output is not None:
+        if fn.output_hooks:
+            grad = _apply_hooks(fn.output_hooks, grad)
+        if captured is not None:
+            for i in capture.get(id(fn), ()):
+                captured[i] = grad
+        elif fn.retained_output is not None:
             _accumulate_grad(fn.retained_output, grad, handed_out)
         fn._check_versions()
         input_grads = fn.backward(grad)
@@ -1272,6 +1367,7 @@ def _run_backward(root: Tensor, seed: Any, retain_graph: bool) -> None:
             grads[key] = g if previous is None else previous + g
         if not retain_graph:
             fn.release()
+    return captured
 
 
 def _accumulate_grad(t: Tensor, grad: Any, handed_out: set[int]) -> None:
@@ -1290,6 +1386,71 @@ def _accumulate_grad(t: Tensor, grad: Any, handed_out: set[int]) -> None:
         t._grad = _new_tensor(grad)
     else:
         t._grad = _new_tensor(t._grad.data + grad)
+
+
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: Any = None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool = False) -> tuple[Tensor | None, ...]:
+    """The gradients of ``outputs`` with respect to ``inputs``, returned rather than
+    accumulated into ``.grad`` (which stays untouched), as ``torch.autograd.grad``.
+
+    ``grad_outputs`` gives dL/doutput for each output (None: 1 for a one-element output);
+    the result is Σ over outputs of grad_output · d output / d input, one tensor per input.
+    Inputs may be leaves or intermediate tensors. An input the outputs do not depend on
+    is an error unless ``allow_unused=True`` (then its gradient is None). The graph is
+    freed afterwards unless ``retain_graph=True``. Gradients of gradients
+    (``create_graph=True``) are not supported: backward passes compute on arrays.
+
+    >>> x = tinyrpn.tensor([1.0, 2.0], requires_grad=True)
+    >>> (g,) = tinyrpn.autograd.grad((x * x).sum(), x)      # tensor([2., 4.])
+    """
+    if create_graph:
+        raise NotImplementedError(
+            "grad(create_graph=True): gradients of gradients are not supported, because "
+            "tinyrpn's backward functions compute on arrays, not on Tensors"
+        )
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ArgumentError(f"grad: {len(grad_outputs)} grad_outputs for {len(outputs)} "
+                            "outputs; give one per output (or None)")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t._requires_grad:
+            raise GradientError(f"grad: input {i} does not require grad, so no gradient "
+                                "can be computed for it")
+    seeds = []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not out._requires_grad:
+            raise GradientError(f"grad: output {i} does not require grad and has no grad_fn: "
+                                "it does not depend on any input that requires grad")
+        if g is None:
+            if out.data.size != 1:
+                raise GradientError(
+                    f"grad: output {i} has shape {out.shape}; without grad_outputs only "
+                    "one-element outputs can be differentiated. Pass grad_outputs=...")
+            seeds.append(out.xp.ones_like(out.data))
+        else:
+            seed = g.data if isinstance(g, Tensor) else out.xp.asarray(g)
+            if tuple(seed.shape) != out.shape:
+                raise GradientError(f"grad: grad_outputs[{i}] has shape {tuple(seed.shape)} "
+                                    f"but output {i} has shape {out.shape}")
+            seeds.append(seed.astype(out.dtype, copy=False))
+    capture: dict[int, list[int]] = {}
+    for i, t in enumerate(inputs):
+        capture.setdefault(id(t._ctx or t), []).append(i)
+    found = _backward(outputs, seeds, bool(retain_graph), capture)
+    results: list[Tensor | None] = []
+    for i, g in enumerate(found):
+        if g is None and not allow_unused:
+            raise GradientError(
+                f"grad: input {i} (shape {inputs[i].shape}) was not used to compute the "
+                "outputs; pass allow_unused=True to get None for it"
+            )
+        results.append(None if g is None else _new_tensor(g.copy()))
+    return tuple(results)
 
 
 def _format_values(array: np.ndarray) -> str:

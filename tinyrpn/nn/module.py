@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import Tensor
+from tinyrpn.autograd import RemovableHandle, Tensor
 
 
 class Parameter(Tensor):
@@ -106,7 +106,41 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        pre_hooks = self.__dict__.get("_forward_pre_hooks")
+        hooks = self.__dict__.get("_forward_hooks")
+        if not pre_hooks and not hooks:
+            return self.forward(*args, **kwargs)
+        for hook in list((pre_hooks or {}).values()):
+            replaced = hook(self, args)
+            if replaced is not None:
+                args = replaced if isinstance(replaced, tuple) else (replaced,)
+        output = self.forward(*args, **kwargs)
+        for hook in list((hooks or {}).values()):
+            replaced = hook(self, args, output)
+            if replaced is not None:
+                output = replaced
+        return output
+
+    def register_forward_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(module, inputs, output)`` after every forward (``inputs`` is the
+        tuple of positional arguments); a value it returns replaces the output. As in
+        PyTorch, e.g. to record activations:
+
+        >>> seen = {}
+        >>> handle = model.fc1.register_forward_hook(lambda m, i, o: seen.update(fc1=o))
+        >>> handle.remove()   # when done
+        """
+        return RemovableHandle(self._hook_store("_forward_hooks"), hook)
+
+    def register_forward_pre_hook(self, hook: Any) -> RemovableHandle:
+        """Call ``hook(module, inputs)`` before every forward; a value it returns (a tuple,
+        or a single input) replaces the positional inputs."""
+        return RemovableHandle(self._hook_store("_forward_pre_hooks"), hook)
+
+    def _hook_store(self, name: str) -> dict[int, Any]:
+        if name not in self.__dict__:  # made on first use: most modules never have hooks
+            object.__setattr__(self, name, {})
+        return self.__dict__[name]
 
     # -- traversal ------------------------------------------------------------------
 
