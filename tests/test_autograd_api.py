@@ -56,7 +56,7 @@ def test_grad_errors_and_retain_graph():
     np.testing.assert_array_equal(g1.numpy(), g2.numpy())
     with pytest.raises(GradientError, match="second time"):
         autograd.grad(loss, x)
-    with pytest.raises(GradientError, match="without grad_outputs only one-element"):
+    with pytest.raises(GradientError, match="without a given gradient only one-element"):
         autograd.grad(_both(tinyrpn)[2], x)
     with pytest.raises(GradientError, match="does not require grad"):
         autograd.grad(_both(tinyrpn)[3], tinyrpn.ones(2))
@@ -149,3 +149,18 @@ def test_repr_and_grad_fn_name_the_same_op():
     x = tinyrpn.tensor([1.0, 2.0], requires_grad=True)
     for y in (x * 2, x * x, x.exp(), x.sin(), x[0], x.sum()):
         assert f"grad_fn={y.grad_fn!r}" in repr(y)
+
+
+def test_backward_with_inputs_and_autograd_backward_match_pytorch():
+    direction = RNG.standard_normal((3, 2))
+    results = []
+    for t in (tinyrpn, torch):
+        x, w, h, loss = _both(t)
+        loss.backward(inputs=[w])  # only w's .grad is filled
+        assert x.grad is None
+        first = w.grad.numpy().copy()
+        x2, w2, h2, loss2 = _both(t)
+        t.autograd.backward([loss2, h2], [None, t.tensor(direction)])
+        results.append((first, w2.grad.numpy(), x2.grad.numpy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)

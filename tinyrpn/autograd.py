@@ -611,14 +611,28 @@ class Tensor:
         self._requires_grad = False
         return self
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
         """Compute the gradient of this tensor with respect to every leaf that requires one.
 
         The graph is visited in reverse topological order (built iteratively, so deep
         graphs need no recursion); each node's gradient is the sum over its uses. Leaf
         gradients accumulate into ``.grad``. The graph's saved arrays are released as soon
-        as each node has used them, unless ``retain_graph=True``.
+        as each node has used them, unless ``retain_graph=True``. With ``inputs`` (a tensor
+        or a list), only those tensors' ``.grad`` receive their gradient, as in PyTorch.
         """
+        if inputs is not None:
+            if gradient is not None and not isinstance(gradient, Tensor):
+                gradient = tensor(gradient, dtype=self.dtype)
+            found = grad(self, inputs, gradient, retain_graph, create_graph, allow_unused=True)
+            targets = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+            for t, g in zip(targets, found):
+                if g is not None:
+                    _accumulate_grad(t, g.data, set())
+            return
+        if create_graph:
+            raise NotImplementedError("backward(create_graph=True): gradients of gradients "
+                                      "are not supported")
         if not self._requires_grad:
             raise GradientError(
                 "backward() on a tensor that does not require grad and has no grad_fn: "
@@ -643,7 +657,7 @@ class Tensor:
             # No copy: no backward writes into its gradient, and the engine copies the
             # caller's array before a leaf's .grad could become it (see _accumulate_grad).
             seed = seed.astype(self.dtype, copy=False)
-        _run_backward(self, seed, retain_graph)
+        _run_backward(self, seed, bool(retain_graph))
 
     # -- conversion -------------------------------------------------------------------
 
@@ -1388,6 +1402,50 @@ def _accumulate_grad(t: Tensor, grad: Any, handed_out: set[int]) -> None:
         t._grad = _new_tensor(t._grad.data + grad)
 
 
+def _seeds(op: str, outputs: list[Tensor], grad_outputs: Any) -> list[Any]:
+    """The starting gradient (dL/doutput) of each output, checked: a given one must have
+    the output's shape; None means 1 and needs a one-element output."""
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ArgumentError(f"{op}: {len(grad_outputs)} gradients given for {len(outputs)} "
+                            "outputs; give one per output (or None)")
+    seeds = []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not out._requires_grad:
+            raise GradientError(f"{op}: output {i} does not require grad and has no grad_fn: "
+                                "it does not depend on any input that requires grad")
+        if g is None:
+            if out.data.size != 1:
+                raise GradientError(
+                    f"{op}: output {i} has shape {out.shape}; without a given gradient only "
+                    "one-element outputs can be differentiated (pass grad_outputs=...)")
+            seeds.append(out.xp.ones_like(out.data))
+        else:
+            seed = g.data if isinstance(g, Tensor) else out.xp.asarray(g)
+            if tuple(seed.shape) != out.shape:
+                raise GradientError(f"{op}: gradient {i} has shape {tuple(seed.shape)} but "
+                                    f"output {i} has shape {out.shape}")
+            seeds.append(seed.astype(out.dtype, copy=False))
+    return seeds
+
+
+def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None,
+             retain_graph: bool | None = None, inputs: Any = None) -> None:
+    """``torch.autograd.backward``: backward from several tensors at once, accumulating
+    Σ over tensors of grad_tensor · d tensor / d leaf into each leaf's ``.grad`` (into
+    only the ``inputs`` given, if any)."""
+    if inputs is None:
+        tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+        _backward(tensors, _seeds("backward", tensors, grad_tensors), bool(retain_graph))
+        return
+    found = grad(tensors, inputs, grad_tensors, retain_graph, allow_unused=True)
+    for t, g in zip([inputs] if isinstance(inputs, Tensor) else list(inputs), found):
+        if g is not None:
+            _accumulate_grad(t, g.data, set())
+
+
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
          grad_outputs: Any = None, retain_graph: bool | None = None,
          create_graph: bool = False, allow_unused: bool = False) -> tuple[Tensor | None, ...]:
@@ -1411,33 +1469,11 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         )
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, Tensor):
-        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
-    grad_outputs = list(grad_outputs)
-    if len(grad_outputs) != len(outputs):
-        raise ArgumentError(f"grad: {len(grad_outputs)} grad_outputs for {len(outputs)} "
-                            "outputs; give one per output (or None)")
     for i, t in enumerate(inputs):
         if not isinstance(t, Tensor) or not t._requires_grad:
             raise GradientError(f"grad: input {i} does not require grad, so no gradient "
                                 "can be computed for it")
-    seeds = []
-    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
-        if not out._requires_grad:
-            raise GradientError(f"grad: output {i} does not require grad and has no grad_fn: "
-                                "it does not depend on any input that requires grad")
-        if g is None:
-            if out.data.size != 1:
-                raise GradientError(
-                    f"grad: output {i} has shape {out.shape}; without grad_outputs only "
-                    "one-element outputs can be differentiated. Pass grad_outputs=...")
-            seeds.append(out.xp.ones_like(out.data))
-        else:
-            seed = g.data if isinstance(g, Tensor) else out.xp.asarray(g)
-            if tuple(seed.shape) != out.shape:
-                raise GradientError(f"grad: grad_outputs[{i}] has shape {tuple(seed.shape)} "
-                                    f"but output {i} has shape {out.shape}")
-            seeds.append(seed.astype(out.dtype, copy=False))
+    seeds = _seeds("grad", outputs, grad_outputs)
     capture: dict[int, list[int]] = {}
     for i, t in enumerate(inputs):
         capture.setdefault(id(t._ctx or t), []).append(i)
