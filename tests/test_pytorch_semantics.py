@@ -265,3 +265,17 @@ def test_shape_and_argument_errors_are_value_and_runtime_errors(call, message):
         call()
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_augmented_assignment_into_a_slice_of_a_graph_tensor_as_pytorch():
+    results = []
+    for t in (tinyrpn, _torch()):
+        x = t.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+        y = x * 2
+        y[:, 0] += 1  # a temporary view, read, added to and written back
+        y[1] *= 3.0
+        y[0] += y[1]
+        (y * y).sum().backward()
+        results.append((y.detach().numpy(), x.grad.numpy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)

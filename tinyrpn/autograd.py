@@ -15,6 +15,7 @@ functions in :mod:`tinyrpn.ops`, where each operation's forward and backward sit
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -159,11 +160,26 @@ class _Version:
     memory (a view and its base, a tensor and its ``detach()``) share one counter.
     """
 
-    __slots__ = ("value", "has_views")
+    __slots__ = ("value", "views")
 
     def __init__(self) -> None:
         self.value = 0
-        self.has_views = False  # set once a view of the array is made (see Function.is_view)
+        # The tensors that view this memory through an op (see Function.is_view), held
+        # weakly: a view the program no longer holds cannot be used again, so it does not
+        # stand in the way of an in-place change recorded in the graph.
+        self.views: dict[int, weakref.ref] | None = None
+
+    def add_view(self, t: Tensor) -> None:
+        if self.views is None:
+            self.views = {}
+        views, key = self.views, id(t)
+        if key not in views:
+            views[key] = weakref.ref(t, lambda _, views=views, key=key: views.pop(key, None))
+
+    def other_views_alive(self, t: Tensor) -> bool:
+        """Whether a tensor other than ``t`` still views (or is the base of) this memory."""
+        return self.views is not None and any(
+            key != id(t) and ref() is not None for key, ref in list(self.views.items()))
 
 
 # ------------------------------------------------------------------------ Function
@@ -193,8 +209,10 @@ class Function:
       ``no_grad()``: elsewhere the change is refused at once.
     - Any other tensor may be changed in place (``y.add_(1)``, ``y[0] = v``). When the
       change involves a tensor that requires grad it is recorded in the graph, as the
-      out-of-place op would be, and ``y.grad_fn`` becomes that op; this is refused only for
-      a tensor that shares its memory with a view (its base's graph could not see it).
+      out-of-place op would be, and ``y.grad_fn`` becomes that op; this is refused only
+      while another tensor still views the same memory (a view of ``y``, or the base ``y``
+      is a view of), whose graph could not see the change. (``y[0] += 1`` is fine: the
+      temporary view ``y[0]`` is gone when the sum is written back.)
     - Every in-place change bumps the array's version counter. ``backward`` raises when an
       op that saved an array (``saves_inputs``/``saves_output``) finds its version changed:
       only then would the gradient be wrong.
@@ -250,7 +268,8 @@ class Function:
         result = _new_tensor(out)
         if cls.is_view and _same_memory(out, inputs[0].data):
             result._version = inputs[0]._version
-            result._version.has_views = True
+            result._version.add_view(inputs[0])
+            result._version.add_view(result)
         if not _grad_enabled:
             return result
         for t in inputs:

@@ -74,11 +74,12 @@ def rewrite(t: Tensor, what: str, compute: Callable[[Tensor], Tensor]) -> Tensor
     that the op it runs saves that copy, which nothing will overwrite, rather than ``t``'s
     array, which is about to be.
     """
-    if t._version.has_views:
+    if t._version.other_views_alive(t):
         raise GradientError(
             f"{what}: in-place change of a tensor in a graph (shape {t.shape}) that shares "
-            "its memory with a view; the view's graph would not see the change. Use the "
-            "out-of-place form (y = y * 2 instead of y.mul_(2))."
+            "its memory with a view or a base still in use; that tensor's graph would not "
+            "see the change. Use the out-of-place form (y = y * 2 instead of y.mul_(2)), "
+            "or drop the view first."
         )
     old = _new_tensor(t.data.copy(), t._requires_grad)
     old._ctx = t._ctx
