@@ -69,3 +69,14 @@ def set_num_threads(n: int) -> None:
 
 
 __all__ += ["set_num_threads"]
+
+# 2-D max and average pooling (used by tinyrpn.ops.pool).
+from .pool import (  # noqa: E402
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+
+__all__ += ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
+            "avg_pool2d_backward"]

@@ -3,19 +3,22 @@
 Every function here takes Tensors and returns a Tensor that autograd can differentiate.
 The maths (each op's forward formula and gradient) is in :mod:`tinyrpn.ops`:
 ``ops/nn.py`` (linear, activations, softmax, dropout), ``ops/conv.py`` (conv2d, pad),
-``ops/norm.py`` (layer norm, batch norm) and ``ops/loss.py`` (losses).
+``ops/norm.py`` (layer norm, batch norm), ``ops/loss.py`` (losses), ``ops/pool.py``
+(pooling) and ``ops/indexing.py`` (embedding, one_hot).
 """
 
 from __future__ import annotations
 
 from tinyrpn.ops.conv import conv2d, pad
+from tinyrpn.ops.indexing import embedding, one_hot
 from tinyrpn.ops.loss import cross_entropy, mse_loss, nll_loss
 from tinyrpn.ops.math import relu, sigmoid, tanh
 from tinyrpn.ops.nn import dropout, linear, log_softmax, mish, softmax, softplus
 from tinyrpn.ops.norm import batch_norm, layer_norm
+from tinyrpn.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 
 __all__ = [
     "linear", "conv2d", "pad", "relu", "tanh", "sigmoid", "softplus", "mish", "softmax",
     "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "layer_norm", "batch_norm",
-    "dropout",
+    "dropout", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "embedding", "one_hot",
 ]

@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import Tensor, as_dtype, is_floating
+from tinyrpn.autograd import Tensor, as_dtype, is_floating, no_grad
 from tinyrpn.nn import functional as F
 from tinyrpn.nn import init
 from tinyrpn.nn.module import Module, Parameter
 
-__all__ = ["Linear", "Conv2d", "LayerNorm", "BatchNorm1d", "BatchNorm2d", "Dropout",
-           "Flatten", "Identity"]
+__all__ = ["Linear", "Conv2d", "LayerNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
+           "Embedding", "Dropout", "Flatten", "Identity"]
 
 
 def _parameter(shape: tuple[int, ...], dtype: Any, device: Any) -> Parameter:
@@ -312,6 +312,74 @@ class BatchNorm2d(_BatchNorm):
 
     _expected_dims = (4,)
     _expected_text = "4-D (N, C, H, W)"
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W) inputs over N, D, H and W, per channel."""
+
+    _expected_dims = (5,)
+    _expected_text = "5-D (N, C, D, H, W)"
+
+
+# ----------------------------------------------------------------------------- Embedding
+
+
+class Embedding(Module):
+    """A lookup table: y[...] = weight[index[...]], weight (num_embeddings, embedding_dim).
+
+    Default init (PyTorch's): weight ~ N(0, 1), with the ``padding_idx`` row (if any) set
+    to zero and never trained. ``max_norm``, ``scale_grad_by_freq`` and ``sparse`` are
+    not supported.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 max_norm: float | None = None, norm_type: float = 2.0,
+                 scale_grad_by_freq: bool = False, sparse: bool = False,
+                 _weight: Tensor | None = None, _freeze: bool = False, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        if max_norm is not None or scale_grad_by_freq or sparse:
+            raise NotImplementedError(
+                "Embedding: max_norm, scale_grad_by_freq and sparse are not supported by "
+                "tinyrpn; leave them at their defaults (None, False, False)")
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} must be within "
+                                 f"num_embeddings {self.num_embeddings}")
+            padding_idx %= self.num_embeddings
+        self.padding_idx = padding_idx
+        if _weight is None:
+            self.weight = _parameter((self.num_embeddings, self.embedding_dim), dtype, device)
+            self.reset_parameters()
+        else:
+            if tuple(_weight.shape) != (self.num_embeddings, self.embedding_dim):
+                raise ValueError(f"Embedding: _weight has shape {tuple(_weight.shape)}, "
+                                 f"expected ({self.num_embeddings}, {self.embedding_dim})")
+            self.weight = Parameter(_weight, requires_grad=not _freeze)
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True,
+                        padding_idx: int | None = None, **kwargs: Any) -> Embedding:
+        """An Embedding whose table is ``embeddings`` (2-D), frozen unless told otherwise."""
+        if embeddings.ndim != 2:
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape "
+                             f"{embeddings.shape}")
+        return cls(*embeddings.shape, padding_idx=padding_idx, _weight=embeddings,
+                   _freeze=freeze, **kwargs)
+
+    def reset_parameters(self) -> None:
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with no_grad():
+                self.weight[self.padding_idx] = 0.0
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.embedding(input, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        extra = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{extra}"
 
 
 # ----------------------------------------------------------------------------- helpers
