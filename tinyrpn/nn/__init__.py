@@ -19,7 +19,7 @@ from tinyrpn.nn.layers import (
     LayerNorm,
     Linear,
 )
-from tinyrpn.nn.losses import CrossEntropyLoss, MSELoss, NLLLoss
+from tinyrpn.nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from tinyrpn.nn.module import Module, ModuleList, Parameter, Sequential
 from tinyrpn.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
@@ -28,6 +28,6 @@ __all__ = [
     "Linear", "Conv2d", "LayerNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Dropout",
     "Flatten", "Identity", "Embedding", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "ReLU", "Tanh", "Sigmoid", "Softplus", "Mish", "Softmax", "LogSoftmax",
-    "CrossEntropyLoss", "NLLLoss", "MSELoss",
+    "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "BCEWithLogitsLoss",
     "functional", "init",
 ]

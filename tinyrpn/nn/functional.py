@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from tinyrpn.ops.conv import conv2d, pad
 from tinyrpn.ops.indexing import embedding, one_hot
-from tinyrpn.ops.loss import cross_entropy, mse_loss, nll_loss
+from tinyrpn.ops.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    mse_loss,
+    nll_loss,
+)
 from tinyrpn.ops.math import relu, sigmoid, tanh
 from tinyrpn.ops.nn import dropout, linear, log_softmax, mish, softmax, softplus
 from tinyrpn.ops.norm import batch_norm, layer_norm
@@ -21,4 +27,5 @@ __all__ = [
     "linear", "conv2d", "pad", "relu", "tanh", "sigmoid", "softplus", "mish", "softmax",
     "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "layer_norm", "batch_norm",
     "dropout", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "embedding", "one_hot",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits",
 ]
