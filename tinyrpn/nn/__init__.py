@@ -11,7 +11,9 @@ from tinyrpn.nn.layers import (
     BatchNorm1d,
     BatchNorm2d,
     BatchNorm3d,
+    Conv1d,
     Conv2d,
+    ConvTranspose2d,
     Dropout,
     Embedding,
     Flatten,
@@ -25,7 +27,8 @@ from tinyrpn.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
     "Module", "ModuleList", "Parameter", "Sequential",
-    "Linear", "Conv2d", "LayerNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Dropout",
+    "Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "LayerNorm", "BatchNorm1d",
+    "BatchNorm2d", "BatchNorm3d", "Dropout",
     "Flatten", "Identity", "Embedding", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "ReLU", "Tanh", "Sigmoid", "Softplus", "Mish", "Softmax", "LogSoftmax",
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "BCEWithLogitsLoss",

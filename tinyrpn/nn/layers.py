@@ -19,8 +19,8 @@ from tinyrpn.nn import functional as F
 from tinyrpn.nn import init
 from tinyrpn.nn.module import Module, Parameter
 
-__all__ = ["Linear", "Conv2d", "LayerNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
-           "Embedding", "Dropout", "Flatten", "Identity"]
+__all__ = ["Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "LayerNorm", "BatchNorm1d",
+           "BatchNorm2d", "BatchNorm3d", "Embedding", "Dropout", "Flatten", "Identity"]
 
 
 def _parameter(shape: tuple[int, ...], dtype: Any, device: Any) -> Parameter:
@@ -173,6 +173,78 @@ class Conv2d(Module):
         if self.padding_mode != "zeros":
             s += f", padding_mode={self.padding_mode}"
         return s
+
+
+class Conv1d(Module):
+    """1-D convolution over (N, C_in, L) inputs, as ``torch.nn.Conv1d`` (zero padding).
+
+    weight: (out_channels, in_channels/groups, K); bias: (out_channels,); PyTorch's init,
+    as :class:`Conv2d` (fan_in = in_channels/groups · K).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 stride: int = 1, padding: int | str = 0, dilation: int = 1, groups: int = 1,
+                 bias: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv1d: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must be divisible by groups ({groups})")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size, self.stride = int(kernel_size), int(stride)
+        self.dilation = int(dilation)
+        self.padding, self.groups = padding, int(groups)
+        shape = (self.out_channels, self.in_channels // self.groups, self.kernel_size)
+        self.weight = _parameter(shape, dtype, device)
+        if bias:
+            self.bias = _parameter((self.out_channels,), dtype, device)
+        else:
+            self.register_parameter("bias", None)
+        Conv2d.reset_parameters(self)  # the same rule: kaiming_uniform_(a=√5), U(±1/√fan_in)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+class ConvTranspose2d(Module):
+    """Transposed 2-D convolution, as ``torch.nn.ConvTranspose2d``.
+
+    weight: (in_channels, out_channels/groups, kH, kW); bias: (out_channels,). PyTorch's
+    init: kaiming_uniform_(a=√5) with fan_in computed from the weight's dim 1
+    (out_channels/groups · kH · kW), and the bias U(±1/√fan_in) likewise.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, output_padding: Any = 0, groups: int = 1, bias: bool = True,
+                 dilation: Any = 1, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"ConvTranspose2d: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must be divisible by groups ({groups})")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = _pair("kernel_size", kernel_size)
+        self.stride, self.padding = _pair("stride", stride), _pair("padding", padding)
+        self.output_padding = _pair("output_padding", output_padding)
+        self.dilation, self.groups = _pair("dilation", dilation), int(groups)
+        shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+        self.weight = _parameter(shape, dtype, device)
+        if bias:
+            self.bias = _parameter((self.out_channels,), dtype, device)
+        else:
+            self.register_parameter("bias", None)
+        Conv2d.reset_parameters(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
 
 
 # ----------------------------------------------------------------------------- norms

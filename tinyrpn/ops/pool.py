@@ -1,9 +1,10 @@
-"""Pooling: max, average and adaptive average over 2-D windows, with their gradients.
+"""Pooling (max, average, adaptive average) and resizing (interpolate), with gradients.
 
 ``max_pool2d`` and ``avg_pool2d`` hand the loops to ``tinyrpn.kernels`` (Numba on the CPU,
 strided slices elsewhere; the window formulas are in ``kernels/pool.py``); this file checks
 the arguments in the user's terms, as ``torch.nn.functional`` does, and wires the results
-into autograd. ``adaptive_avg_pool2d`` is two small matrix products (see its Function).
+into autograd. ``adaptive_avg_pool2d`` and ``interpolate`` (nearest, bilinear) are two
+small matrix products each (see :class:`Resample2d`).
 """
 
 from __future__ import annotations
@@ -78,25 +79,59 @@ def _adaptive_matrix(size: int, out: int) -> np.ndarray:
     return matrix
 
 
-class AdaptiveAvgPool2d(Function):
-    """Average over windows chosen to tile H x W into H_out x W_out cells (PyTorch's:
-    rows ⌊i·H/H_out⌋ to ⌈(i+1)·H/H_out⌉, columns likewise).
+class Resample2d(Function):
+    """out = A_h · x · A_wᵀ for every (n, c) plane;  dx = A_hᵀ · d · A_w.
 
-    A window is a block of rows times a block of columns, so the average is separable:
-    out = A_h · x · A_wᵀ per plane, with A_h (H_out, H) holding 1/len over each row block;
-    dx = A_hᵀ · d · A_w.
+    Any resampling whose output pixel (i, j) is Σ_{h, w} A_h[i, h] A_w[j, w] x[h, w] is
+    this one op with its own two small matrices: adaptive average pooling (a window is a
+    block of rows times a block of columns, so its average is separable), nearest and
+    bilinear interpolation (one or two source rows per output row, likewise columns).
     """
 
     saves_inputs = False
 
-    def forward(self, x: Any, *, out_hw: tuple[int, int]) -> Any:
+    def forward(self, x: Any, *, a_h: np.ndarray, a_w: np.ndarray) -> Any:
         xp = _xp(x)
-        self.a_h = xp.asarray(_adaptive_matrix(x.shape[2], out_hw[0]), dtype=x.dtype)
-        self.a_w = xp.asarray(_adaptive_matrix(x.shape[3], out_hw[1]), dtype=x.dtype)
+        self.a_h = xp.asarray(a_h, dtype=x.dtype)
+        self.a_w = xp.asarray(a_w, dtype=x.dtype)
         return self.a_h @ x @ self.a_w.T
 
     def backward(self, d: Any) -> Any:
         return self.a_h.T @ d @ self.a_w
+
+
+def _adaptive_matrix(size: int, out: int) -> np.ndarray:
+    """(out, size): row i is 1/len over rows ⌊i·size/out⌋ to ⌈(i+1)·size/out⌉ (PyTorch's
+    adaptive windows, which tile the input and overlap by at most one row)."""
+    matrix = np.zeros((out, size))
+    for i in range(out):
+        start, end = (i * size) // out, -(-((i + 1) * size) // out)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def _nearest_matrix(size: int, out: int, scale: float) -> np.ndarray:
+    """(out, size): output i copies input min(⌊i·scale⌋, size − 1), as PyTorch's 'nearest'."""
+    source = np.minimum(np.floor(np.arange(out) * scale).astype(np.int64), size - 1)
+    matrix = np.zeros((out, size))
+    matrix[np.arange(out), source] = 1.0
+    return matrix
+
+
+def _linear_matrix(size: int, out: int, scale: float, align_corners: bool) -> np.ndarray:
+    """(out, size): output i mixes the two inputs around its source position s,
+    (1 − λ)·x[⌊s⌋] + λ·x[⌊s⌋ + 1] with λ = s − ⌊s⌋. Without align_corners pixel centres
+    line up, s = (i + ½)·scale − ½ (clamped at 0); with it the corner pixels do, s = i·scale.
+    """
+    i = np.arange(out, dtype=np.float64)
+    source = i * scale if align_corners else np.maximum((i + 0.5) * scale - 0.5, 0.0)
+    low = np.minimum(np.floor(source).astype(np.int64), size - 1)
+    high = np.minimum(low + 1, size - 1)
+    weight_high = source - low
+    matrix = np.zeros((out, size))
+    np.add.at(matrix, (np.arange(out), low), 1.0 - weight_high)
+    np.add.at(matrix, (np.arange(out), high), weight_high)
+    return matrix
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -206,8 +241,72 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
                          f"got {output_size!r}")
     if 0 in x.shape[2:]:
         raise ValueError(f"adaptive_avg_pool2d: input {x.shape} has an empty spatial dim")
-    out = AdaptiveAvgPool2d.apply(x, out_hw=tuple(int(s) for s in out_hw))
+    out = Resample2d.apply(x, a_h=_adaptive_matrix(x.shape[2], int(out_hw[0])),
+                           a_w=_adaptive_matrix(x.shape[3], int(out_hw[1])))
     return squeeze(out, 0) if unbatched else out
 
 
-__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]
+_INTERPOLATE_MODES = ("nearest", "bilinear")
+
+
+def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
+                mode: str = "nearest", align_corners: bool | None = None,
+                recompute_scale_factor: bool | None = None, antialias: bool = False) -> Tensor:
+    """Resize (N, C, L) or (N, C, H, W) inputs, as ``torch.nn.functional.interpolate``:
+    ``mode='nearest'`` (3-D or 4-D) or ``'bilinear'`` (4-D). Give ``size`` or
+    ``scale_factor`` (the output is then ⌊in·scale_factor⌋, and the source positions use
+    1/scale_factor unless ``recompute_scale_factor``)."""
+    op = "interpolate"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
+    if mode not in _INTERPOLATE_MODES:
+        raise ValueError(f"{op}: mode must be one of {list(_INTERPOLATE_MODES)}, got {mode!r}")
+    if antialias:
+        raise ValueError(f"{op}: antialias=True is not supported")
+    spatial = input.ndim - 2
+    if spatial not in (1, 2) or (mode == "bilinear" and spatial != 2):
+        need = "4-D (N, C, H, W)" if mode == "bilinear" else "3-D (N, C, L) or 4-D (N, C, H, W)"
+        raise ValueError(f"{op}: mode {mode!r} needs a {need} input, got shape {input.shape}")
+    if not is_floating(input.dtype):
+        raise TypeError(f"{op}: input must be floating point, got {input.dtype}")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError(f"{op}: align_corners only applies to 'bilinear', not {mode!r}")
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{op}: give exactly one of size and scale_factor")
+    in_sizes = input.shape[2:]
+
+    def per_dim(value: Any, name: str) -> tuple[Any, ...]:
+        values = tuple(value) if isinstance(value, Sequence) else (value,) * spatial
+        if len(values) != spatial:
+            raise ValueError(f"{op}: {name} must have {spatial} entries for input shape "
+                             f"{input.shape}, got {value!r}")
+        return values
+
+    if size is not None:
+        out_sizes = tuple(int(s) for s in per_dim(size, "size"))
+        scales = tuple(n / o for n, o in zip(in_sizes, out_sizes))
+    else:
+        factors = tuple(float(f) for f in per_dim(scale_factor, "scale_factor"))
+        if min(factors) <= 0:
+            raise ValueError(f"{op}: scale_factor must be positive, got {scale_factor!r}")
+        out_sizes = tuple(int(np.floor(n * f)) for n, f in zip(in_sizes, factors))
+        scales = tuple(n / o if recompute_scale_factor else 1 / f
+                       for n, o, f in zip(in_sizes, out_sizes, factors))
+    if min(out_sizes) < 1 or min(in_sizes) < 1:
+        raise ValueError(f"{op}: input sizes {in_sizes} and output sizes {out_sizes} must be "
+                         f"positive")
+    matrices = []
+    for n, o, scale in zip(in_sizes, out_sizes, scales):
+        if mode == "nearest":
+            matrices.append(_nearest_matrix(n, o, scale))
+        elif align_corners:
+            matrices.append(_linear_matrix(n, o, (n - 1) / (o - 1) if o > 1 else 0.0, True))
+        else:
+            matrices.append(_linear_matrix(n, o, scale, False))
+    if spatial == 1:
+        return squeeze(Resample2d.apply(unsqueeze(input, 2), a_h=np.ones((1, 1)),
+                                        a_w=matrices[0]), 2)
+    return Resample2d.apply(input, a_h=matrices[0], a_w=matrices[1])
+
+
+__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "interpolate"]
