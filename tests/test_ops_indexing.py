@@ -134,3 +134,26 @@ def test_embedding_module_follows_pytorch():
 def test_indexing_errors_name_the_problem(call, error, message):
     with pytest.raises(error, match=message):
         call(tinyrpn.tensor(arr(3, 4)))
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gather_numba_matches_twin(dim, dtype):
+    from tinyrpn.kernels import gather as kgather
+
+    x = arr(3, 4, 5).astype(dtype)
+    shape = [3, 4, 5]
+    shape[dim] = 7
+    index = ints(0, x.shape[dim], tuple(shape))
+    np.testing.assert_array_equal(kgather.gather_forward(x, index, dim),
+                                  kgather.gather_forward_xp(x, index, dim))
+    d = arr(*shape, seed=4).astype(dtype)
+    np.testing.assert_allclose(kgather.gather_backward(d, index, dim, x.shape),
+                               kgather.gather_backward_xp(d, index, dim, x.shape), rtol=1e-6)
+
+
+def test_gather_without_numba_matches_torch(monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.setenv("TINYRPN_NUMBA", "0")
+    x, index = arr(3, 4), ints(0, 4, (3, 6))
+    compare_with_torch(lambda a, i: a.gather(1, i), lambda a, i: a.gather(1, i), x, index)

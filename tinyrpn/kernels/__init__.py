@@ -80,3 +80,8 @@ from .pool import (  # noqa: E402
 
 __all__ += ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
             "avg_pool2d_backward"]
+
+# Gather along a dim and its scatter-add gradient (used by tinyrpn.ops.indexing).
+from .gather import gather_backward, gather_forward  # noqa: E402
+
+__all__ += ["gather_forward", "gather_backward"]

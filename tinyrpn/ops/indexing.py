@@ -41,18 +41,26 @@ def _along(dim: int, ndim: int, index: Any) -> tuple[Any, ...]:
 
 class Gather(Function):
     """out[..., i, ...] = a[..., index[..., i, ...], ...] along ``dim``;
-    da = zeros with d added at those positions (an index picked twice gets both)."""
+    da = zeros with d added at those positions (an index picked twice gets both).
+
+    The loops are ``kernels.gather_forward/backward`` (Numba on the CPU, fancy indexing
+    and add.at elsewhere).
+    """
 
     saves_inputs = False
 
     def forward(self, a: Any, *, dim: int, index: Any) -> Any:
         self.shape, self.dim, self.index = a.shape, dim, index
-        return a[_along(dim, a.ndim, index)]
+        return _kernels().gather_forward(a, index, dim)
 
     def backward(self, d: Any) -> Any:
-        grad = _xp(d).zeros(self.shape, dtype=d.dtype)
-        backend.scatter_add(grad, _along(self.dim, d.ndim, self.index), d)
-        return grad
+        return _kernels().gather_backward(d, self.index, self.dim, self.shape)
+
+
+def _kernels() -> Any:
+    from tinyrpn import kernels  # imported on first use (it loads Numba)
+
+    return kernels
 
 
 def _check_gather_shapes(op: str, a: Tensor, dim: int, index: Any, what: str) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from tinyrpn.autograd import Function, Tensor, _new_tensor, is_floating
-from tinyrpn.ops.math import _xp
-from tinyrpn.ops.shape import squeeze, unsqueeze
+from tinyrpn.ops.math import _xp, mean
+from tinyrpn.ops.shape import reshape, squeeze, unsqueeze
 
 IntPair = int | tuple[int, int]
 
@@ -241,8 +241,15 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
                          f"got {output_size!r}")
     if 0 in x.shape[2:]:
         raise ValueError(f"adaptive_avg_pool2d: input {x.shape} has an empty spatial dim")
-    out = Resample2d.apply(x, a_h=_adaptive_matrix(x.shape[2], int(out_hw[0])),
-                           a_w=_adaptive_matrix(x.shape[3], int(out_hw[1])))
+    h, w = x.shape[2:]
+    if h % out_hw[0] == 0 and w % out_hw[1] == 0:
+        # equal windows that tile the input: each is a block of a reshaped view, and the
+        # mean over the blocks' two axes is one NumPy reduction (and its gradient a spread)
+        kh, kw = h // out_hw[0], w // out_hw[1]
+        out = mean(reshape(x, x.shape[0], x.shape[1], out_hw[0], kh, out_hw[1], kw), (3, 5))
+    else:
+        out = Resample2d.apply(x, a_h=_adaptive_matrix(h, int(out_hw[0])),
+                               a_w=_adaptive_matrix(w, int(out_hw[1])))
     return squeeze(out, 0) if unbatched else out
 
 
