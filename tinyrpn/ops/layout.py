@@ -236,8 +236,8 @@ def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
     ``torch.Tensor.unfold``: that dim becomes the window count and a new last dim of
     ``size`` holds each window."""
     input = as_tensor(input)
-    if input.ndim == 0:
-        input = reshape(input, 1)
+    if input.ndim == 0:  # one element: its windows form a 1-D tensor, as in PyTorch
+        return reshape(unfold(reshape(input, 1), dimension, size, step), -1)
     d = _one_dim("unfold", dimension, input.ndim)
     n = input.shape[d]
     if size < 0 or size > n or step < 1:
