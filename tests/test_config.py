@@ -639,7 +639,7 @@ def test_a_config_is_found_by_name_from_any_folder(
     monkeypatch.chdir(tmp_path)
     exp = load_config("mlp_small", {"training.epochs": 1})
     assert (exp.name, exp.epochs) == ("mlp_small", 1)
-    assert Path(exp.source) == PACKAGED_CONFIGS / "mlp_small.yaml"
+    assert (Path.cwd() / exp.source).resolve() == PACKAGED_CONFIGS / "mlp_small.yaml"
     assert find_config("mlp_small.yaml") == PACKAGED_CONFIGS / "mlp_small.yaml"
     # a config of the same name in ./configs, then in ., comes first
     (tmp_path / "configs").mkdir()

@@ -234,3 +234,17 @@ def test_draw_graph_explains_what_it_cannot_draw():
         plot.graph_dot(t["L"])
     leaf = plot.graph_dot(t["a"], names={"a": t["a"]})
     assert '"a\\n()\\ndata 2\\ngrad 6"' in leaf and "->" not in leaf
+
+
+@pytest.mark.parametrize("x", ["epoch", "step"])
+def test_a_one_epoch_run_is_visible_with_integer_ticks(x):
+    fig = plot.plot_runs([history(epochs=1, steps_per_epoch=1)], x=x)
+    for ax in fig.axes:
+        lines = [line for line in ax.get_lines() if len(line.get_xdata()) == 1
+                 and not line.get_label().startswith("_")]  # the curves of the legend
+        assert lines, "a one-point curve is drawn"
+        for line in lines:  # a single point shows only through its marker
+            assert line.get_marker() not in (None, "None", ""), line.get_label()
+        assert ax.get_xlim() == (0.5, 1.5)
+        ticks = [t for t in ax.get_xticks() if 0.5 <= t <= 1.5]
+        assert ticks == [1.0]

@@ -116,7 +116,8 @@ def plot_curves(
         fig = ax.figure
     key = _METRICS[metric]
     colors = [f"C{i % 10}" for i in range(len(loaded))]
-    drawn = []
+    drawn: list[Any] = []
+    xs_drawn: list[Any] = []
     for i, (h, name) in enumerate(loaded):
         label = labels[i] if labels is not None else (name or f"run {i + 1}")
         c = colors[i]
@@ -124,14 +125,18 @@ def plot_curves(
             train = getattr(h, f"eval_train_{key}") or getattr(h, f"train_{key}")
             ax.plot(h.epoch, getattr(h, f"test_{key}"), "-o", color=c, ms=3,
                     label=f"{label} test")
-            ax.plot(h.epoch[: len(train)], train, "--", color=c, label=f"{label} train")
+            # markers while there are few epochs: a one-epoch run is a single point
+            ax.plot(h.epoch[: len(train)], train, "--", color=c, label=f"{label} train",
+                    marker="o" if len(train) <= 30 else None, ms=3, mfc="none")
+            xs_drawn += list(h.epoch)
             drawn += getattr(h, f"test_{key}") + list(train)
         elif metric == "loss":
             steps = np.arange(1, len(h.step_loss) + 1)
             values = np.asarray(h.step_loss, dtype=float)
             ax.plot(steps, values, color=c, alpha=0.2, lw=0.5)
             ax.plot(steps, _smooth(values, max(1, len(values) // 100)), color=c,
-                    label=f"{label} train")
+                    label=f"{label} train", marker="o" if len(values) == 1 else None, ms=3)
+            xs_drawn += list(steps)
             if h.test_steps:
                 ax.plot(h.test_steps, h.test_loss_at_steps, ":", color=c, label=f"{label} test")
             drawn += list(values) + list(h.test_loss_at_steps)
@@ -140,6 +145,7 @@ def plot_curves(
                       else (h.steps, h.test_acc))
             ax.plot(xs, ys, "-", color=c, marker="o" if len(xs) < 50 else None, ms=3,
                     label=f"{label} test")
+            xs_drawn += list(xs)
             drawn += list(ys)
     finite = [v for v in drawn if v is not None and math.isfinite(v)]
     if metric == "loss" and finite and min(finite) > 0:
@@ -147,7 +153,10 @@ def plot_curves(
     ax.set_xlabel("epoch" if x == "epoch" else "step")
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 2.5"
+    # no "epoch 2.5"; and one tick, not fractions, when there is a single epoch or step
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if xs_drawn and min(xs_drawn) == max(xs_drawn):  # one point: a unit-wide axis around it
+        ax.set_xlim(min(xs_drawn) - 0.5, max(xs_drawn) + 0.5)
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} per {x}")
     ax.grid(True, alpha=0.3)

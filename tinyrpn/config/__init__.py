@@ -213,18 +213,20 @@ def _search_folders() -> list[Path]:
     return [Path("."), Path("configs"), PACKAGED_CONFIGS]
 
 
-def _shown(folder: Path) -> str:
-    """A folder as an error message shows it: relative when that is short, else absolute."""
-    if folder.is_absolute():
+def _short(path: Path) -> str:
+    """A path as messages show it: relative to the current folder when that is short (no
+    more than two ``..``), else absolute; ``./`` before a relative path without ``..``."""
+    if path.is_absolute():
         try:
-            rel = Path(os.path.relpath(folder))
+            rel = Path(os.path.relpath(path))
         except ValueError:  # another drive (Windows)
-            return f"{folder}/"
+            return str(path)
         if rel.parts[:1] != ("..",) or rel.parts[:3] == ("..",) * 3:
-            return f"{folder}/"
-        folder = rel
-    return "./" if str(folder) == "." else (
-        f"{folder}/" if folder.parts[0] == ".." else f"./{folder}/")
+            return str(path)
+        path = rel
+    if str(path) == ".":
+        return "."
+    return str(path) if path.parts[0] == ".." else f".{os.sep}{path}"
 
 
 def config_names(folder: str | os.PathLike[str] | None = None) -> list[str]:
@@ -266,7 +268,7 @@ def find_config(path_or_name: str | os.PathLike[str]) -> Path:
         f"no such config file, and no config named {name!r}",
         file=given, suggestions=closest(name, available),
         note=f"names available: {', '.join(available) or '(none)'}\n  folders searched: "
-        + ", ".join(_shown(f) for f in folders),
+        + ", ".join(_short(f) + os.sep for f in folders),
     )
 
 
@@ -288,7 +290,9 @@ def load_config(
     """
     path = find_config(path)
     data, lines = read_yaml(path)
-    return config_from_dict(data, source=str(path), overrides=overrides, lines=lines,
+    # a packaged config is named relative to here when that is short (../tinyrpn/configs/...)
+    source = _short(path) if path.is_absolute() else str(path)
+    return config_from_dict(data, source=source, overrides=overrides, lines=lines,
                             default_name=Path(path).stem)
 
 
