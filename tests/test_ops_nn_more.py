@@ -125,8 +125,8 @@ INTERPOLATE_SIZES = [{"size": (10, 3)}, {"scale_factor": 2}, {"scale_factor": (1
                      {"size": 4}]
 
 
-@pytest.mark.parametrize("mode, align_corners", [("nearest", None), ("bilinear", False),
-                                                 ("bilinear", True)])
+@pytest.mark.parametrize("mode, align_corners", [("nearest", None), ("nearest-exact", None),
+                                                 ("bilinear", False), ("bilinear", True)])
 @pytest.mark.parametrize("sizes", INTERPOLATE_SIZES)
 def test_interpolate_matches_torch(mode, align_corners, sizes):
     torch = pytest.importorskip("torch")
@@ -138,11 +138,13 @@ def test_interpolate_matches_torch(mode, align_corners, sizes):
                                              **sizes), leaf(arr(1, 2, 5, 7)))
 
 
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
 @pytest.mark.parametrize("sizes", [{"size": 11}, {"scale_factor": 0.5}, {"scale_factor": 3}])
-def test_interpolate_nearest_1d_matches_torch(sizes):
+def test_interpolate_nearest_1d_matches_torch(sizes, mode):
     torch = pytest.importorskip("torch")
-    compare_with_torch(lambda t: F.interpolate(t, **sizes),
-                       lambda t: torch.nn.functional.interpolate(t, **sizes), arr(2, 3, 5))
+    compare_with_torch(lambda t: F.interpolate(t, mode=mode, **sizes),
+                       lambda t: torch.nn.functional.interpolate(t, mode=mode, **sizes),
+                       arr(2, 3, 5))
 
 
 @pytest.mark.parametrize("call, message", [

@@ -110,9 +110,12 @@ def _adaptive_matrix(size: int, out: int) -> np.ndarray:
     return matrix
 
 
-def _nearest_matrix(size: int, out: int, scale: float) -> np.ndarray:
-    """(out, size): output i copies input min(⌊i·scale⌋, size − 1), as PyTorch's 'nearest'."""
-    source = np.minimum(np.floor(np.arange(out) * scale).astype(np.int64), size - 1)
+def _nearest_matrix(size: int, out: int, scale: float, exact: bool = False) -> np.ndarray:
+    """(out, size): output i copies input min(⌊i·scale⌋, size − 1), as PyTorch's 'nearest'
+    (which picks the left neighbour); 'nearest-exact' rounds pixel centres instead,
+    min(⌊(i + ½)·scale⌋, size − 1)."""
+    position = (np.arange(out) + 0.5) * scale if exact else np.arange(out) * scale
+    source = np.minimum(np.floor(position).astype(np.int64), size - 1)
     matrix = np.zeros((out, size))
     matrix[np.arange(out), source] = 1.0
     return matrix
@@ -253,16 +256,16 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     return squeeze(out, 0) if unbatched else out
 
 
-_INTERPOLATE_MODES = ("nearest", "bilinear")
+_INTERPOLATE_MODES = ("nearest", "nearest-exact", "bilinear")
 
 
 def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
                 mode: str = "nearest", align_corners: bool | None = None,
                 recompute_scale_factor: bool | None = None, antialias: bool = False) -> Tensor:
     """Resize (N, C, L) or (N, C, H, W) inputs, as ``torch.nn.functional.interpolate``:
-    ``mode='nearest'`` (3-D or 4-D) or ``'bilinear'`` (4-D). Give ``size`` or
-    ``scale_factor`` (the output is then ⌊in·scale_factor⌋, and the source positions use
-    1/scale_factor unless ``recompute_scale_factor``)."""
+    ``mode='nearest'`` or ``'nearest-exact'`` (3-D or 4-D), or ``'bilinear'`` (4-D). Give
+    ``size`` or ``scale_factor`` (the output is then ⌊in·scale_factor⌋, and the source
+    positions use 1/scale_factor unless ``recompute_scale_factor``)."""
     op = "interpolate"
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
@@ -276,7 +279,7 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
         raise ValueError(f"{op}: mode {mode!r} needs a {need} input, got shape {input.shape}")
     if not is_floating(input.dtype):
         raise TypeError(f"{op}: input must be floating point, got {input.dtype}")
-    if mode == "nearest" and align_corners is not None:
+    if mode != "bilinear" and align_corners is not None:
         raise ValueError(f"{op}: align_corners only applies to 'bilinear', not {mode!r}")
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{op}: give exactly one of size and scale_factor")
@@ -304,8 +307,8 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
                          f"positive")
     matrices = []
     for n, o, scale in zip(in_sizes, out_sizes, scales):
-        if mode == "nearest":
-            matrices.append(_nearest_matrix(n, o, scale))
+        if mode.startswith("nearest"):
+            matrices.append(_nearest_matrix(n, o, scale, exact=mode == "nearest-exact"))
         elif align_corners:
             matrices.append(_linear_matrix(n, o, (n - 1) / (o - 1) if o > 1 else 0.0, True))
         else:
