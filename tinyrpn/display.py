@@ -16,12 +16,16 @@ Nothing here imports IPython, matplotlib or tqdm until it is used.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["TinyrpnWarning", "in_notebook", "progress_bar", "show_in_notebook"]
+__all__ = [
+    "TinyrpnWarning", "figures_not_shown", "in_notebook", "progress_bar", "show_in_notebook",
+]
 
 
 class TinyrpnWarning(UserWarning):
@@ -95,6 +99,7 @@ def progress_bar(*args: Any, **kwargs: Any) -> Any:
 # Figures waiting to be shown at the end of the cell that made them, unless the cell shows
 # them itself (as its last value, or with display()).
 _pending: list[Any] = []
+_quiet = 0  # > 0 inside figures_not_shown(): figures written to files only
 _hooked_shell: Any = None
 NOTEBOOK_DPI = 72  # the pixels per inch of a figure shown in a notebook (smaller files)
 
@@ -127,7 +132,7 @@ def show_in_notebook(fig: Any) -> Any:
     classes keep matplotlib's formatter (inline backend), which is looked up after ours.
     """
     global _hooked_shell
-    shell = _kernel_shell()
+    shell = _kernel_shell() if not _quiet else None
     if shell is None:
         return fig
     if _hooked_shell is not shell:
@@ -138,3 +143,15 @@ def show_in_notebook(fig: Any) -> Any:
         png.for_type(type(fig), _png)
     _pending.append(fig)
     return fig
+
+
+@contextlib.contextmanager
+def figures_not_shown() -> Iterator[None]:
+    """Figures made inside are not shown in the notebook: for the curves the Trainer and the
+    sweep write to their run directories, which a notebook did not ask to see."""
+    global _quiet
+    _quiet += 1
+    try:
+        yield
+    finally:
+        _quiet -= 1
