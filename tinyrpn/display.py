@@ -88,12 +88,50 @@ def progress_bar(*args: Any, **kwargs: Any) -> Any:
 
             kwargs.setdefault("file", sys.stdout)
             return text_bar(*args, **kwargs)
-        from tqdm.notebook import tqdm as widget_bar
-
-        return widget_bar(*args, **kwargs)
+        return _widget_bar_class()(*args, **kwargs)
     from tqdm.std import tqdm as text_bar
 
     return text_bar(*args, **kwargs)
+
+
+_widget_bar: Any = None
+
+
+def _widget_bar_class() -> Any:
+    """tqdm's notebook bar, made once (importing it imports ipywidgets)."""
+    global _widget_bar
+    if _widget_bar is not None:
+        return _widget_bar
+    from IPython.display import display
+    from tqdm.notebook import tqdm as notebook_bar
+
+    class WidgetBar(notebook_bar):
+        """tqdm's widget bar whose text form is the final bar, not the first. A notebook
+        viewer without the widgets (GitHub, a terminal) shows that text: tqdm leaves it at
+        "0%", as it was when the bar was displayed; here closing the bar updates it."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            show = kwargs.pop("display", True)
+            super().__init__(*args, display=False, **kwargs)
+            self._handle = None
+            if show and not self.disable and self.delay <= 0:
+                self._handle = display(self.container, display_id=True)
+                self.displayed = True
+
+        def close(self) -> None:
+            super().close()
+            handle, self._handle = getattr(self, "_handle", None), None
+            if handle is None:
+                return
+            # The text from the bar itself: the container's repr goes through a weak proxy,
+            # which is already dead when tqdm closes a bar from __del__.
+            view = {"version_major": 2, "version_minor": 0,
+                    "model_id": self.container.model_id}
+            handle.update({"text/plain": self.format_meter(**self.format_dict),
+                           "application/vnd.jupyter.widget-view+json": view}, raw=True)
+
+    _widget_bar = WidgetBar
+    return _widget_bar
 
 
 # Figures waiting to be shown at the end of the cell that made them, unless the cell shows
