@@ -288,10 +288,12 @@ def load_config(
     apply to the converted config. Raises :class:`ConfigError` for anything that would
     not run; warns (:class:`ConfigWarning`) about fallbacks and keys that are ignored.
     """
+    named_by_path = Path(path).is_file()
     path = find_config(path)
     data, lines = read_yaml(path)
-    # a packaged config is named relative to here when that is short (../tinyrpn/configs/...)
-    source = _short(path) if path.is_absolute() else str(path)
+    # A file the user named is shown as given; a config found by name is shown relative to
+    # here when that is short (../tinyrpn/configs/...), so messages carry no long absolute path.
+    source = str(path) if named_by_path or not path.is_absolute() else _short(path)
     return config_from_dict(data, source=source, overrides=overrides, lines=lines,
                             default_name=Path(path).stem)
 
