@@ -21,7 +21,8 @@ import sys
 import warnings
 from typing import Any
 
-__all__ = ["TinyrpnWarning", "in_notebook", "progress_bar", "show_in_notebook"]
+__all__ = ["TinyrpnWarning", "in_notebook", "keep_out_of_notebook", "progress_bar",
+           "show_in_notebook"]
 
 
 class TinyrpnWarning(UserWarning):
@@ -137,4 +138,13 @@ def show_in_notebook(fig: Any) -> Any:
     if type(fig) not in png.type_printers:
         png.for_type(type(fig), _png)
     _pending.append(fig)
+    return fig
+
+
+def keep_out_of_notebook(fig: Any) -> Any:
+    """Undo :func:`show_in_notebook` for ``fig``: for the figures tinyrpn draws only to
+    write them to a file (a run's ``loss.png`` and ``accuracy.png`` when ``Trainer.fit``
+    ends, a sweep's two plots), which the cell did not ask to see. A figure already shown
+    stays shown."""
+    _pending[:] = [f for f in _pending if f is not fig]
     return fig

@@ -227,7 +227,7 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike[str
                threshold: float | None = None) -> list[Path]:
     """The two reference plots from a sweep's rows: ``loss.png`` (training loss against
     step) and ``accuracy.png`` (test accuracy against step), one line per d."""
-    from tinyrpn import plot
+    from tinyrpn import display, plot
     from tinyrpn.train import History
 
     rows = sorted(rows, key=lambda r: _sort_key(r["dim"]))
@@ -244,7 +244,7 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike[str
         ax.set_title("training loss per step" if metric == "loss"
                      else "test accuracy per step")
         path = out / f"{metric}.png"
-        plot._finish(fig, path)
+        display.keep_out_of_notebook(plot._finish(fig, path))  # a file, not cell output
         paths.append(path)
     return paths
 

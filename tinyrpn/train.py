@@ -704,10 +704,12 @@ class Trainer:
         if self.out_dir is None or not self.history.epoch:
             return
         try:
-            from tinyrpn import plot
+            from tinyrpn import display, plot
 
             for metric in ("loss", "accuracy"):
-                plot.plot_curves([self.history], metric=metric, labels=[self.name],
-                                 path=self.out_dir / f"{metric}.png")
+                # files of the run directory: a notebook cell that calls fit() does not show them
+                display.keep_out_of_notebook(plot.plot_curves(
+                    [self.history], metric=metric, labels=[self.name],
+                    path=self.out_dir / f"{metric}.png"))
         except Exception as e:  # a plot must never cost a finished run
             print(f"warning: could not draw the curves: {e}", file=sys.stderr)
