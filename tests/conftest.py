@@ -46,7 +46,20 @@ def device(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     mixed with device arrays, implicit conversions and Numba kernels given device arrays
     fail as they would on a GPU. ``pytest -m device`` runs only the 'cuda' cases.
     """
-    if request.param == "cuda" and not _has_real_gpu():
+    if request.param == "cuda":
+        _use_cuda(monkeypatch)
+    return request.param
+
+
+@pytest.fixture
+def cuda(monkeypatch: pytest.MonkeyPatch) -> str:
+    """'cuda' only (a GPU, else the stand-in), for tests that compare it with the cpu
+    themselves; mark them ``@pytest.mark.device``."""
+    _use_cuda(monkeypatch)
+    return "cuda"
+
+
+def _use_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not _has_real_gpu():
         monkeypatch.setenv("TINYRPN_CUPY", "standin")
         monkeypatch.setattr(backend, "_standin_announced", True)  # tests need no warning
-    return request.param
