@@ -28,6 +28,9 @@ def test_arithmetic_ufuncs_and_functions_stay_on_the_device(a):
     # reductions and scalar indexing give 0-d device arrays, as CuPy's do
     assert type(a.sum()) is cp.ndarray and a.sum().shape == () and float(a.sum()) == 15.0
     assert type(a[1, 2]) is cp.ndarray and a[1, 2].item() == 5.0
+    element = a[1, 2]  # a 0-d view, as in CuPy: it follows writes into the array
+    a[1, 2] = -1.0
+    assert float(element) == -1.0 and float(a[1][2]) == -1.0
     # Python and NumPy scalars mix in, keeping NumPy's promotion rules
     assert (a.astype(np.float32) * np.float32(2)).dtype == np.float32
     assert (a.astype(np.float32) * 2.0).dtype == np.float32

@@ -19,8 +19,9 @@ as CuPy allows) work between stand-in arrays and return stand-in arrays; Python 
 The explicit moves work as in CuPy: ``asarray``/``array`` take NumPy arrays to the device,
 ``a.get()`` and ``asnumpy(a)`` bring them back; ``float(a)``, ``int(a)``, ``bool(a)``,
 ``a.item()`` and ``a.tolist()`` copy to the host as CuPy does (a synchronisation on a GPU).
-Indexing accepts NumPy and list indices (CuPy copies them to the device). Reductions and
-scalar indexing return 0-d arrays, not NumPy scalars, as CuPy does.
+Indexing accepts NumPy and list indices (CuPy copies them to the device). Reductions return
+0-d arrays, not NumPy scalars, and indexing one element gives a 0-d *view* (writing into the
+array changes it), as in CuPy.
 """
 
 from __future__ import annotations
@@ -126,7 +127,11 @@ class ndarray(np.lib.mixins.NDArrayOperatorsMixin):
         return (self[i] for i in range(len(self._host)))
 
     def __getitem__(self, index: Any) -> Any:
-        return _wrap(self._host[_index(index)])
+        index = _index(index)
+        item = self._host[index]
+        if isinstance(item, np.generic):  # a single element: CuPy gives a 0-d *view*
+            item = self._host[(*index, ...) if isinstance(index, tuple) else (index, ...)]
+        return _wrap(item)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         if isinstance(value, (np.ndarray, list, tuple)):
