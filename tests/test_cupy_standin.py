@@ -117,4 +117,4 @@ def test_the_device_fixture_puts_cuda_tensors_on_a_gpu_or_the_standin(device):
         assert type(t.data) is np.ndarray
     else:
         assert t.device == "cuda" and type(t.data) is not np.ndarray
-        assert type(t.data).__module__ in ("tinyrpn.cupy_standin", "cupy", "cupy._core.core")
+        assert type(t.data).__module__.split(".")[0] in ("tinyrpn", "cupy")
