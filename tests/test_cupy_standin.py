@@ -87,9 +87,11 @@ def test_a_device_array_has_no_host_buffer_behind_data(a):
 
 def test_backend_hands_out_the_standin_and_warns_once(monkeypatch):
     monkeypatch.setenv("TINYRPN_CUPY", "standin")
+    monkeypatch.setattr(backend, "_cupy_choice", None)  # as in a fresh process
     monkeypatch.setattr(backend, "_standin_announced", False)
-    with pytest.warns(RuntimeWarning, match="CuPy stand-in"):
+    with pytest.warns(backend.StandinWarning, match="CuPy stand-in"):
         assert backend.cuda_is_available()
+    assert issubclass(backend.StandinWarning, tinyrpn.TinyrpnWarning)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a second time: no warning
         t = tinyrpn.ones(2, 3).to("cuda")

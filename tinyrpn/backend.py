@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from tinyrpn.display import TinyrpnWarning
+
 _cupy: ModuleType | None = None  # cupy, or the stand-in, once device 'cuda' was asked for
 _cupy_error: str | None = None
 _cupy_choice: str | None = None  # the TINYRPN_CUPY value that _cupy/_cupy_error belong to
@@ -68,13 +70,17 @@ def _import_cupy() -> ModuleType:
     return _cupy
 
 
+class StandinWarning(TinyrpnWarning):
+    """Device 'cuda' is the CuPy stand-in (NumPy on the CPU), not a GPU."""
+
+
 def _import_standin() -> ModuleType:
     global _standin_announced
     from tinyrpn import cupy_standin
 
     if not _standin_announced:
         _standin_announced = True
-        warnings.warn(STANDIN_WARNING, RuntimeWarning, stacklevel=4)
+        warnings.warn(STANDIN_WARNING, StandinWarning, stacklevel=4)
     return cupy_standin
 
 
