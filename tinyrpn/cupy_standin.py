@@ -43,7 +43,6 @@ class ndarray(np.lib.mixins.NDArrayOperatorsMixin):
     """
 
     __slots__ = ("_host",)
-    __array_priority__ = 100.0  # NumPy defers to us: np_array + standin reaches our checks
 
     def __init__(self, shape: Any, dtype: Any = float, order: str = "C") -> None:
         self._host = np.empty(shape, dtype=dtype, order=order)  # as cupy.ndarray(shape, dtype)
