@@ -45,6 +45,10 @@ def test_numpy_arrays_are_refused_as_cupy_refuses_them(a):
             mix()
     with pytest.raises(TypeError, match="host ndarray into a device array"):
         a[0] = host
+    with pytest.raises(TypeError, match="host ndarray into a device array"):
+        a[[0, 1], 0] = np.asarray(2.0)  # advanced indexing takes no host array at all
+    a[0, :] = np.asarray(7.0)  # but a plain slice is filled with a 0-d one, as in CuPy
+    assert (a[0].get() == 7.0).all()
     for implicit in (np.asarray, np.ascontiguousarray, lambda x: np.array(x, np.float32)):
         with pytest.raises(TypeError, match="Implicit conversion to a NumPy array"):
             implicit(a)

@@ -11,7 +11,8 @@ as CuPy allows) work between stand-in arrays and return stand-in arrays; Python 
 *scalars* mixed in are fine, as in CuPy. What CuPy refuses, it refuses:
 
 - a NumPy array mixed into arithmetic, a ufunc or a function (``TypeError: Unsupported type``),
-  or assigned into a stand-in array: data never crosses to the device implicitly;
+  or assigned into a stand-in array (only a 0-d one may fill a plain slice, as in CuPy):
+  data never crosses to the device implicitly;
 - implicit conversion to NumPy (``np.asarray(a)``, ``np.ascontiguousarray(a)``, anything that
   calls ``__array__``): ``TypeError: Implicit conversion to a NumPy array is not allowed``;
 - a Numba kernel: Numba does not know the type, so a CPU-only kernel cannot take it.
@@ -133,10 +134,13 @@ class ndarray(np.lib.mixins.NDArrayOperatorsMixin):
         return _wrap(item)
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        if isinstance(value, (np.ndarray, list, tuple)):
+        # CuPy fills a plain slice with any scalar, a 0-d NumPy array included; every other
+        # host array or list it refuses.
+        scalar_fill = isinstance(value, np.ndarray) and value.ndim == 0 and _basic(index)
+        if isinstance(value, (np.ndarray, list, tuple)) and not scalar_fill:
             raise TypeError(f"cannot assign a host {type(value).__name__} into a device array "
                             "(CuPy refuses implicit host-to-device copies); use asarray first")
-        self._host[_index(index)] = _unwrap(value)
+        self._host[_index(index)] = _unwrap(value) if not scalar_fill else value[()]
 
     __hash__ = None  # arrays are mutable
 
@@ -227,6 +231,13 @@ def _index(index: Any) -> Any:
     if isinstance(index, tuple):
         return tuple(_index(i) for i in index)
     return index
+
+
+def _basic(index: Any) -> bool:
+    """Whether ``index`` is basic indexing only (integers, slices, None, Ellipsis)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer))
+               for p in parts)
 
 
 def _wrap(x: Any) -> Any:
