@@ -91,7 +91,8 @@ def test_a_device_array_has_no_host_buffer_behind_data(a):
 
 def test_backend_hands_out_the_standin_and_warns_once(monkeypatch):
     monkeypatch.setenv("TINYRPN_CUPY", "standin")
-    monkeypatch.setattr(backend, "_cupy_choice", None)  # as in a fresh process
+    for name in ("_cupy", "_cupy_error", "_cupy_choice"):  # as in a fresh process, and
+        monkeypatch.setattr(backend, name, None)            # put back afterwards
     monkeypatch.setattr(backend, "_standin_announced", False)
     with pytest.warns(backend.StandinWarning, match="CuPy stand-in"):
         assert backend.cuda_is_available()
