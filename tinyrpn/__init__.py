@@ -58,6 +58,7 @@ from tinyrpn.autograd import (
     zeros_like,
 )
 from tinyrpn.backend import cuda_is_available  # the older name of cuda.is_available
+from tinyrpn.display import TinyrpnWarning, install_warning_format
 from tinyrpn.gradcheck import GradcheckError, gradcheck
 from tinyrpn.ops.activations import celu, selu
 from tinyrpn.ops.elementwise import (
@@ -87,6 +88,19 @@ from tinyrpn.ops.elementwise import (
     sinh,
     tan,
     trunc,
+)
+from tinyrpn.ops.indexing import argsort, gather, masked_fill, scatter_add, sort, topk
+from tinyrpn.ops.layout import (
+    chunk,
+    diagonal,
+    flip,
+    index_select,
+    meshgrid,
+    repeat_interleave,
+    split,
+    tril,
+    triu,
+    unflatten,
 )
 from tinyrpn.ops.linalg import einsum, matmul
 from tinyrpn.ops.math import (
@@ -119,6 +133,18 @@ from tinyrpn.ops.math import (
     where,
 )
 from tinyrpn.ops.nn import log_softmax, softmax
+from tinyrpn.ops.reductions import (
+    all,
+    any,
+    cummax,
+    cummin,
+    cumprod,
+    cumsum,
+    logcumsumexp,
+    logsumexp,
+    std_mean,
+    var_mean,
+)
 from tinyrpn.ops.shape import (
     cat,
     expand,
@@ -135,11 +161,13 @@ from tinyrpn.random import get_rng_state, manual_seed, set_rng_state
 
 clip = clamp
 
+install_warning_format()  # tinyrpn's warnings print as one line, ``ConfigWarning: ...``
+
 __version__ = "0.1.0"
 
 _SUBPACKAGES = {
     "nn", "optim", "data", "rpn", "models", "train", "plot", "config", "kernels", "cli",
-    "backend", "ops", "serialization",
+    "backend", "ops", "serialization", "display",
 }
 _LAZY_NAMES = {"save": "tinyrpn.serialization", "load": "tinyrpn.serialization"}
 
@@ -155,7 +183,8 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "Function", "GradientError", "GradcheckError", "Tensor", "abs", "add", "amax", "amin",
+    "Function", "GradientError", "GradcheckError", "Tensor", "TinyrpnWarning", "abs", "add",
+    "amax", "amin",
     "arange", "argmax", "argmin", "as_tensor", "bool_", "cat", "clamp", "clip",
     "cuda_is_available", "div", "einsum", "enable_grad", "exp", "expand", "eye", "flatten",
     "float16", "float32", "float64", "full", "full_like", "get_rng_state", "gradcheck",
@@ -165,6 +194,11 @@ __all__ = [
     "save", "set_rng_state", "sigmoid", "sqrt", "squeeze", "stack", "std", "sub", "sum",
     "tanh", "tensor", "transpose", "uint8", "unsqueeze", "var", "where", "zeros",
     "zeros_like",
+    # reductions, layout and indexing ops (ops/reductions.py, ops/layout.py, ops/indexing.py)
+    "all", "any", "argsort", "chunk", "cummax", "cummin", "cumprod", "cumsum", "diagonal",
+    "flip", "gather", "index_select", "logcumsumexp", "logsumexp", "masked_fill", "meshgrid",
+    "repeat_interleave", "scatter_add", "sort", "split", "std_mean", "topk", "tril", "triu",
+    "unflatten", "var_mean",
 ]
 # --- elementwise math (ops/elementwise.py)
 __all__ += [

@@ -57,6 +57,22 @@ def as_dtype(dtype: Any) -> np.dtype:
         raise TypeError(f"unknown dtype {dtype!r}") from None
 
 
+def device_or_dtype(target: Any, where: str) -> tuple[str | None, Any]:
+    """Split the first argument of ``to(...)`` into (device, dtype): ``'cuda'`` and
+    ``'cuda:0'`` are devices, ``'float64'`` or ``np.float64`` a dtype. A string that is
+    neither (``'gpu'``) is an error that names both lists, not only the dtypes."""
+    if not isinstance(target, str):
+        return None, target
+    if target.split(":")[0].lower() in backend.DEVICES:
+        return target, None
+    if target.removeprefix("torch.").removeprefix("tinyrpn.") in _DTYPE_NAMES:
+        return None, target
+    raise ValueError(
+        f"{where}: {target!r} is neither a device (valid: 'cpu', 'cuda', 'cuda:N') nor a "
+        f"dtype (valid names: {', '.join(sorted(_DTYPE_NAMES))})"
+    )
+
+
 def is_floating(dtype: Any) -> bool:
     """Whether ``dtype`` is a floating-point type (the only kind that carries gradients)."""
     return np.dtype(dtype).kind == "f"
@@ -716,10 +732,11 @@ class Tensor:
 
         out = self
         if target is not None:
-            if isinstance(target, str) and target.split(":")[0].lower() in backend.DEVICES:
-                out = shape_ops.to_device(out, target)
+            device, as_type = device_or_dtype(target, "Tensor.to")
+            if device is not None:
+                out = shape_ops.to_device(out, device)
             else:
-                dtype = target
+                dtype = as_type
         if dtype is not None:
             out = shape_ops.cast(out, as_dtype(dtype))
         return out
@@ -906,6 +923,41 @@ class Tensor:
             return _inplace.rewrite(self, "clamp_", lambda old: _math.clamp(old, min, max))
         self.xp.clip(self.data, min, max, out=self.data)
         return self._modified()
+
+    # -- augmented assignment: x += y changes x in place, as in PyTorch -------------------
+    #
+    # Without these methods Python runs `x = x + y`: a new tensor is bound to the name and
+    # the old one is left as it was, so `p -= lr * p.grad` in a hand-written optimizer would
+    # leave the model's parameter unchanged, without a word. In-place methods record no
+    # graph here, so where one would be needed (grad recording on, and a tensor in a graph
+    # or an operand that requires grad) the operator stays out of place, as before. A leaf
+    # that requires grad raises while grad is recorded, as its add_ does (and as in PyTorch).
+
+    def _augmented(self, symbol: str, other: Any, inplace: Any, out_of_place: Any) -> Tensor:
+        if _grad_enabled:
+            if self._requires_grad and self._ctx is None:
+                self._check_inplace(symbol)
+            if self._requires_grad or (isinstance(other, Tensor) and other._requires_grad):
+                return out_of_place(self, other)
+        try:
+            return inplace(self, other)
+        except (TypeError, ValueError, OverflowError):
+            # NumPy refuses before writing anything when the result cannot live in self's
+            # array: another dtype (int_tensor += 0.5) or a bigger broadcast shape. Then
+            # the result is a new tensor, as before (or the op's own error names the shapes).
+            return out_of_place(self, other)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._augmented("+=", other, Tensor.add_, Tensor.__add__)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._augmented("-=", other, Tensor.sub_, Tensor.__sub__)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._augmented("*=", other, Tensor.mul_, Tensor.__mul__)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._augmented("/=", other, Tensor.div_, Tensor.__truediv__)
 
     # -- operators (each one is a function in tinyrpn.ops) ------------------------------
 
@@ -1101,11 +1153,6 @@ class Tensor:
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return _math.argmin(self, dim, keepdim)
 
-    def any(self) -> Tensor:
-        return Tensor._wrap(self.xp.asarray(self.data.any()))
-
-    def all(self) -> Tensor:
-        return Tensor._wrap(self.xp.asarray(self.data.all()))
 
     def reshape(self, *shape: Any) -> Tensor:
         return _shape.reshape(self, *shape)
@@ -1270,6 +1317,90 @@ class Tensor:
 
     def is_contiguous(self) -> bool:
         return bool(self.data.flags.c_contiguous)
+
+    # --- reductions (ops/reductions.py) ---
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _reductions.any(self, dim, keepdim)
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _reductions.all(self, dim, keepdim)
+
+    def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return _reductions.cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return _reductions.cumprod(self, dim, dtype=dtype)
+
+    def cummax(self, dim: int) -> MaxResult:
+        return _reductions.cummax(self, dim)
+
+    def cummin(self, dim: int) -> MaxResult:
+        return _reductions.cummin(self, dim)
+
+    def logsumexp(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _reductions.logsumexp(self, dim, keepdim)
+
+    def logcumsumexp(self, dim: int) -> Tensor:
+        return _reductions.logcumsumexp(self, dim)
+
+    # --- shape and layout (ops/layout.py) ---
+
+    def flip(self, *dims: Any) -> Tensor:
+        return _layout.flip(self, dims[0] if len(dims) == 1 else dims)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return _layout.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return _layout.triu(self, diagonal)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return _layout.repeat(self, *sizes)
+
+    def repeat_interleave(self, repeats: Any, dim: int | None = None) -> Tensor:
+        return _layout.repeat_interleave(self, repeats, dim)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        return _layout.index_select(self, dim, index)
+
+    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
+        return _layout.unflatten(self, dim, sizes)
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        return _layout.diagonal(self, offset, dim1, dim2)
+
+    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+        return _layout.unfold(self, dimension, size, step)
+
+    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return _layout.split(self, split_size, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return _layout.chunk(self, chunks, dim)
+
+    # --- indexing by tensors (ops/indexing.py) ---
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        return _indexing.gather(self, dim, index)
+
+    def scatter_add(self, dim: int, index: Any, src: Tensor) -> Tensor:
+        return _indexing.scatter_add(self, dim, index, src)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return _indexing.masked_fill(self, mask, value)
+
+    def sort(self, dim: int = -1, descending: bool = False, *,
+             stable: bool = False) -> MaxResult:
+        return _indexing.sort(self, dim, descending, stable=stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, *,
+                stable: bool = False) -> Tensor:
+        return _indexing.argsort(self, dim, descending, stable=stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True,
+             sorted: bool = True) -> MaxResult:
+        return _indexing.topk(self, k, dim, largest, sorted)
 
 
 def _topological_order(root: Function) -> list[Function | Tensor]:
@@ -1716,8 +1847,11 @@ def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = F
 
 # The operators above call into tinyrpn.ops; imported last because ops builds on Function.
 from tinyrpn.ops import elementwise as _elementwise  # noqa: E402
+from tinyrpn.ops import indexing as _indexing  # noqa: E402
 from tinyrpn.ops import inplace as _inplace  # noqa: E402
+from tinyrpn.ops import layout as _layout  # noqa: E402
 from tinyrpn.ops import linalg as _linalg  # noqa: E402
 from tinyrpn.ops import math as _math  # noqa: E402
 from tinyrpn.ops import nn as _nn  # noqa: E402
+from tinyrpn.ops import reductions as _reductions  # noqa: E402
 from tinyrpn.ops import shape as _shape  # noqa: E402

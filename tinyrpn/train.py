@@ -120,6 +120,8 @@ def correct_count(output: Any, target: Any) -> int:
     if out.ndim != 2:
         raise ValueError(f"output must be scores of shape (N, C), got shape {tuple(out.shape)}")
     pred, true = out.argmax(axis=1), class_indices(target, "target")
+    if backend.get_array_module(pred) is not backend.get_array_module(true):
+        pred, true = backend.to_numpy(pred), backend.to_numpy(true)  # one is on a GPU
     if pred.shape[0] != true.shape[0]:
         raise ValueError(f"output has {pred.shape[0]} rows but target has {true.shape[0]}")
     return int((pred == true).sum())
@@ -328,6 +330,16 @@ def peak_memory_mb() -> float | None:
 # -- the Trainer -----------------------------------------------------------------------------
 
 
+def _command() -> dict[str, Any]:
+    """How the run was started, for results.json: the command line, or, in a notebook, that
+    (a kernel's argv names its connection file, a path that tells a reader nothing)."""
+    from tinyrpn.display import in_notebook
+
+    if in_notebook():
+        return {"argv": [], "command": "(a Jupyter notebook)"}
+    return {"argv": list(sys.argv), "command": shlex.join(sys.argv)}
+
+
 class Trainer:
     """Train ``model`` for ``epochs`` epochs, evaluating after each; see the module docstring.
 
@@ -346,7 +358,8 @@ class Trainer:
       in a fixed order and without the loader's random transforms (augmentation), or on
       ``train_eval_loader`` when given.
     - ``eval_every_steps``: also evaluate on the test set every that many steps.
-    - ``progress``: show per-epoch progress bars (``tqdm.auto``, so also in Jupyter).
+    - ``progress``: show per-epoch progress bars (tqdm; a widget in Jupyter when ipywidgets
+      is installed, else a text bar).
     - ``on_epoch_end(epoch, record)``: called after each epoch with that epoch's numbers.
     - ``meta``: extra JSON-able facts recorded in ``results.json`` (e.g. data limits).
     - ``upgrade_saved_config(old)``: on resume, brings the config a checkpoint holds up to
@@ -540,7 +553,7 @@ class Trainer:
             "eval_seconds_per_epoch": float(np.mean(h.eval_seconds)) if h.eval_seconds else None,
             "peak_memory_mb": peak_memory_mb(),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "argv": list(sys.argv), "command": shlex.join(sys.argv),
+            **_command(),
             "tinyrpn_version": __version__, "seed": self.seed, "device": self.device,
             **self.meta, **extra,
         }
@@ -607,10 +620,10 @@ class Trainer:
 
     def _run_epoch(self, epoch: int) -> None:
         model, opt, loss_fn = self.model, self.optimizer, self.loss_fn
-        from tqdm.auto import tqdm
+        from tinyrpn.display import progress_bar  # tqdm's widget in a notebook, else text
 
         total = len(self.train_loader) if hasattr(self.train_loader, "__len__") else None
-        bar = tqdm(total=total, desc=f"epoch {epoch}/{self.epochs}", unit="batch",
+        bar = progress_bar(total=total, desc=f"epoch {epoch}/{self.epochs}", unit="batch",
                    disable=not self.progress, leave=True, dynamic_ncols=True)
         losses: list[float] = []
         step_tests: list[tuple[int, EvalResult]] = []
@@ -704,9 +717,11 @@ class Trainer:
             return
         try:
             from tinyrpn import plot
+            from tinyrpn.display import figures_not_shown
 
-            for metric in ("loss", "accuracy"):
-                plot.plot_curves([self.history], metric=metric, labels=[self.name],
-                                 path=self.out_dir / f"{metric}.png")
+            with figures_not_shown():  # files in the run directory; a notebook plots its own
+                for metric in ("loss", "accuracy"):
+                    plot.plot_curves([self.history], metric=metric, labels=[self.name],
+                                     path=self.out_dir / f"{metric}.png")
         except Exception as e:  # a plot must never cost a finished run
             print(f"warning: could not draw the curves: {e}", file=sys.stderr)
