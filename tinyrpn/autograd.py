@@ -56,6 +56,22 @@ def as_dtype(dtype: Any) -> np.dtype:
         raise TypeError(f"unknown dtype {dtype!r}") from None
 
 
+def device_or_dtype(target: Any, where: str) -> tuple[str | None, Any]:
+    """Split the first argument of ``to(...)`` into (device, dtype): ``'cuda'`` and
+    ``'cuda:0'`` are devices, ``'float64'`` or ``np.float64`` a dtype. A string that is
+    neither (``'gpu'``) is an error that names both lists, not only the dtypes."""
+    if not isinstance(target, str):
+        return None, target
+    if target.split(":")[0].lower() in backend.DEVICES:
+        return target, None
+    if target.removeprefix("torch.").removeprefix("tinyrpn.") in _DTYPE_NAMES:
+        return None, target
+    raise ValueError(
+        f"{where}: {target!r} is neither a device (valid: 'cpu', 'cuda', 'cuda:N') nor a "
+        f"dtype (valid names: {', '.join(sorted(_DTYPE_NAMES))})"
+    )
+
+
 def is_floating(dtype: Any) -> bool:
     """Whether ``dtype`` is a floating-point type (the only kind that carries gradients)."""
     return np.dtype(dtype).kind == "f"
@@ -592,10 +608,11 @@ class Tensor:
 
         out = self
         if target is not None:
-            if isinstance(target, str) and target.split(":")[0].lower() in backend.DEVICES:
-                out = shape_ops.to_device(out, target)
+            device, as_type = device_or_dtype(target, "Tensor.to")
+            if device is not None:
+                out = shape_ops.to_device(out, device)
             else:
-                dtype = target
+                dtype = as_type
         if dtype is not None:
             out = shape_ops.cast(out, as_dtype(dtype))
         return out
@@ -760,6 +777,41 @@ class Tensor:
         self._check_inplace("clamp_")
         self.xp.clip(self.data, min, max, out=self.data)
         return self._modified()
+
+    # -- augmented assignment: x += y changes x in place, as in PyTorch -------------------
+    #
+    # Without these methods Python runs `x = x + y`: a new tensor is bound to the name and
+    # the old one is left as it was, so `p -= lr * p.grad` in a hand-written optimizer would
+    # leave the model's parameter unchanged, without a word. In-place methods record no
+    # graph here, so where one would be needed (grad recording on, and a tensor in a graph
+    # or an operand that requires grad) the operator stays out of place, as before. A leaf
+    # that requires grad raises while grad is recorded, as its add_ does (and as in PyTorch).
+
+    def _augmented(self, symbol: str, other: Any, inplace: Any, out_of_place: Any) -> Tensor:
+        if _grad_enabled:
+            if self._requires_grad and self._ctx is None:
+                self._check_inplace(symbol)
+            if self._requires_grad or (isinstance(other, Tensor) and other._requires_grad):
+                return out_of_place(self, other)
+        try:
+            return inplace(self, other)
+        except (TypeError, ValueError, OverflowError):
+            # NumPy refuses before writing anything when the result cannot live in self's
+            # array: another dtype (int_tensor += 0.5) or a bigger broadcast shape. Then
+            # the result is a new tensor, as before (or the op's own error names the shapes).
+            return out_of_place(self, other)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._augmented("+=", other, Tensor.add_, Tensor.__add__)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._augmented("-=", other, Tensor.sub_, Tensor.__sub__)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._augmented("*=", other, Tensor.mul_, Tensor.__mul__)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._augmented("/=", other, Tensor.div_, Tensor.__truediv__)
 
     # -- operators (each one is a function in tinyrpn.ops) ------------------------------
 
