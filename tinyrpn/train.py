@@ -328,6 +328,16 @@ def peak_memory_mb() -> float | None:
 # -- the Trainer -----------------------------------------------------------------------------
 
 
+def _command() -> dict[str, Any]:
+    """How the run was started, for results.json: the command line, or, in a notebook, that
+    (a kernel's argv names its connection file, a path that tells a reader nothing)."""
+    from tinyrpn.display import in_notebook
+
+    if in_notebook():
+        return {"argv": [], "command": "(a Jupyter notebook)"}
+    return {"argv": list(sys.argv), "command": shlex.join(sys.argv)}
+
+
 class Trainer:
     """Train ``model`` for ``epochs`` epochs, evaluating after each; see the module docstring.
 
@@ -541,7 +551,7 @@ class Trainer:
             "eval_seconds_per_epoch": float(np.mean(h.eval_seconds)) if h.eval_seconds else None,
             "peak_memory_mb": peak_memory_mb(),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "argv": list(sys.argv), "command": shlex.join(sys.argv),
+            **_command(),
             "tinyrpn_version": __version__, "seed": self.seed, "device": self.device,
             **self.meta, **extra,
         }
@@ -704,12 +714,12 @@ class Trainer:
         if self.out_dir is None or not self.history.epoch:
             return
         try:
-            from tinyrpn import display, plot
+            from tinyrpn import plot
+            from tinyrpn.display import figures_not_shown
 
-            for metric in ("loss", "accuracy"):
-                # files of the run directory: a notebook cell that calls fit() does not show them
-                display.keep_out_of_notebook(plot.plot_curves(
-                    [self.history], metric=metric, labels=[self.name],
-                    path=self.out_dir / f"{metric}.png"))
+            with figures_not_shown():  # files in the run directory; a notebook plots its own
+                for metric in ("loss", "accuracy"):
+                    plot.plot_curves([self.history], metric=metric, labels=[self.name],
+                                     path=self.out_dir / f"{metric}.png")
         except Exception as e:  # a plot must never cost a finished run
             print(f"warning: could not draw the curves: {e}", file=sys.stderr)
