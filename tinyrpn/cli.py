@@ -9,10 +9,19 @@
     tinyrpn report runs/mlp_small                          # Markdown table of the epochs
     tinyrpn sweep configs/subspace_d1000.yaml --dims 3,10,100,300,1000,full
 
-Exit codes: 0 success; 2 bad usage, a bad config, or a missing file; 1 a failure (the
-training diverged, a checkpoint cannot be read, an unexpected error); 130 interrupted by
-Ctrl-C (the checkpoint of the last completed epoch is kept; ``--resume`` continues).
-User errors print one line to stderr, without a traceback.
+Exit codes:
+
+- 0 success;
+- 1 a failure: the training diverged, a checkpoint cannot be read, a file cannot be
+  written (disk full, read-only folder: the previous file is kept), an unexpected error;
+- 2 bad usage, a bad config, a missing file, or a run directory in use by another run;
+- 3 bad data: an MNIST file missing (and not to be downloaded), corrupt or truncated, a
+  download that failed, or a batch holding NaN or inf;
+- 130 interrupted by Ctrl-C (the checkpoint of the last completed epoch is kept;
+  ``--resume`` continues).
+
+Every error but an unexpected one prints one line to stderr, naming the file and what to
+do, without a traceback.
 """
 
 from __future__ import annotations
@@ -52,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="tinyrpn", description="Train, evaluate and inspect tinyrpn experiments.",
-        epilog="Exit codes: 0 success, 2 bad usage or config, 1 failure, 130 interrupted.",
+        epilog="Exit codes: 0 success, 1 failure (diverged, unreadable checkpoint, failed "
+        "write), 2 bad usage, config or missing file, or run directory in use, 3 bad or "
+        "missing data, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"tinyrpn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -147,6 +158,7 @@ def _print_epoch(epoch: int, r: dict[str, Any]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from tinyrpn.rundir import run_lock
     from tinyrpn.train import RESULTS, Trainer
 
     overrides: dict[str, Any] = {}
@@ -170,17 +182,25 @@ def _train(args: argparse.Namespace) -> int:
                     f"used {before}; resume without it, or train into another --out"
                 )
             limits[key] = before
-    print(f"run directory: {out}", flush=True)
-    trainer = Trainer.from_experiment(exp, out, **limits, progress=not args.no_progress,
-                                      on_epoch_end=_print_epoch if args.no_progress else None)
-    if args.resume and not trainer.checkpoint_path.exists():
-        print(f"no checkpoint in {out} yet: starting a new run", flush=True)
+    new_directory = not out.exists()
     try:
-        history = trainer.fit(resume=args.resume)
-    except KeyboardInterrupt:
-        print(f"continue with: tinyrpn train {args.config} --out {out} --resume",
-              file=sys.stderr)
-        raise
+        # The lock first, so that a second run into `out` refuses before loading any data.
+        with run_lock(out):
+            trainer = Trainer.from_experiment(
+                exp, out, **limits, progress=not args.no_progress,
+                on_epoch_end=_print_epoch if args.no_progress else None)
+            print(f"run directory: {out}", flush=True)  # once there is a run to put in it
+            if args.resume and not trainer.checkpoint_path.exists():
+                print(f"no checkpoint in {out} yet: starting a new run", flush=True)
+            try:
+                history = trainer.fit(resume=args.resume)
+            except KeyboardInterrupt:
+                print(f"continue with: tinyrpn train {args.config} --out {out} --resume",
+                      file=sys.stderr)
+                raise
+    finally:
+        if new_directory and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # the data could not be loaded: leave no empty run directory behind
     results = json.loads((out / RESULTS).read_text())
     print(f"final test accuracy {_fmt(results['final_test_acc'])} (loss "
           f"{_fmt(results['final_test_loss'])}) after {len(history.epoch)} epochs; best "
@@ -210,7 +230,7 @@ def _eval(args: argparse.Namespace) -> int:
     state = serialization.load(ckpt, map_location=exp.device)  # before the slow data loading
     trandom.manual_seed(exp.seed)
     model = exp.build_model()
-    _, test_loader = exp.build_data(limit_test=args.limit_test)
+    _, test_loader = exp.build_data(limit_test=args.limit_test, train=False)  # test files only
     trainer = Trainer(model, None, test_loader, exp.build_loss(),
                       exp.build_optimizer(model.parameters()), epochs=0, device=exp.device,
                       progress=False)
@@ -309,18 +329,29 @@ def _sweep(args: argparse.Namespace) -> int:
 # -- entry point -----------------------------------------------------------------------------
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean bad usage or a bad config: exit code 2, one line, no traceback."""
-    from tinyrpn.train import ResumeError
+def _exit_code(e: Exception) -> int | None:
+    """The exit code of an error that is reported in one line (None: an unexpected error)."""
+    from tinyrpn.config import ConfigError
+    from tinyrpn.data.checks import BadInputData
+    from tinyrpn.data.mnist import MNISTDownloadError, MNISTFileError, MNISTNotFoundError
+    from tinyrpn.rundir import RunDirectoryInUse, SaveError
+    from tinyrpn.serialization import SerializationError
+    from tinyrpn.train import ResumeError, TrainingDiverged
 
-    errors: list[type[BaseException]] = [UsageError, ResumeError, FileNotFoundError]
-    try:
-        from tinyrpn.config import ConfigError
-    except ImportError:
-        pass
-    else:
-        errors.append(ConfigError)
-    return tuple(errors)
+    # the data first: MNISTNotFoundError is a FileNotFoundError, MNISTFileError a ValueError
+    if isinstance(e, (MNISTFileError, MNISTNotFoundError, MNISTDownloadError, BadInputData)):
+        return 3
+    if isinstance(e, (UsageError, ResumeError, ConfigError, RunDirectoryInUse,
+                      FileNotFoundError)):
+        return 2
+    if isinstance(e, (TrainingDiverged, SerializationError, SaveError)):
+        return 1
+    return None
+
+
+def _one_line(message: str) -> str:
+    """A message on one line: the data layer's messages put their advice on a line of its own."""
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -342,15 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as e:
-        from tinyrpn.serialization import SerializationError
-        from tinyrpn.train import TrainingDiverged
-
-        if isinstance(e, _user_errors()):
-            print(f"{prefix} {e}", file=sys.stderr)
-            return 2
-        if isinstance(e, (TrainingDiverged, SerializationError)):
-            print(f"{prefix} {e}", file=sys.stderr)
-            return 1
+        code = _exit_code(e)
+        if code is not None:
+            print(f"{prefix} {_one_line(str(e))}", file=sys.stderr)
+            return code
         traceback.print_exc()  # not the user's mistake: the details help fix tinyrpn
         print(f"{prefix} {type(e).__name__}: {e}", file=sys.stderr)
         return 1
