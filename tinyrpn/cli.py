@@ -173,7 +173,13 @@ def _train(args: argparse.Namespace) -> int:
     limits = {"limit_train": args.limit_train, "limit_test": args.limit_test}
     if args.resume and (out / RESULTS).is_file():
         # Resume on the same data as the run began with: the limits come from the run.
-        recorded = json.loads((out / RESULTS).read_text())
+        try:
+            recorded = json.loads((out / RESULTS).read_text())
+        except ValueError as e:
+            raise UsageError(
+                f"cannot resume: {out / RESULTS} is damaged ({e}); it records the data limits "
+                f"the run began with: put back a good copy, or delete it and resume with the "
+                f"run's --limit-train/--limit-test") from None
         for key, given in limits.items():
             before = recorded.get(key)
             if given is not None and given != before:
@@ -227,7 +233,11 @@ def _eval(args: argparse.Namespace) -> int:
     if not (run_dir / CONFIG).is_file():
         raise UsageError(f"no {CONFIG} beside {ckpt}: cannot rebuild the model")
     exp = _load_experiment(run_dir / CONFIG, {"device": args.device} if args.device else None)
-    state = serialization.load(ckpt, map_location=exp.device)  # before the slow data loading
+    try:
+        state = serialization.load(ckpt, map_location=exp.device)  # before the slow data
+    except serialization.SerializationError as e:
+        raise serialization.SerializationError(
+            f"{e}; put back a good copy of {ckpt}, or evaluate another checkpoint") from e
     trandom.manual_seed(exp.seed)
     model = exp.build_model()
     _, test_loader = exp.build_data(limit_test=args.limit_test, train=False)  # test files only

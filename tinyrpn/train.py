@@ -600,7 +600,14 @@ class Trainer:
         ckpt = self.checkpoint_path
         resuming = resume and ckpt is not None and ckpt.exists()
         if resuming:
-            self.load_state_dict(serialization.load(ckpt, map_location=self.device))
+            try:
+                state = serialization.load(ckpt, map_location=self.device)
+            except serialization.SerializationError as e:
+                raise serialization.SerializationError(
+                    f"cannot resume: {e}; put back a good copy of {ckpt}, or start the run "
+                    f"again without resuming (which replaces everything in {self.out_dir})"
+                ) from e
+            self.load_state_dict(state)
         if self.out_dir is not None and self.config is not None:  # (epochs may have changed)
             import yaml
 
