@@ -370,3 +370,16 @@ def test_a_transform_that_makes_nan_exits_3_in_one_line(capsys, tmp_path, fake_m
     # flatten runs once over the whole set; the shuffle puts image 3 into some batch
     assert "bad input data: training batch " in err and " of epoch 1 (global step " in err
     assert "holds NaN or inf in its inputs (1 of 32 rows: " in err and "examples 3 of" in err
+
+
+def test_the_errors_pickle_as_a_sweep_sends_them_from_its_child_processes():
+    import pickle
+
+    from tinyrpn.data import MNISTDownloadError, MNISTFileError, MNISTNotFoundError
+
+    for error in (MNISTFileError("/data/x", "is truncated", "What to do: ..."),
+                  MNISTNotFoundError("missing"), MNISTDownloadError("no network"),
+                  RunDirectoryInUse("in use", "/runs/x", {"pid": 1}), SaveError("disk full"),
+                  BadInputData("NaN")):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error)

@@ -170,28 +170,11 @@ def _train(args: argparse.Namespace) -> int:
         overrides["device"] = args.device
     exp = _load_experiment(args.config, overrides)
     out = Path(args.out) if args.out else Path("runs") / exp.name
-    limits = {"limit_train": args.limit_train, "limit_test": args.limit_test}
-    if args.resume and (out / RESULTS).is_file():
-        # Resume on the same data as the run began with: the limits come from the run.
-        try:
-            recorded = json.loads((out / RESULTS).read_text())
-        except ValueError as e:
-            raise UsageError(
-                f"cannot resume: {out / RESULTS} is damaged ({e}); it records the data limits "
-                f"the run began with: put back a good copy, or delete it and resume with the "
-                f"run's --limit-train/--limit-test") from None
-        for key, given in limits.items():
-            before = recorded.get(key)
-            if given is not None and given != before:
-                raise UsageError(
-                    f"--{key.replace('_', '-')} {given} differs from the run in {out}, which "
-                    f"used {before}; resume without it, or train into another --out"
-                )
-            limits[key] = before
     new_directory = not out.exists()
     try:
-        # The lock first, so that a second run into `out` refuses before loading any data.
+        # The lock first, so that a second run into `out` refuses before anything else.
         with run_lock(out):
+            limits = _data_limits(out, args)
             trainer = Trainer.from_experiment(
                 exp, out, **limits, progress=not args.no_progress,
                 on_epoch_end=_print_epoch if args.no_progress else None)
@@ -206,7 +189,7 @@ def _train(args: argparse.Namespace) -> int:
                 raise
     finally:
         if new_directory and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # the data could not be loaded: leave no empty run directory behind
+            out.rmdir()  # nothing was trained (bad data): leave no empty run directory behind
     results = json.loads((out / RESULTS).read_text())
     print(f"final test accuracy {_fmt(results['final_test_acc'])} (loss "
           f"{_fmt(results['final_test_loss'])}) after {len(history.epoch)} epochs; best "
@@ -214,6 +197,32 @@ def _train(args: argparse.Namespace) -> int:
           f"{_fmt(results['seconds_per_epoch'], '.1f')} s per epoch")
     print(f"results: {out / RESULTS}")
     return 0
+
+
+def _data_limits(out: Path, args: argparse.Namespace) -> dict[str, int | None]:
+    """``--limit-train``/``--limit-test``; when resuming, the ones the run in ``out`` began
+    with (a resumed run goes on with the same data)."""
+    from tinyrpn.train import RESULTS
+
+    limits = {"limit_train": args.limit_train, "limit_test": args.limit_test}
+    if not args.resume or not (out / RESULTS).is_file():
+        return limits
+    try:
+        recorded = json.loads((out / RESULTS).read_text())
+    except ValueError as e:
+        raise UsageError(
+            f"cannot resume: {out / RESULTS} is damaged ({e}); it records the data limits "
+            f"the run began with: put back a good copy, or delete it and resume with the "
+            f"run's --limit-train/--limit-test") from None
+    for key, given in limits.items():
+        before = recorded.get(key)
+        if given is not None and given != before:
+            raise UsageError(
+                f"--{key.replace('_', '-')} {given} differs from the run in {out}, which "
+                f"used {before}; resume without it, or train into another --out"
+            )
+        limits[key] = before
+    return limits
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -106,10 +106,14 @@ class MNISTFileError(ValueError):
     def __init__(self, path: Path | str, problem: str, advice: str = "") -> None:
         self.path = Path(path)
         self.problem = problem
+        self.advice = advice
         message = f"{self.path}: {problem}"
         if advice:
             message += f"\n{advice}"
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles (a sweep's runs report from a child)
+        return type(self), (self.path, self.problem, self.advice)
 
 
 class MNISTNotFoundError(FileNotFoundError):
