@@ -383,3 +383,33 @@ def test_the_errors_pickle_as_a_sweep_sends_them_from_its_child_processes():
                   BadInputData("NaN")):
         again = pickle.loads(pickle.dumps(error))
         assert type(again) is type(error) and str(again) == str(error)
+
+
+# -- a damaged file on resume changes nothing and says what to do ------------------------------
+
+
+def test_a_damaged_checkpoint_or_results_file_on_resume_changes_nothing(capsys, tmp_path,
+                                                                        fake_mnist):
+    config = write_config(tmp_path)
+    run_dir = tmp_path / "run"
+    code, _, err = run(capsys, "train", config, "--out", run_dir, "--no-progress")
+    assert code == 0, err
+    ckpt = run_dir / "checkpoint.npz"
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])  # truncated
+    before = snapshot(run_dir)
+    code, _, err = run(capsys, "train", config, "--out", run_dir, "--resume", "--epochs", "2",
+                       "--no-progress")
+    assert code == 1 and one_line(err), err
+    assert f"cannot resume: load: corrupt file '{ckpt}'" in err
+    assert f"put back a good copy of {ckpt}, or start the run again without resuming" in err
+    assert snapshot(run_dir) == before
+    code, _, err = run(capsys, "eval", run_dir)
+    assert code == 1 and one_line(err) and f"put back a good copy of {ckpt}" in err, err
+
+    (run_dir / "results.json").write_text('{"status": "comp')  # cut off
+    before = snapshot(run_dir)
+    code, _, err = run(capsys, "train", config, "--out", run_dir, "--resume", "--epochs", "2",
+                       "--no-progress")
+    assert code == 2 and one_line(err), err
+    assert f"cannot resume: {run_dir / 'results.json'} is damaged" in err
+    assert snapshot(run_dir) == before and not (run_dir / LOCK).exists()
