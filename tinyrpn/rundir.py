@@ -149,7 +149,7 @@ def run_lock(run_dir: str | os.PathLike[str]) -> Iterator[Path]:
         except OSError as e:
             raise SaveError(
                 f"could not create the run directory's lock file {run_dir / LOCK}: "
-                f"{e.strerror or e}; make {run_dir} writable or train into another --out"
+                f"{e.strerror or e}; make {run_dir} writable, or train into another directory"
             ) from e
         _HELD[key] = [fd, 1]
     try:

@@ -101,8 +101,6 @@ class ResumeError(ValueError):
     """A checkpoint cannot be resumed with this Trainer (another config, model or format)."""
 
 
-
-
 # -- metrics ------------------------------------------------------------------------------
 
 
@@ -671,13 +669,13 @@ class Trainer:
         start = time.perf_counter()
         next_postfix = start + _POSTFIX_SECONDS
         self._epoch_complete = False
+        kept = self._kept_text()  # for the messages of a bad batch or a NaN loss
         model.train()
         try:
             for i, (xb, yb) in enumerate(self.train_loader, start=1):
                 xb, yb = _to(xb, self.device), _to(yb, self.device)
-                check_finite_batch(xb, yb, self.train_loader,
-                              f"training batch {i} of epoch {epoch} (global step {step + 1})",
-                              self._kept_text())
+                where = f"training batch {i} of epoch {epoch} (global step {step + 1})"
+                check_finite_batch(xb, yb, self.train_loader, where, kept)
                 opt.zero_grad()
                 out = model(xb)
                 loss = loss_fn(out, yb)
@@ -686,7 +684,7 @@ class Trainer:
                 if not math.isfinite(value):
                     raise TrainingDiverged(
                         f"training diverged: the loss is {value} at epoch {epoch}, step {i} "
-                        f"(global step {step}){self._kept_text()}", epoch, i, value)
+                        f"(global step {step}){kept}", epoch, i, value)
                 loss.backward()
                 opt.step()
                 n = int(out.shape[0])
