@@ -340,6 +340,18 @@ def test_a_bad_value_in_a_training_batch_stops_the_run_naming_the_batch(tmp_path
     assert results["status"] == "bad_input" and results["error"] == message
 
 
+def test_huge_finite_inputs_are_not_taken_for_bad_data():
+    from tinyrpn.data.checks import check_finite_batch
+
+    x = np.ones((4, 3), np.float32)
+    x[2, 1] = 3e38  # finite, but its square overflows float32
+    check_finite_batch(x, np.zeros(4, np.int64), None, "batch 1")
+    x[3, 0] = -np.inf
+    with pytest.raises(BadInputData, match=r"batch 1 holds NaN or inf in its inputs \(1 of 4 "
+                                           r"rows: 3\)"):
+        check_finite_batch(x, np.zeros(4, np.int64), None, "batch 1")
+
+
 def test_a_bad_value_in_the_targets_or_the_test_set_is_named_too(tmp_path):
     model = nn.Linear(4, 3)
     x = np.zeros((10, 4), np.float32)

@@ -31,9 +31,9 @@ def _non_finite_rows(t: Any) -> list[int]:
     if getattr(a, "dtype", None) is None or a.dtype.kind not in "fc" or a.ndim == 0:
         return []
     xp = backend.get_array_module(a)
-    bad = ~xp.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
-    if not bool(bad.any()):  # the usual case: one reduction, one bool
+    if bool(xp.isfinite(a).all()):  # the usual case: one pass, one bool (and one sync on a GPU)
         return []
+    bad = ~xp.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
     return [int(i) for i in np.flatnonzero(backend.to_numpy(bad))]
 
 
