@@ -239,7 +239,7 @@ def test_a_directory_that_cannot_be_created_is_one_line(capsys, tmp_path, fake_m
     code, _, err = run(capsys, "train", write_config(tmp_path), "--out",
                        tmp_path / "a-file" / "run", "--no-progress")
     assert code == 1 and one_line(err), err
-    assert f"could not create the run directory's lock file {tmp_path / 'a-file'}" in err
+    assert f"could not lock the run directory: cannot create {tmp_path / 'a-file'}" in err
 
 
 # -- eval reads the test files only ------------------------------------------------------------

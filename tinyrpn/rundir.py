@@ -105,8 +105,8 @@ def _acquire(run_dir: Path) -> int:
             raise RunDirectoryInUse(
                 f"the run directory {run_dir} is in use by another run ("
                 f"{_holder_text(holder)}); wait for it to end, stop it, or train into "
-                f"another --out (the lock, {lock_path}, is released when that process "
-                "ends, even if it is killed)", str(run_dir), holder)
+                f"another run directory (--out) (the lock, {lock_path}, is released when "
+                "that process ends, even if it is killed)", str(run_dir), holder)
         # The holder before us removes the file when it lets go; if it did so between our
         # open and our lock, we hold a lock on a file nobody else will see: open again.
         try:
@@ -119,8 +119,12 @@ def _acquire(run_dir: Path) -> int:
     me = {"pid": os.getpid(), "host": socket.gethostname(),
           "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
           "command": shlex.join(sys.argv)}
-    os.ftruncate(fd, 0)
-    os.write(fd, json.dumps(me).encode())
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(me).encode())
+    except OSError:
+        _release(run_dir, fd)
+        raise
     return fd
 
 
@@ -148,7 +152,7 @@ def run_lock(run_dir: str | os.PathLike[str]) -> Iterator[Path]:
             fd = _acquire(run_dir)
         except OSError as e:
             raise SaveError(
-                f"could not create the run directory's lock file {run_dir / LOCK}: "
+                f"could not lock the run directory: cannot create {run_dir / LOCK}: "
                 f"{e.strerror or e}; make {run_dir} writable, or train into another directory"
             ) from e
         _HELD[key] = [fd, 1]
