@@ -222,6 +222,18 @@ def test_the_lock_names_its_holder_and_a_killed_holder_leaves_it_free(tmp_path):
     assert not (run_dir / LOCK).exists()
 
 
+def test_a_run_removes_the_temporary_files_of_a_run_killed_while_saving(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    left = [run_dir / ".checkpoint.npz.k2j4x9.tmp", run_dir / ".results.json.4242.tmp"]
+    for path in left:
+        path.write_bytes(b"half a file")
+    small_trainer(run_dir, epochs=1).fit()
+    assert not any(path.exists() for path in left)
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "accuracy.png", "checkpoint.npz", "history.json", "loss.png", "results.json"]
+
+
 def test_a_lock_file_naming_a_live_process_does_not_block_without_the_lock(tmp_path):
     # The rule is the system's lock, not the PID written in the file: a PID that is alive
     # (here our own; after a crash it could be an unrelated process that reused it) is not

@@ -38,7 +38,8 @@ write that fails (disk full, a read-only folder) leaves the previous file whole;
 :class:`SaveError` naming the file, the reason, and the epoch the checkpoint still holds.
 While ``fit`` runs it holds the run directory's lock (:mod:`tinyrpn.rundir`): a second run
 into the same directory raises :class:`~tinyrpn.rundir.RunDirectoryInUse` before it writes
-anything.
+anything. The temporary files a run killed while saving left behind are removed when the
+next run takes the lock.
 """
 
 from __future__ import annotations
@@ -595,6 +596,11 @@ class Trainer:
             return self._fit(resume)
 
     def _fit(self, resume: bool) -> History:
+        if self.out_dir is not None:
+            # Half-written temporary files of a run that was killed while saving: with the
+            # lock held, nobody else is writing them.
+            for tmp in self.out_dir.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
         ckpt = self.checkpoint_path
         resuming = resume and ckpt is not None and ckpt.exists()
         if resuming:
