@@ -326,6 +326,23 @@ def test_a_failed_write_on_the_command_line_is_one_line(capsys, tmp_path, fake_m
     assert "no checkpoint was saved yet" in err
 
 
+def test_a_full_disk_or_a_folder_without_permission_is_one_line_for_every_command(
+        capsys, tmp_path, monkeypatch):
+    from tinyrpn import plot
+    from tinyrpn.train import History
+
+    History(epoch=[1], test_acc=[0.5], test_loss=[1.0], train_loss=[1.0], train_acc=[0.5],
+            steps=[1], step_loss=[1.0]).save(tmp_path / "history.json")
+    for error in (errno.ENOSPC, errno.EACCES):
+        def full(*args, error=error, **kwargs):
+            raise OSError(error, os.strerror(error), str(tmp_path / "curves.png"))
+
+        monkeypatch.setattr(plot, "plot_runs", full)
+        code, _, err = run(capsys, "plot", tmp_path)
+        assert code == 1 and one_line(err), err
+        assert f"{os.strerror(error)}: {tmp_path / 'curves.png'} (free some space" in err
+
+
 # -- NaN or inf in the input data --------------------------------------------------------------
 
 

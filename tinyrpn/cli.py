@@ -27,6 +27,7 @@ do, without a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -365,7 +366,14 @@ def _exit_code(e: Exception) -> int | None:
         return 2
     if isinstance(e, (TrainingDiverged, SerializationError, SaveError)):
         return 1
+    if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:  # (`plot --out` where it can't)
+        return 1
     return None
+
+
+# a full disk, a read-only folder, no permission: the machine's state, not a bug to trace
+_DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM,
+                getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def _one_line(message: str) -> str:
@@ -394,7 +402,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         code = _exit_code(e)
         if code is not None:
-            print(f"{prefix} {_one_line(str(e))}", file=sys.stderr)
+            message = str(e)
+            if type(e) in (OSError, PermissionError) and e.filename is not None:
+                message = (f"{e.strerror}: {e.filename} (free some space, or use a folder "
+                           "you can write to)")
+            print(f"{prefix} {_one_line(message)}", file=sys.stderr)
             return code
         traceback.print_exc()  # not the user's mistake: the details help fix tinyrpn
         print(f"{prefix} {type(e).__name__}: {e}", file=sys.stderr)
