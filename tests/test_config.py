@@ -629,6 +629,47 @@ def test_yaml_problems(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.yaml")
 
 
+def test_a_config_is_found_by_name_from_any_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tinyrpn.config import PACKAGED_CONFIGS, config_names, find_config
+
+    # every config of the repository ships inside the package (configs/ links there)
+    assert config_names() == sorted(p.stem for p in ALL_CONFIGS)
+    assert (ROOT / "configs").resolve() == PACKAGED_CONFIGS
+    monkeypatch.chdir(tmp_path)
+    exp = load_config("mlp_small", {"training.epochs": 1})
+    assert (exp.name, exp.epochs) == ("mlp_small", 1)
+    assert (Path.cwd() / exp.source).resolve() == PACKAGED_CONFIGS / "mlp_small.yaml"
+    assert find_config("mlp_small.yaml") == PACKAGED_CONFIGS / "mlp_small.yaml"
+    # a config of the same name in ./configs, then in ., comes first
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "mlp_small.yaml").write_text(MINIMAL)
+    assert find_config("mlp_small") == Path("configs/mlp_small.yaml")
+    (tmp_path / "mlp_small.yml").write_text(MINIMAL)
+    assert find_config("mlp_small") == Path("mlp_small.yml")
+
+
+def test_an_unknown_config_name_lists_the_folders_and_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "mine.yaml").write_text(MINIMAL)
+    with pytest.raises(ConfigError) as info:
+        load_config("mlp_smal")
+    message = str(info.value)
+    assert message.startswith("mlp_smal: no such config file, and no config named 'mlp_smal'; "
+                              "did you mean 'mlp_small'?")
+    assert "names available: lecun1989, " in message and "mine, mlp_madgrad" in message
+    assert "folders searched: ./, ./configs/, " in message
+    assert message.rstrip("/").endswith(str(Path("tinyrpn") / "configs"))
+    # a path with a folder in it names one file: no search, but a close name is offered
+    with pytest.raises(ConfigError, match=r"no such config file; did you mean "
+                                          r"'configs/mine\.yaml'\?"):
+        load_config("configs/mien.yaml")
+    with pytest.raises(ConfigError, match="a folder, not a config file"):
+        load_config("configs")
+
+
 def test_config_strings_are_never_imported_or_evaluated() -> None:
     # Names in a config are looked up in the registry only. A dotted "class name" is just
     # an unknown name:

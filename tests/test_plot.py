@@ -143,3 +143,108 @@ def test_confusion_matrix_plot_writes_every_count(tmp_path):
         plot.plot_confusion_matrix(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="2 class names for 3 classes"):
         plot.plot_confusion_matrix(m, class_names=["a", "b"])
+
+
+# -- the autograd graph ---------------------------------------------------------------------
+
+
+def micrograd_example():
+    """micrograd's example: L = (a*b + c) * f with a=2, b=-3, c=10, f=-2, so L = -8."""
+    a, b, c, f = (tinyrpn.tensor(v, requires_grad=True) for v in (2.0, -3.0, 10.0, -2.0))
+    e = a * b
+    d = e + c
+    L = d * f
+    return dict(a=a, b=b, c=c, e=e, d=d, f=f, L=L)
+
+
+def test_graph_dot_names_ops_shapes_inputs_and_values():
+    t = micrograd_example()
+    t["L"].backward(retain_graph=True)
+    dot = plot.graph_dot(t["L"], names=t)
+    assert dot.startswith("digraph tinyrpn {") and dot.rstrip().endswith("}")
+    labels = dict(line.strip().split(" [label=", 1) for line in dot.splitlines()
+                  if "[label=" in line and "->" not in line)
+    by_text = {v.split('"')[1]: k for k, v in labels.items()}
+    assert set(by_text) == {
+        "L = Mul\\n()\\ndata -8", "d = Add\\n()\\ndata 4", "e = Mul\\n()\\ndata -6",
+        "a\\n()\\ndata 2\\ngrad 6", "b\\n()\\ndata -3\\ngrad -4",
+        "c\\n()\\ndata 10\\ngrad -2", "f\\n()\\ndata -2\\ngrad 4",
+    }
+    node = {text.split("\\n")[0]: key for text, key in by_text.items()}
+    edges = {line.strip() for line in dot.splitlines() if "->" in line}
+    assert edges == {
+        f'{node["a"]} -> {node["e = Mul"]} [label="0"];',
+        f'{node["b"]} -> {node["e = Mul"]} [label="1"];',
+        f'{node["e = Mul"]} -> {node["d = Add"]} [label="0"];',
+        f'{node["c"]} -> {node["d = Add"]} [label="1"];',
+        f'{node["d = Add"]} -> {node["L = Mul"]} [label="0"];',
+        f'{node["f"]} -> {node["L = Mul"]} [label="1"];',
+    }
+
+
+def test_graph_of_a_layer_shows_shapes_constants_and_a_tensor_used_twice():
+    tinyrpn.manual_seed(0)
+    layer = tinyrpn.nn.Linear(4, 3)
+    x = tinyrpn.randn(5, 4)  # data: no gradient flows to it
+    y = layer(x)
+    dot = plot.graph_dot((y * y).sum(), names=layer.named_parameters(), values=False)
+    for text in ('"weight\\n(3, 4)"', '"bias\\n(3,)"', '"no grad\\n(5, 4)"', '"Linear\\n(5, 3)"',
+                 '"Mul\\n(5, 3)"', '"Sum\\n()"'):
+        assert text in dot, text
+    mul_edges = [line for line in dot.splitlines() if "->" in line and "label" in line
+                 and line.split("->")[1].split()[0] == _node_of(dot, "Mul")]
+    assert len(mul_edges) == 2  # y used twice: one node, two numbered arrows
+    assert {e.split("->")[0].strip() for e in mul_edges} == {_node_of(dot, "Linear")}
+
+
+def _node_of(dot: str, title: str) -> str:
+    (key,) = [line.split()[0] for line in dot.splitlines()
+              if f'label="{title}\\n' in line and "->" not in line]
+    return key
+
+
+def test_draw_graph_is_a_figure_of_boxes_and_numbered_arrows(tmp_path):
+    t = micrograd_example()
+    fig = plot.draw_graph(t["L"], names=t, path=tmp_path / "graph.png")
+    assert (tmp_path / "graph.png").read_bytes().startswith(PNG)
+    ax = fig.axes[0]
+    boxes = [x.get_text() for x in ax.texts if x.get_bbox_patch() is not None
+             and x.get_text() not in ("0", "1")]
+    assert sorted(b.split("\n")[0] for b in boxes) == [
+        "L = Mul", "a", "b", "c", "d = Add", "e = Mul", "f"]
+    arrows = [x for x in ax.texts if x.get_text() == "" and hasattr(x, "arrow_patch")]
+    assert len(arrows) == 6
+    assert sorted(x.get_text() for x in ax.texts if x.get_text() in ("0", "1")) == ["0"] * 3 + [
+        "1"] * 3
+    # the tensor is in the rightmost column, the leaves a and b in the leftmost
+    x_of = {x.get_text().split("\n")[0]: x.get_position()[0] for x in ax.texts}
+    assert x_of["L = Mul"] > x_of["d = Add"] > x_of["e = Mul"] > x_of["a"] == x_of["b"]
+
+
+def test_draw_graph_explains_what_it_cannot_draw():
+    t = micrograd_example()
+    with pytest.raises(ValueError, match="no graph behind this tensor"):
+        plot.draw_graph(tinyrpn.tensor([1.0, 2.0]) * 2)
+    with pytest.raises(ValueError, match="more than 5 nodes"):
+        plot.draw_graph(t["L"], max_nodes=5)
+    with pytest.raises(TypeError, match=r"names\['a'\] is a float"):
+        plot.draw_graph(t["L"], names={"a": 2.0})
+    t["L"].backward()
+    with pytest.raises(tinyrpn.GradientError, match="freed by backward"):
+        plot.graph_dot(t["L"])
+    leaf = plot.graph_dot(t["a"], names={"a": t["a"]})
+    assert '"a\\n()\\ndata 2\\ngrad 6"' in leaf and "->" not in leaf
+
+
+@pytest.mark.parametrize("x", ["epoch", "step"])
+def test_a_one_epoch_run_is_visible_with_integer_ticks(x):
+    fig = plot.plot_runs([history(epochs=1, steps_per_epoch=1)], x=x)
+    for ax in fig.axes:
+        lines = [line for line in ax.get_lines() if len(line.get_xdata()) == 1
+                 and not line.get_label().startswith("_")]  # the curves of the legend
+        assert lines, "a one-point curve is drawn"
+        for line in lines:  # a single point shows only through its marker
+            assert line.get_marker() not in (None, "None", ""), line.get_label()
+        assert ax.get_xlim() == (0.5, 1.5)
+        ticks = [t for t in ax.get_xticks() if 0.5 <= t <= 1.5]
+        assert ticks == [1.0]

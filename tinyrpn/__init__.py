@@ -55,6 +55,7 @@ from tinyrpn.autograd import (
     zeros_like,
 )
 from tinyrpn.backend import cuda_is_available
+from tinyrpn.display import TinyrpnWarning, install_warning_format
 from tinyrpn.gradcheck import GradcheckError, gradcheck
 from tinyrpn.ops.linalg import einsum, matmul
 from tinyrpn.ops.math import (
@@ -102,11 +103,13 @@ from tinyrpn.random import get_rng_state, manual_seed, set_rng_state
 
 clip = clamp
 
+install_warning_format()  # tinyrpn's warnings print as one line, ``ConfigWarning: ...``
+
 __version__ = "0.1.0"
 
 _SUBPACKAGES = {
     "nn", "optim", "data", "rpn", "models", "train", "plot", "config", "kernels", "cli",
-    "backend", "ops", "serialization",
+    "backend", "ops", "serialization", "display",
 }
 _LAZY_NAMES = {"save": "tinyrpn.serialization", "load": "tinyrpn.serialization"}
 
@@ -122,7 +125,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "Function", "GradientError", "GradcheckError", "Tensor", "abs", "add", "amax", "amin",
+    "Function", "GradientError", "GradcheckError", "Tensor", "TinyrpnWarning", "abs", "add",
+    "amax", "amin",
     "arange", "argmax", "argmin", "as_tensor", "bool_", "cat", "clamp", "clip",
     "cuda_is_available", "div", "einsum", "enable_grad", "exp", "expand", "eye", "flatten",
     "float16", "float32", "float64", "full", "full_like", "get_rng_state", "gradcheck",

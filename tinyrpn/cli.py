@@ -2,6 +2,7 @@
 (or ``python -m tinyrpn``).
 
     tinyrpn train configs/mlp_small.yaml --epochs 2 --limit-train 6000
+    tinyrpn train mlp_small                                # a packaged config, by name
     tinyrpn train configs/mlp_small.yaml --resume          # continue runs/mlp_small
     tinyrpn eval runs/mlp_small                            # or runs/mlp_small/checkpoint.npz
     tinyrpn plot runs/mlp_small runs/rpn --out curves.png
@@ -70,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train an experiment from a YAML config")
-    p.add_argument("config", metavar="CONFIG", help="the experiment's YAML file")
+    p.add_argument("config", metavar="CONFIG",
+                   help="the experiment's YAML file, or a config's name (e.g. mlp_small)")
     p.add_argument("--epochs", type=_non_negative_int, help="override training.epochs")
     p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<config name>)")
     p.add_argument("--seed", type=int, help="override the seed")
@@ -101,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_plot)
 
     p = sub.add_parser("info", help="describe an experiment: layers, parameters, memory")
-    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("config", metavar="CONFIG", help="a YAML file or a config's name")
     p.set_defaults(func=_info)
 
     p = sub.add_parser("report", help="print a run's per-epoch numbers as a Markdown table")
@@ -137,13 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"no config file at {path}" + (" (it is a directory)"
-                                                       if path.is_dir() else ""))
-    from tinyrpn.config import load_config
+    from tinyrpn.config import find_config, load_config
 
-    return load_config(str(path), overrides or None)
+    # A file as given, else a config's name: ./NAME.yaml, ./configs/NAME.yaml, or one of the
+    # configs that ship with tinyrpn (ConfigError lists the folders and names otherwise).
+    return load_config(find_config(path), overrides or None)
 
 
 def _fmt(value: Any, spec: str = ".4f") -> str:

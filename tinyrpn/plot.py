@@ -1,10 +1,10 @@
 """Plots: training curves, grids of digits, confusion matrices (matplotlib, PNG).
 
-Every function returns a matplotlib ``Figure`` (a notebook shows it inline) and, given
-``path=``, also saves it as PNG. Figures are made with ``matplotlib.figure.Figure`` rather
-than ``pyplot``: no display or GUI backend is needed (saving uses Agg, so it works on a
-headless server), no global list of open figures grows in a loop, and a notebook shows
-each figure once.
+Every function returns a matplotlib ``Figure`` and, given ``path=``, also saves it as PNG.
+In a notebook the figure appears in the cell that made it, once, without
+``%matplotlib inline``. Figures are made with ``matplotlib.figure.Figure`` rather than
+``pyplot``: no display or GUI backend is needed (saving uses Agg, so it works on a headless
+server), and no global list of open figures grows in a loop.
 
     from tinyrpn import plot
     plot.plot_curves(["runs/mlp", "runs/rpn"], metric="accuracy")    # one line per run
@@ -14,31 +14,35 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure as _MatplotlibFigure
 
-from tinyrpn import backend
+from tinyrpn import backend, display
 from tinyrpn.autograd import Tensor
 from tinyrpn.train import History, class_indices
 
-__all__ = ["plot_confusion_matrix", "plot_curves", "plot_digits", "plot_runs"]
+__all__ = [
+    "Figure", "draw_graph", "graph_dot", "plot_confusion_matrix", "plot_curves", "plot_digits",
+    "plot_runs",
+]
 
 _METRICS = {"loss": "loss", "accuracy": "acc"}
 _AXES = ("epoch", "step")
 
 
-def _figure(width: float, height: float) -> Any:
-    if "ipykernel" in sys.modules:
-        # Importing pyplot inside Jupyter activates the inline backend, which registers
-        # the display hook that shows a returned Figure as an image.
-        import matplotlib.pyplot  # noqa: F401
-    from matplotlib.figure import Figure
+class Figure(_MatplotlibFigure):
+    """A matplotlib ``Figure`` that shows itself once in the notebook cell that made it,
+    whether the plot function was called in the middle of the cell or its figure is the
+    cell's last value (see :func:`tinyrpn.display.show_in_notebook`); elsewhere it is an
+    ordinary Figure (``fig.savefig(...)``)."""
 
-    return Figure(figsize=(width, height), layout="constrained")
+
+def _figure(width: float, height: float) -> Figure:
+    return display.show_in_notebook(Figure(figsize=(width, height), layout="constrained"))
 
 
 def _finish(fig: Any, path: str | os.PathLike[str] | None) -> Any:
@@ -112,7 +116,8 @@ def plot_curves(
         fig = ax.figure
     key = _METRICS[metric]
     colors = [f"C{i % 10}" for i in range(len(loaded))]
-    drawn = []
+    drawn: list[Any] = []
+    xs_drawn: list[Any] = []
     for i, (h, name) in enumerate(loaded):
         label = labels[i] if labels is not None else (name or f"run {i + 1}")
         c = colors[i]
@@ -120,14 +125,18 @@ def plot_curves(
             train = getattr(h, f"eval_train_{key}") or getattr(h, f"train_{key}")
             ax.plot(h.epoch, getattr(h, f"test_{key}"), "-o", color=c, ms=3,
                     label=f"{label} test")
-            ax.plot(h.epoch[: len(train)], train, "--", color=c, label=f"{label} train")
+            # markers while there are few epochs: a one-epoch run is a single point
+            ax.plot(h.epoch[: len(train)], train, "--", color=c, label=f"{label} train",
+                    marker="o" if len(train) <= 30 else None, ms=3, mfc="none")
+            xs_drawn += list(h.epoch)
             drawn += getattr(h, f"test_{key}") + list(train)
         elif metric == "loss":
             steps = np.arange(1, len(h.step_loss) + 1)
             values = np.asarray(h.step_loss, dtype=float)
             ax.plot(steps, values, color=c, alpha=0.2, lw=0.5)
             ax.plot(steps, _smooth(values, max(1, len(values) // 100)), color=c,
-                    label=f"{label} train")
+                    label=f"{label} train", marker="o" if len(values) == 1 else None, ms=3)
+            xs_drawn += list(steps)
             if h.test_steps:
                 ax.plot(h.test_steps, h.test_loss_at_steps, ":", color=c, label=f"{label} test")
             drawn += list(values) + list(h.test_loss_at_steps)
@@ -136,6 +145,7 @@ def plot_curves(
                       else (h.steps, h.test_acc))
             ax.plot(xs, ys, "-", color=c, marker="o" if len(xs) < 50 else None, ms=3,
                     label=f"{label} test")
+            xs_drawn += list(xs)
             drawn += list(ys)
     finite = [v for v in drawn if v is not None and math.isfinite(v)]
     if metric == "loss" and finite and min(finite) > 0:
@@ -143,7 +153,10 @@ def plot_curves(
     ax.set_xlabel("epoch" if x == "epoch" else "step")
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 2.5"
+    # no "epoch 2.5"; and one tick, not fractions, when there is a single epoch or step
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if xs_drawn and min(xs_drawn) == max(xs_drawn):  # one point: a unit-wide axis around it
+        ax.set_xlim(min(xs_drawn) - 0.5, max(xs_drawn) + 0.5)
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} per {x}")
     ax.grid(True, alpha=0.3)
@@ -252,3 +265,234 @@ def plot_confusion_matrix(
     acc = f" (accuracy {np.trace(m) / total:.4f})" if total else ""
     ax.set_title(f"confusion matrix{acc}")
     return _finish(fig, path)
+
+
+# ------------------------------------------------------------------- the autograd graph
+
+_GRAPH_COLORS = {"op": "#fde4c8", "leaf": "#cfe2f3", "constant": "#eeeeee", "root": "#d9ead3"}
+
+
+class _Node:
+    """One box of a drawn graph: an op (a Function), a leaf that requires grad, or an
+    input that carries no gradient ("constant"). ``inputs`` are (node, input index)."""
+
+    __slots__ = ("kind", "title", "shape", "tensor", "inputs")
+
+    def __init__(self, kind: str, title: str, shape: tuple[int, ...], tensor: Any) -> None:
+        self.kind, self.title, self.shape, self.tensor = kind, title, tuple(shape), tensor
+        self.inputs: list[tuple[_Node, int]] = []
+
+    def lines(self, values: bool) -> list[str]:
+        out = [self.title, str(self.shape)]
+        t = self.tensor
+        if values and t is not None and t.numel() == 1:
+            out.append(f"data {float(t.item()):.4g}")
+            if t.grad is not None:
+                out.append(f"grad {float(t.grad.item()):.4g}")
+        return out
+
+
+def _named(names: Any) -> dict[int, tuple[str, Tensor]]:
+    """``names`` (a mapping or (name, tensor) pairs, e.g. ``model.named_parameters()``)
+    keyed by the id of each tensor's node: its grad_fn, or the tensor itself for a leaf."""
+    if names is None:
+        return {}
+    items = names.items() if hasattr(names, "items") else names
+    out = {}
+    for name, t in items:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"draw_graph: names[{name!r}] is a {type(t).__name__}, not a Tensor")
+        out[id(t.grad_fn if t.grad_fn is not None else t)] = (str(name), t)
+    return out
+
+
+def _graph(tensor: Any, names: Any, max_nodes: int | None, caller: str) -> list[_Node]:
+    """The graph behind ``tensor`` as nodes, the tensor's own node first."""
+    from tinyrpn.autograd import Function, GradientError
+
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{caller}: expected a Tensor, got {type(tensor).__name__}")
+    if not tensor.requires_grad:
+        raise ValueError(
+            f"{caller}: no graph behind this tensor: none of the tensors it was computed from "
+            "had requires_grad=True (or it was computed inside no_grad())"
+        )
+    named = _named(names)
+    nodes: dict[int, _Node] = {}
+
+    def node_for(obj: Any, shape: tuple[int, ...], tensor: Any = None) -> _Node:
+        name, known = named.get(id(obj), (None, None))
+        if isinstance(obj, Function):
+            if obj.released:
+                raise GradientError(
+                    f"{caller}: the graph behind this tensor was freed by backward() (its "
+                    f"{obj.name} node is gone); draw it before backward(), or call "
+                    "backward(retain_graph=True)"
+                )
+            title = obj.name if name is None else f"{name} = {obj.name}"
+            if known is not None:
+                tensor = known
+            elif tensor is None:
+                tensor = obj.retained_output
+            node = _Node("op", title, shape, tensor)
+        else:
+            node = _Node("leaf", "leaf" if name is None else name, shape, obj)
+        nodes[id(obj)] = node
+        if max_nodes is not None and len(nodes) > max_nodes:
+            raise ValueError(
+                f"{caller}: the graph has more than {max_nodes} nodes, too many to read in "
+                f"one figure; draw a smaller part of it (say, one layer's output), pass a "
+                f"larger max_nodes=, or use graph_dot() and Graphviz"
+            )
+        return node
+
+    root_obj = tensor.grad_fn if tensor.grad_fn is not None else tensor
+    root = node_for(root_obj, tensor.shape, tensor)
+    stack = [root_obj]
+    while stack:
+        fn = stack.pop()
+        if not isinstance(fn, Function):
+            continue
+        node = nodes[id(fn)]
+        for i, parent in enumerate(fn.parents):
+            shape = fn.input_shapes[i]
+            if parent is None:
+                child = _Node("constant", "no grad", shape, None)
+            elif id(parent) in nodes:
+                child = nodes[id(parent)]
+            else:
+                child = node_for(parent, shape)
+                stack.append(parent)
+            node.inputs.append((child, i))
+    seen = {id(n) for n in nodes.values()}
+    constants = [c for n in nodes.values() for c, _ in n.inputs if id(c) not in seen]
+    return [root, *[n for n in nodes.values() if n is not root], *constants]
+
+
+def _columns(nodes: list[_Node]) -> dict[int, tuple[int, float]]:
+    """(column, row) of every node: the tensor in the rightmost column, each input left of
+    every op that uses it (its longest distance from the tensor), rows ordered so that
+    edges cross little (the barycentre heuristic) and input 0 tends to sit above input 1."""
+    # depth = longest path from the root: visit consumers before their inputs
+    order, done, stack = [], set(), [(nodes[0], False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in done:
+            continue
+        done.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c, _ in node.inputs if id(c) not in done)
+    depth = {id(nodes[0]): 0}
+    users: dict[int, list[tuple[_Node, int, int]]] = {id(n): [] for n in nodes}
+    for node in reversed(order):  # every consumer before its inputs
+        for c, i in node.inputs:
+            depth[id(c)] = max(depth.get(id(c), 0), depth[id(node)] + 1)
+            users[id(c)].append((node, i, len(node.inputs)))
+    last = max(depth.values())
+    layers: list[list[_Node]] = [[] for _ in range(last + 1)]
+    for n in nodes:
+        layers[depth[id(n)]].append(n)
+    row: dict[int, float] = {}
+
+    def place(layer: list[_Node]) -> None:
+        for r, n in enumerate(layer):
+            row[id(n)] = (len(layer) - 1) / 2 - r  # top row first, centred on 0
+
+    def mean(points: list[float], default: float) -> float:
+        return sum(points) / len(points) if points else default
+
+    for layer in layers:
+        place(layer)
+    for _ in range(3):
+        for layer in layers[1:]:  # from the tensor outwards: follow the ops that use them
+            layer.sort(key=lambda n: -mean(
+                [row[id(u)] + 0.3 * ((k - 1) / 2 - i) for u, i, k in users[id(n)]], row[id(n)]))
+            place(layer)
+        for layer in reversed(layers[:-1]):  # and back: follow the inputs
+            layer.sort(key=lambda n: -mean([row[id(c)] for c, _ in n.inputs], row[id(n)]))
+            place(layer)
+    return {id(n): (last - depth[id(n)], row[id(n)]) for n in nodes}
+
+
+def draw_graph(
+    tensor: Any,
+    names: Any = None,
+    values: bool = True,
+    max_nodes: int | None = 100,
+    path: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Draw the graph that ``backward()`` would walk from ``tensor``, as a figure.
+
+    Each box is an op (its name and output shape, in orange), a leaf that requires grad
+    (blue), or an input that carries no gradient (grey); the tensor itself is green.
+    Arrows run from an input to the op that uses it; where an op has several inputs, each
+    arrow is numbered with the input it is (0 for ``a`` in ``a * b``, 1 for ``b``).
+
+    ``names`` names tensors: a mapping or (name, tensor) pairs, such as
+    ``{"a": a, "e": e}`` or ``model.named_parameters()``; a named leaf shows its name
+    instead of "leaf", a named result ``name = Op``. With ``values``, one-element tensors
+    that the graph can reach (leaves, named results, the tensor itself) show their value,
+    and their gradient once ``backward(retain_graph=True)`` has run: ``backward()`` frees
+    the graph, and drawing it afterwards raises an error that says so.
+    """
+    nodes = _graph(tensor, names, max_nodes, "draw_graph")
+    where = _columns(nodes)
+    ncols = 1 + max(c for c, _ in where.values())
+    nrows = max(sum(1 for c, _ in where.values() if c == col) for col in range(ncols))
+    fig = _figure(min(16.0, 0.4 + 1.7 * ncols), min(12.0, 0.5 + 0.85 * nrows))
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_xlim(-0.6, ncols - 0.4)
+    ax.set_ylim(-nrows / 2, nrows / 2)
+    boxes = {}
+    for n in nodes:
+        x, y = where[id(n)]
+        kind = "root" if n is nodes[0] else n.kind
+        boxes[id(n)] = ax.text(
+            x, y, "\n".join(n.lines(values)), ha="center", va="center", fontsize=8, zorder=3,
+            bbox=dict(boxstyle="round,pad=0.35", fc=_GRAPH_COLORS[kind], ec="0.4", lw=0.8),
+        )
+    for n in nodes:
+        k = len(n.inputs)
+        for c, i in n.inputs:
+            end = (0.0, 1 - (i + 1) / (k + 1)) if k > 1 else (0.0, 0.5)
+            ax.annotate("", xy=end, xycoords=boxes[id(n)], xytext=(1.0, 0.5),
+                        textcoords=boxes[id(c)], zorder=2,
+                        arrowprops=dict(arrowstyle="-|>", color="0.35", lw=0.8,
+                                        shrinkA=5, shrinkB=5))
+            if k > 1:  # the input's number, on its arrow, near the op
+                (x0, y0), (x1, y1) = where[id(c)], where[id(n)]
+                y1 += 0.25 * (1 - 2 * (i + 1) / (k + 1))  # where the arrow ends, roughly
+                ax.text(x0 + 0.75 * (x1 - x0), y0 + 0.75 * (y1 - y0), str(i), fontsize=7,
+                        ha="center", va="center", color="0.2", zorder=4,
+                        bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none"))
+    return _finish(fig, path)
+
+
+def _dot_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def graph_dot(tensor: Any, names: Any = None, values: bool = True,
+              max_nodes: int | None = None) -> str:
+    """The graph of :func:`draw_graph` as Graphviz DOT text, for those who have Graphviz:
+    ``dot -Tsvg graph.dot > graph.svg``, or ``graphviz.Source(text)`` in a notebook."""
+    nodes = _graph(tensor, names, max_nodes, "graph_dot")
+    index = {id(n): j for j, n in enumerate(nodes)}
+    out = ["digraph tinyrpn {", "  rankdir=LR;",
+           '  node [fontname="Helvetica", fontsize=10, style=filled];']
+    for n in nodes:
+        kind = "root" if n is nodes[0] else n.kind
+        label = "\\n".join(_dot_text(line) for line in n.lines(values))
+        shape = "ellipse" if n.kind == "op" else "box"
+        out.append(f'  n{index[id(n)]} [label="{label}", shape={shape}, '
+                   f'fillcolor="{_GRAPH_COLORS[kind]}"];')
+    for n in nodes:
+        for c, i in n.inputs:
+            edge_label = f' [label="{i}"]' if len(n.inputs) > 1 else ""
+            out.append(f"  n{index[id(c)]} -> n{index[id(n)]}{edge_label};")
+    out.append("}")
+    return "\n".join(out) + "\n"

@@ -361,7 +361,8 @@ class Trainer:
       in a fixed order and without the loader's random transforms (augmentation), or on
       ``train_eval_loader`` when given.
     - ``eval_every_steps``: also evaluate on the test set every that many steps.
-    - ``progress``: show per-epoch progress bars (``tqdm.auto``, so also in Jupyter).
+    - ``progress``: show per-epoch progress bars (tqdm; a widget in Jupyter when ipywidgets
+      is installed, else a text bar).
     - ``on_epoch_end(epoch, record)``: called after each epoch with that epoch's numbers.
     - ``meta``: extra JSON-able facts recorded in ``results.json`` (e.g. data limits).
     - ``upgrade_saved_config(old)``: on resume, brings the config a checkpoint holds up to
@@ -663,10 +664,10 @@ class Trainer:
 
     def _run_epoch(self, epoch: int) -> None:
         model, opt, loss_fn = self.model, self.optimizer, self.loss_fn
-        from tqdm.auto import tqdm
+        from tinyrpn.display import progress_bar  # tqdm's widget in a notebook, else text
 
         total = len(self.train_loader) if hasattr(self.train_loader, "__len__") else None
-        bar = tqdm(total=total, desc=f"epoch {epoch}/{self.epochs}", unit="batch",
+        bar = progress_bar(total=total, desc=f"epoch {epoch}/{self.epochs}", unit="batch",
                    disable=not self.progress, leave=True, dynamic_ncols=True)
         losses: list[float] = []
         step_tests: list[tuple[int, EvalResult]] = []

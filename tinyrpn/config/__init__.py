@@ -1,6 +1,6 @@
 """Configs: YAML files in, checked experiments out.
 
-    >>> exp = load_config("configs/mlp_small.yaml", {"training.epochs": 1})  # doctest: +SKIP
+    >>> exp = load_config("mlp_small", {"training.epochs": 1})               # doctest: +SKIP
     >>> print(exp.describe())                                                # doctest: +SKIP
     >>> model = exp.build_model(); train, test = exp.build_data()            # doctest: +SKIP
 
@@ -10,6 +10,10 @@ config is ever imported or evaluated. The whole file is checked before anything 
 an unknown key or name, a string where a number belongs, a layer whose m does not match the
 previous n, a p that does not divide n... each raises :class:`ConfigError` naming the file,
 the line, the key path and the closest valid names.
+
+A config is named by its path (``configs/mlp_small.yaml``) or, from any folder, by its name
+(``mlp_small``): :func:`find_config` looks in the current folder, its ``configs/`` folder and
+the configs that ship inside the package (``PACKAGED_CONFIGS``), in that order.
 
 Two formats load: tinyrpn's own (docs/CONFIG.md), and tinyBIG 0.1.1's (a top-level
 ``configurations:`` key), which is converted to tinyrpn's (``tinyrpn.config.tinybig``).
@@ -29,7 +33,7 @@ from .experiment import Experiment, memory_estimate
 from .models import count_parameters
 from .registry import KINDS, REGISTRIES, Registry
 from .resolve import resolve
-from .schema import ConfigError, ConfigWarning, Context
+from .schema import ConfigError, ConfigWarning, Context, closest
 
 __all__ = [
     "KINDS",
@@ -40,7 +44,10 @@ __all__ = [
     "Registry",
     "apply_overrides",
     "config_from_dict",
+    "PACKAGED_CONFIGS",
+    "config_names",
     "count_parameters",
+    "find_config",
     "load_config",
     "memory_estimate",
     "parse_overrides",
@@ -192,6 +199,79 @@ def _copy(value: Any) -> Any:
     return value
 
 
+# --------------------------------------------------------------------------- finding
+
+# The YAML files of the reference experiments ship inside the package (package data), so a
+# name finds them from any folder and after a non-editable install; the repository's
+# configs/ is a link to this folder, so commands that name configs/NAME.yaml keep working.
+PACKAGED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+_SUFFIXES = (".yaml", ".yml")
+
+
+def _search_folders() -> list[Path]:
+    """Where a config name is looked up, first match wins: here, ./configs, the package."""
+    return [Path("."), Path("configs"), PACKAGED_CONFIGS]
+
+
+def _short(path: Path) -> str:
+    """A path as messages show it: relative to the current folder when that is short (no
+    more than two ``..``), else absolute; ``./`` before a relative path without ``..``."""
+    if path.is_absolute():
+        try:
+            rel = Path(os.path.relpath(path))
+        except ValueError:  # another drive (Windows)
+            return str(path)
+        if rel.parts[:1] != ("..",) or rel.parts[:3] == ("..",) * 3:
+            return str(path)
+        path = rel
+    if str(path) == ".":
+        return "."
+    return str(path) if path.parts[0] == ".." else f".{os.sep}{path}"
+
+
+def config_names(folder: str | os.PathLike[str] | None = None) -> list[str]:
+    """The names of the configs in ``folder`` (default: those that ship with tinyrpn)."""
+    folder = PACKAGED_CONFIGS if folder is None else Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted({f.stem for f in folder.iterdir() if f.suffix in _SUFFIXES and f.is_file()})
+
+
+def find_config(path_or_name: str | os.PathLike[str]) -> Path:
+    """The file a config argument means: an existing file as given, else a name.
+
+    A bare name (``mlp_small``, or ``mlp_small.yaml``: no folder in it) is looked up as
+    ``NAME.yaml`` (or ``.yml``) in the current folder, then in ``./configs``, then among
+    the configs that ship with tinyrpn. Raises :class:`ConfigError` naming the folders
+    searched and the names available when nothing matches.
+    """
+    given = str(path_or_name)
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise ConfigError("this is a folder, not a config file", file=given)
+    if len(path.parts) != 1:  # a path with folders in it names one file, and it is missing
+        folder = path.parent
+        near = closest(path.stem, config_names(folder))
+        raise ConfigError("no such config file", file=given,
+                          suggestions=[str(folder / f"{n}.yaml") for n in near])
+    name = path.stem if path.suffix in _SUFFIXES else path.name
+    folders = _search_folders()
+    for folder in folders:
+        for suffix in _SUFFIXES:
+            candidate = folder / f"{name}{suffix}"
+            if candidate.is_file():
+                return candidate
+    available = sorted({n for folder in folders for n in config_names(folder)})
+    raise ConfigError(
+        f"no such config file, and no config named {name!r}",
+        file=given, suggestions=closest(name, available),
+        note=f"names available: {', '.join(available) or '(none)'}\n  folders searched: "
+        + ", ".join(_short(f) + os.sep for f in folders),
+    )
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -200,13 +280,21 @@ def load_config(
 ) -> Experiment:
     """Read, convert (tinyBIG format), override, check and resolve a config file.
 
+    ``path`` is a file, or the name of a config (``"mlp_small"``) found by
+    :func:`find_config` (the current folder, ``./configs``, then the packaged configs).
+
     ``overrides`` maps dotted key paths of tinyrpn's format to values, e.g.
     ``{"training.epochs": 2, "seed": 3, "model.layers[0].n": 32}``; for a tinyBIG file they
     apply to the converted config. Raises :class:`ConfigError` for anything that would
     not run; warns (:class:`ConfigWarning`) about fallbacks and keys that are ignored.
     """
+    named_by_path = Path(path).is_file()
+    path = find_config(path)
     data, lines = read_yaml(path)
-    return config_from_dict(data, source=str(path), overrides=overrides, lines=lines,
+    # A file the user named is shown as given; a config found by name is shown relative to
+    # here when that is short (../tinyrpn/configs/...), so messages carry no long absolute path.
+    source = str(path) if named_by_path or not path.is_absolute() else _short(path)
+    return config_from_dict(data, source=source, overrides=overrides, lines=lines,
                             default_name=Path(path).stem)
 
 

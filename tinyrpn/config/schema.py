@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tinyrpn.display import TinyrpnWarning
+
 __all__ = [
     "REQUIRED",
     "AnyOf",
@@ -82,7 +84,7 @@ class ConfigError(ValueError):
         super().__init__(message)
 
 
-class ConfigWarning(UserWarning):
+class ConfigWarning(TinyrpnWarning):
     """Something in a config is accepted but worth knowing: a fallback, an ignored key."""
 
 

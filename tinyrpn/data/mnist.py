@@ -386,12 +386,12 @@ def download_file(
 
 def _stream(session: Any, url: str, out: Any, name: str, timeout: float, progress: bool) -> None:
     """GET ``url`` and write the body to the open file ``out`` chunk by chunk."""
-    from tqdm.auto import tqdm
+    from tinyrpn.display import progress_bar
 
     with session.get(url, stream=True, timeout=timeout) as response:
         response.raise_for_status()
         total = int(response.headers.get("content-length", 0)) or None
-        with tqdm(
+        with progress_bar(
             total=total, unit="B", unit_scale=True, desc=f"{name}.gz", disable=not progress
         ) as bar:
             for chunk in response.iter_content(chunk_size=1 << 16):

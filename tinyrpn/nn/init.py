@@ -24,6 +24,7 @@ import numpy as np
 from tinyrpn import backend
 from tinyrpn import random as _random
 from tinyrpn.autograd import Tensor, is_floating, no_grad
+from tinyrpn.display import TinyrpnWarning
 
 __all__ = [
     "calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_",
@@ -132,7 +133,7 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
 def _empty_warning(fn: str, tensor: Tensor) -> bool:
     if 0 in tensor.shape:
         warnings.warn(f"init.{fn}: initializing a zero-element tensor (shape {tensor.shape}) "
-                      "is a no-op", stacklevel=3)
+                      "is a no-op", TinyrpnWarning, stacklevel=3)
         return True
     return False
 

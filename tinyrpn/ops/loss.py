@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tinyrpn.autograd import Function, Tensor, is_floating
+from tinyrpn.display import TinyrpnWarning
 from tinyrpn.ops.math import _xp
 from tinyrpn.ops.nn import log_softmax
 from tinyrpn.ops.shape import permute, reshape
@@ -278,6 +279,6 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
         warnings.warn(
             f"mse_loss: target shape {target.shape} differs from input shape {input.shape}; "
             "they are broadcast, which is likely not what you want",
-            UserWarning, stacklevel=2,
+            TinyrpnWarning, stacklevel=2,
         )
     return MSE.apply(input, target, reduction=reduction)

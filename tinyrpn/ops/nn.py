@@ -15,6 +15,7 @@ import numpy as np
 from tinyrpn import backend
 from tinyrpn import random as _random
 from tinyrpn.autograd import Function, Tensor, is_floating
+from tinyrpn.display import TinyrpnWarning
 from tinyrpn.ops.math import _normalize_dims, _xp
 
 
@@ -223,7 +224,7 @@ def _softmax_dim(op: str, x: Tensor, dim: int | None) -> int:
         # PyTorch's legacy rule for a missing dim; it warns, and so do we.
         dim = 0 if x.ndim in (0, 1, 3) else 1
         warnings.warn(f"{op}: implicit dim is deprecated; using dim={dim}. Pass dim "
-                      "explicitly.", UserWarning, stacklevel=3)
+                      "explicitly.", TinyrpnWarning, stacklevel=3)
     if x.ndim == 0:
         if dim not in (0, -1):
             raise IndexError(f"{op}: dim {dim} out of range for a 0-d tensor")
