@@ -454,3 +454,29 @@ def test_a_damaged_checkpoint_or_results_file_on_resume_changes_nothing(capsys, 
     assert code == 2 and one_line(err), err
     assert f"cannot resume: {run_dir / 'results.json'} is damaged" in err
     assert snapshot(run_dir) == before and not (run_dir / LOCK).exists()
+
+
+def test_lecun1989_test_set_alone_needs_no_training_file(tmp_path, monkeypatch):
+    from tinyrpn.config import load_config
+    from tinyrpn.data import lecun1989_subset
+
+    root = tmp_path / "mnist"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    images, labels = mnist.FILES["test"]  # full size: the subset draws from all 10,000
+    (root / images).write_bytes(idx_bytes(rng.integers(0, 256, (10000, 28, 28))))
+    (root / labels).write_bytes(idx_bytes(rng.integers(0, 10, 10000)))
+    for name in (images, labels):
+        monkeypatch.setitem(mnist.MD5, name, None)
+    monkeypatch.setenv("TINYRPN_DATA", str(root))
+    mnist.clear_cache()
+    try:
+        exp = load_config(REPO / "tinyrpn" / "configs" / "lecun1989.yaml")
+        train, test = exp.build_data(train=False)
+        x, y = lecun1989_subset(train=False, seed=1337, draw="legacy_test_first",
+                                download=False)
+    finally:
+        mnist.clear_cache()
+    assert train is None and test.images.shape == (2007, 1, 16, 16)
+    np.testing.assert_array_equal(test.images, x)
+    np.testing.assert_array_equal(test.labels, y)  # the config asks for ±1 targets
