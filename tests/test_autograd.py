@@ -425,6 +425,64 @@ def test_inplace_on_a_tensor_that_requires_grad_needs_no_grad():
     assert w._version.value == 1
 
 
+def test_augmented_assignment_updates_a_parameter_in_place():
+    # `p -= lr * p.grad` in a hand-written optimizer must change the model's own tensor,
+    # as in PyTorch, not bind the name to a new tensor and leave the parameter as it was.
+    w = tinyrpn.tensor([1.0, 2.0], requires_grad=True)
+    (w * w).sum().backward()
+    params = [w]
+    with tinyrpn.no_grad():
+        for p in params:
+            p -= 0.25 * p.grad
+    np.testing.assert_array_equal(w.numpy(), [0.5, 1.0])
+    x = tinyrpn.tensor([1.0, 2.0])
+    alias = x
+    x += 1
+    x *= tinyrpn.tensor([2.0, 3.0])
+    x /= 2
+    x -= 1
+    assert x is alias and x._version.value == 4
+    np.testing.assert_array_equal(alias.numpy(), [1.0, 3.5])
+
+
+def test_augmented_assignment_of_a_parameter_while_recording_raises():
+    w = tinyrpn.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(GradientError, match=r"-=: in-place change of a leaf .*no_grad"):
+        w -= 1
+
+
+def test_augmented_assignment_stays_out_of_place_where_in_place_cannot_be():
+    w = tinyrpn.tensor([1.0, 2.0], requires_grad=True)
+    h = w * 2
+    h_before = h
+    h += 1  # a tensor in a graph: a new node, the gradient still flows
+    assert h is not h_before
+    total = tinyrpn.zeros(())
+    total += h.sum()  # an operand that requires grad: the result must carry the graph
+    total.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 2.0])
+    n = tinyrpn.tensor([1, 2])
+    n_before = n
+    n += 0.5  # the result is float: it cannot be written into the int64 array
+    assert n.dtype == np.float32 and n_before.dtype == np.int64
+    np.testing.assert_array_equal(n_before.numpy(), [1, 2])
+    s = tinyrpn.tensor(1.0)
+    s += tinyrpn.tensor([1.0, 2.0])  # broadcasts to a bigger shape
+    np.testing.assert_array_equal(s.numpy(), [2.0, 3.0])
+    with pytest.raises(ValueError, match="cannot be broadcast"):
+        v = tinyrpn.ones(3)
+        v += tinyrpn.ones(2)
+
+
+def test_augmented_assignment_of_a_saved_input_is_caught_by_backward():
+    w = tinyrpn.tensor([1.0, 2.0], requires_grad=True)
+    x = tinyrpn.tensor([3.0, 4.0])
+    y = (w * x).sum()
+    x += 1
+    with pytest.raises(GradientError, match=r"Mul: input 1 .*modified in place"):
+        y.backward()
+
+
 def test_setitem_of_a_tensor_that_requires_grad_is_refused():
     out = tinyrpn.zeros(3)
     x = tinyrpn.tensor([1.0], requires_grad=True)

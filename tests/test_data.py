@@ -282,6 +282,19 @@ def test_corrupt_file_raises_and_is_left_alone(tmp_path, small, variant):
     assert target.read_bytes() == bad
 
 
+def test_public_checksums_are_the_ones_the_loader_checks(tmp_path, small, monkeypatch):
+    # tinyrpn.data.MD5 / FILES / MIRRORS are what a user reads to verify files by hand (the
+    # setup tutorial does); they must be the loader's own tables, not copies of them.
+    import tinyrpn.data as data
+
+    assert data.MD5 is mnist_module.MD5 and data.FILES is mnist_module.FILES
+    assert data.MIRRORS is mnist_module.MIRRORS and data.ENV_VAR == "TINYRPN_DATA"
+    write_files(tmp_path, small)
+    monkeypatch.setitem(data.MD5, "train-labels-idx1-ubyte", "0" * 32)
+    with pytest.raises(MNISTFileError, match="checksum mismatch"):
+        MNIST(tmp_path, download=False)
+
+
 def test_image_and_label_counts_must_agree(tmp_path, small, monkeypatch):
     labels = idx_bytes(np.zeros(5, dtype=np.uint8))  # 5 labels for 6 images
     monkeypatch.setitem(

@@ -75,12 +75,18 @@ CELLS = {
     "assigned": "fig = plot.plot_confusion_matrix(np.eye(3))",
     "warning": "_ = tinyrpn.nn.functional.softmax(tinyrpn.ones(3))",
     "widget bar": "for _ in tinyrpn.display.progress_bar(range(3), desc='widget'):\n    pass",
+    "trainer": "import json\nfrom tinyrpn import nn, optim, data, train\ntinyrpn.manual_seed(0)\n"
+               "x, y = np.random.rand(32, 4).astype('float32'), np.arange(32) % 2\n"
+               "model = nn.Linear(4, 2)\nloader = data.DataLoader(x, y, batch_size=8)\n"
+               "train.Trainer(model, loader, loader, nn.CrossEntropyLoss(), optim.SGD("
+               "model.parameters(), lr=0.1), epochs=1, out_dir='run').fit()\n"
+               "print(json.load(open('run/results.json'))['command'])",
     "text bar": "sys.modules['ipywidgets'] = None  # as if ipywidgets were not installed\n"
                 "for _ in tinyrpn.display.progress_bar(range(3), desc='text'):\n    pass",
 }
 IMAGES = {"called mid-cell": 1, "last value": 1, "display()": 1, "graph": 1, "one epoch": 1,
           "pyplot too": 2, "two figures": 2, "assigned": 1, "setup": 0, "warning": 0,
-          "widget bar": 0, "text bar": 0}
+          "widget bar": 0, "text bar": 0, "trainer": 0}
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +128,18 @@ def test_a_notebook_prints_tinyrpn_warnings_as_one_line(executed):
 
 def test_a_notebook_progress_bar_never_warns(executed):
     widget = executed["widget bar"]
-    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in widget)
+    view = "application/vnd.jupyter.widget-view+json"
+    (shown,) = [o for o in widget if view in o.get("data", {})]
+    # what a viewer without widgets shows: the finished bar (tqdm alone would leave "0%")
+    assert shown["data"]["text/plain"].startswith("widget: 100%")
     assert _text(widget, "stderr") == ""
     text = executed["text bar"]
     assert _text(text, "stderr") == ""  # no TqdmWarning "IProgress not found"
     bar = _text(text, "stdout")
     assert "text: 100%" in bar and "3/3" in bar and "Warning" not in bar
+
+
+def test_a_run_from_a_notebook_records_no_kernel_command_line(executed):
+    # results.json's "command" would otherwise be the kernel's argv: a connection file's path
+    assert _text(executed["trainer"], "stdout").splitlines()[-1] == "(a Jupyter notebook)"
+    assert _text(executed["trainer"], "stderr") == ""

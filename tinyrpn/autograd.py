@@ -761,6 +761,41 @@ class Tensor:
         self.xp.clip(self.data, min, max, out=self.data)
         return self._modified()
 
+    # -- augmented assignment: x += y changes x in place, as in PyTorch -------------------
+    #
+    # Without these methods Python runs `x = x + y`: a new tensor is bound to the name and
+    # the old one is left as it was, so `p -= lr * p.grad` in a hand-written optimizer would
+    # leave the model's parameter unchanged, without a word. In-place methods record no
+    # graph here, so where one would be needed (grad recording on, and a tensor in a graph
+    # or an operand that requires grad) the operator stays out of place, as before. A leaf
+    # that requires grad raises while grad is recorded, as its add_ does (and as in PyTorch).
+
+    def _augmented(self, symbol: str, other: Any, inplace: Any, out_of_place: Any) -> Tensor:
+        if _grad_enabled:
+            if self._requires_grad and self._ctx is None:
+                self._check_inplace(symbol)
+            if self._requires_grad or (isinstance(other, Tensor) and other._requires_grad):
+                return out_of_place(self, other)
+        try:
+            return inplace(self, other)
+        except (TypeError, ValueError, OverflowError):
+            # NumPy refuses before writing anything when the result cannot live in self's
+            # array: another dtype (int_tensor += 0.5) or a bigger broadcast shape. Then
+            # the result is a new tensor, as before (or the op's own error names the shapes).
+            return out_of_place(self, other)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._augmented("+=", other, Tensor.add_, Tensor.__add__)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._augmented("-=", other, Tensor.sub_, Tensor.__sub__)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._augmented("*=", other, Tensor.mul_, Tensor.__mul__)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._augmented("/=", other, Tensor.div_, Tensor.__truediv__)
+
     # -- operators (each one is a function in tinyrpn.ops) ------------------------------
 
     def __add__(self, other: Any) -> Tensor:

@@ -16,12 +16,16 @@ Nothing here imports IPython, matplotlib or tqdm until it is used.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["TinyrpnWarning", "in_notebook", "progress_bar", "show_in_notebook"]
+__all__ = [
+    "TinyrpnWarning", "figures_not_shown", "in_notebook", "progress_bar", "show_in_notebook",
+]
 
 
 class TinyrpnWarning(UserWarning):
@@ -84,17 +88,56 @@ def progress_bar(*args: Any, **kwargs: Any) -> Any:
 
             kwargs.setdefault("file", sys.stdout)
             return text_bar(*args, **kwargs)
-        from tqdm.notebook import tqdm as widget_bar
-
-        return widget_bar(*args, **kwargs)
+        return _widget_bar_class()(*args, **kwargs)
     from tqdm.std import tqdm as text_bar
 
     return text_bar(*args, **kwargs)
 
 
+_widget_bar: Any = None
+
+
+def _widget_bar_class() -> Any:
+    """tqdm's notebook bar, made once (importing it imports ipywidgets)."""
+    global _widget_bar
+    if _widget_bar is not None:
+        return _widget_bar
+    from IPython.display import display
+    from tqdm.notebook import tqdm as notebook_bar
+
+    class WidgetBar(notebook_bar):
+        """tqdm's widget bar whose text form is the final bar, not the first. A notebook
+        viewer without the widgets (GitHub, a terminal) shows that text: tqdm leaves it at
+        "0%", as it was when the bar was displayed; here closing the bar updates it."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            show = kwargs.pop("display", True)
+            super().__init__(*args, display=False, **kwargs)
+            self._handle = None
+            if show and not self.disable and self.delay <= 0:
+                self._handle = display(self.container, display_id=True)
+                self.displayed = True
+
+        def close(self) -> None:
+            super().close()
+            handle, self._handle = getattr(self, "_handle", None), None
+            if handle is None:
+                return
+            # The text from the bar itself: the container's repr goes through a weak proxy,
+            # which is already dead when tqdm closes a bar from __del__.
+            view = {"version_major": 2, "version_minor": 0,
+                    "model_id": self.container.model_id}
+            handle.update({"text/plain": self.format_meter(**self.format_dict),
+                           "application/vnd.jupyter.widget-view+json": view}, raw=True)
+
+    _widget_bar = WidgetBar
+    return _widget_bar
+
+
 # Figures waiting to be shown at the end of the cell that made them, unless the cell shows
 # them itself (as its last value, or with display()).
 _pending: list[Any] = []
+_quiet = 0  # > 0 inside figures_not_shown(): figures written to files only
 _hooked_shell: Any = None
 NOTEBOOK_DPI = 72  # the pixels per inch of a figure shown in a notebook (smaller files)
 
@@ -127,7 +170,7 @@ def show_in_notebook(fig: Any) -> Any:
     classes keep matplotlib's formatter (inline backend), which is looked up after ours.
     """
     global _hooked_shell
-    shell = _kernel_shell()
+    shell = _kernel_shell() if not _quiet else None
     if shell is None:
         return fig
     if _hooked_shell is not shell:
@@ -138,3 +181,15 @@ def show_in_notebook(fig: Any) -> Any:
         png.for_type(type(fig), _png)
     _pending.append(fig)
     return fig
+
+
+@contextlib.contextmanager
+def figures_not_shown() -> Iterator[None]:
+    """Figures made inside are not shown in the notebook: for the curves the Trainer and the
+    sweep write to their run directories, which a notebook did not ask to see."""
+    global _quiet
+    _quiet += 1
+    try:
+        yield
+    finally:
+        _quiet -= 1

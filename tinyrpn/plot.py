@@ -442,7 +442,7 @@ def draw_graph(
     where = _columns(nodes)
     ncols = 1 + max(c for c, _ in where.values())
     nrows = max(sum(1 for c, _ in where.values() if c == col) for col in range(ncols))
-    fig = _figure(min(16.0, 0.4 + 1.7 * ncols), min(12.0, 0.5 + 0.85 * nrows))
+    fig = _figure(min(16.0, 0.4 + 1.6 * ncols), min(12.0, 0.4 + 1.0 * nrows))
     ax = fig.add_subplot()
     ax.set_axis_off()
     ax.set_xlim(-0.6, ncols - 0.4)
@@ -452,7 +452,7 @@ def draw_graph(
         x, y = where[id(n)]
         kind = "root" if n is nodes[0] else n.kind
         boxes[id(n)] = ax.text(
-            x, y, "\n".join(n.lines(values)), ha="center", va="center", fontsize=8, zorder=3,
+            x, y, "\n".join(n.lines(values)), ha="center", va="center", fontsize=10, zorder=3,
             bbox=dict(boxstyle="round,pad=0.35", fc=_GRAPH_COLORS[kind], ec="0.4", lw=0.8),
         )
     for n in nodes:
@@ -466,7 +466,7 @@ def draw_graph(
             if k > 1:  # the input's number, on its arrow, near the op
                 (x0, y0), (x1, y1) = where[id(c)], where[id(n)]
                 y1 += 0.25 * (1 - 2 * (i + 1) / (k + 1))  # where the arrow ends, roughly
-                ax.text(x0 + 0.75 * (x1 - x0), y0 + 0.75 * (y1 - y0), str(i), fontsize=7,
+                ax.text(x0 + 0.75 * (x1 - x0), y0 + 0.75 * (y1 - y0), str(i), fontsize=8,
                         ha="center", va="center", color="0.2", zorder=4,
                         bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none"))
     return _finish(fig, path)

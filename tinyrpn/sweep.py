@@ -228,6 +228,7 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike[str
     """The two reference plots from a sweep's rows: ``loss.png`` (training loss against
     step) and ``accuracy.png`` (test accuracy against step), one line per d."""
     from tinyrpn import plot
+    from tinyrpn.display import figures_not_shown
     from tinyrpn.train import History
 
     rows = sorted(rows, key=lambda r: _sort_key(r["dim"]))
@@ -236,7 +237,8 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike[str
     out = Path(out_dir)
     paths = []
     for metric in ("loss", "accuracy"):
-        fig = plot._figure(8, 5)
+        with figures_not_shown():  # written to the sweep directory, not shown in a notebook
+            fig = plot._figure(8, 5)
         ax = fig.add_subplot()
         plot.plot_curves(histories, metric=metric, x="step", labels=labels, ax=ax)
         if metric == "accuracy" and threshold is not None:

@@ -343,6 +343,16 @@ def peak_memory_mb() -> float | None:
 # -- the Trainer -----------------------------------------------------------------------------
 
 
+def _command() -> dict[str, Any]:
+    """How the run was started, for results.json: the command line, or, in a notebook, that
+    (a kernel's argv names its connection file, a path that tells a reader nothing)."""
+    from tinyrpn.display import in_notebook
+
+    if in_notebook():
+        return {"argv": [], "command": "(a Jupyter notebook)"}
+    return {"argv": list(sys.argv), "command": shlex.join(sys.argv)}
+
+
 class Trainer:
     """Train ``model`` for ``epochs`` epochs, evaluating after each; see the module docstring.
 
@@ -572,7 +582,7 @@ class Trainer:
             "eval_seconds_per_epoch": float(np.mean(h.eval_seconds)) if h.eval_seconds else None,
             "peak_memory_mb": peak_memory_mb(),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "argv": list(sys.argv), "command": shlex.join(sys.argv),
+            **_command(),
             "tinyrpn_version": __version__, "seed": self.seed, "device": self.device,
             **self.meta, **extra,
         }
@@ -763,9 +773,11 @@ class Trainer:
             return
         try:
             from tinyrpn import plot
+            from tinyrpn.display import figures_not_shown
 
-            for metric in ("loss", "accuracy"):
-                plot.plot_curves([self.history], metric=metric, labels=[self.name],
-                                 path=self.out_dir / f"{metric}.png")
+            with figures_not_shown():  # files in the run directory; a notebook plots its own
+                for metric in ("loss", "accuracy"):
+                    plot.plot_curves([self.history], metric=metric, labels=[self.name],
+                                     path=self.out_dir / f"{metric}.png")
         except Exception as e:  # a plot must never cost a finished run
             print(f"warning: could not draw the curves: {e}", file=sys.stderr)

@@ -12,6 +12,10 @@ Example::
 from . import transforms
 from .loader import DataLoader
 from .mnist import (
+    ENV_VAR,
+    FILES,
+    MD5,
+    MIRRORS,
     MNIST,
     MNISTDownloadError,
     MNISTFileError,
@@ -36,6 +40,10 @@ from .transforms import (
 )
 
 __all__ = [
+    "ENV_VAR",
+    "FILES",
+    "MD5",
+    "MIRRORS",
     "MNIST",
     "Compose",
     "DataLoader",
