@@ -690,3 +690,17 @@ def test_retain_grad_on_an_intermediate_after_it_was_used():
     out.backward()
     np.testing.assert_allclose(h.grad.numpy(), [6.0, 12.0])
     assert x.grad is not None and h.grad_fn is not None
+
+
+def test_to_names_devices_and_dtypes_when_the_string_is_neither():
+    t = tinyrpn.tensor([1.0, 2.0])
+    assert t.to("cpu").device == "cpu" and t.to("torch.float64").dtype == np.float64
+    neither = (r"Tensor.to: 'gpu' is neither a device \(valid: 'cpu', 'cuda', 'cuda:N'\) "
+               r"nor a dtype \(valid names: .*float64")
+    with pytest.raises(ValueError, match=neither):
+        t.to("gpu")
+    lin = tinyrpn.nn.Linear(2, 2)
+    assert lin.to("float64").weight.dtype == np.float64
+    with pytest.raises(ValueError, match="Linear.to: 'gpu' is neither a device"):
+        lin.to("gpu")
+    assert lin.weight.dtype == np.float64  # nothing was changed by the failed call

@@ -61,7 +61,8 @@ def test_progress_bar_outside_a_notebook_is_a_text_bar():
 
 
 CELLS = {
-    "setup": "import sys\nimport numpy as np\nimport tinyrpn\nfrom tinyrpn import plot",
+    "setup": "import sys\nfrom pathlib import Path\nimport numpy as np\nimport tinyrpn\n"
+             "from tinyrpn import plot",
     "called mid-cell": "fig = plot.plot_confusion_matrix(np.eye(3))\nprint('after the plot')",
     "last value": "plot.plot_confusion_matrix(np.eye(3))",
     "display()": "from IPython.display import display\n"
@@ -74,6 +75,16 @@ CELLS = {
     "two figures": "for k in (2, 3):\n    plot.plot_confusion_matrix(np.eye(k))",
     "assigned": "fig = plot.plot_confusion_matrix(np.eye(3))",
     "warning": "_ = tinyrpn.nn.functional.softmax(tinyrpn.ones(3))",
+    # a run directory's curves (and a sweep's plots) are files, not the cell's output
+    "trainer files": "import tempfile\nfrom tinyrpn import nn, optim\n"
+                     "from tinyrpn.sweep import plot_sweep\nfrom tinyrpn.train import Trainer\n"
+                     "run = Path(tempfile.mkdtemp())\nnet = nn.Linear(4, 2)\n"
+                     "batch = [(tinyrpn.randn(8, 4), tinyrpn.tensor([0, 1] * 4))]\n"
+                     "sgd = optim.SGD(net.parameters())\n"
+                     "Trainer(net, batch, batch, nn.CrossEntropyLoss(), sgd, epochs=1,\n"
+                     "        out_dir=run, progress=False).fit()\n"
+                     "plot_sweep([{'dim': 3, 'run_dir': str(run)}], run / 'sweep')\n"
+                     "print(sorted(p.relative_to(run).as_posix() for p in run.rglob('*.png')))",
     "widget bar": "for _ in tinyrpn.display.progress_bar(range(3), desc='widget'):\n    pass",
     "trainer": "import json\nfrom tinyrpn import nn, optim, data, train\ntinyrpn.manual_seed(0)\n"
                "x, y = np.random.rand(32, 4).astype('float32'), np.arange(32) % 2\n"
@@ -86,7 +97,7 @@ CELLS = {
 }
 IMAGES = {"called mid-cell": 1, "last value": 1, "display()": 1, "graph": 1, "one epoch": 1,
           "pyplot too": 2, "two figures": 2, "assigned": 1, "setup": 0, "warning": 0,
-          "widget bar": 0, "text bar": 0, "trainer": 0}
+          "widget bar": 0, "text bar": 0, "trainer": 0, "trainer files": 0}
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +131,11 @@ def test_a_notebook_shows_each_plot_once_without_matplotlib_inline(executed, cel
 def test_a_figure_called_mid_cell_comes_after_the_cells_printing(executed):
     kinds = [o["output_type"] for o in executed["called mid-cell"]]
     assert kinds == ["stream", "display_data"]
+
+
+def test_a_notebook_keeps_the_files_of_a_run_and_a_sweep_out_of_the_cell(executed):
+    files = "['accuracy.png', 'loss.png', 'sweep/accuracy.png', 'sweep/loss.png']\n"
+    assert _text(executed["trainer files"], "stdout") == files
 
 
 def test_a_notebook_prints_tinyrpn_warnings_as_one_line(executed):

@@ -56,6 +56,22 @@ def as_dtype(dtype: Any) -> np.dtype:
         raise TypeError(f"unknown dtype {dtype!r}") from None
 
 
+def device_or_dtype(target: Any, where: str) -> tuple[str | None, Any]:
+    """Split the first argument of ``to(...)`` into (device, dtype): ``'cuda'`` and
+    ``'cuda:0'`` are devices, ``'float64'`` or ``np.float64`` a dtype. A string that is
+    neither (``'gpu'``) is an error that names both lists, not only the dtypes."""
+    if not isinstance(target, str):
+        return None, target
+    if target.split(":")[0].lower() in backend.DEVICES:
+        return target, None
+    if target.removeprefix("torch.").removeprefix("tinyrpn.") in _DTYPE_NAMES:
+        return None, target
+    raise ValueError(
+        f"{where}: {target!r} is neither a device (valid: 'cpu', 'cuda', 'cuda:N') nor a "
+        f"dtype (valid names: {', '.join(sorted(_DTYPE_NAMES))})"
+    )
+
+
 def is_floating(dtype: Any) -> bool:
     """Whether ``dtype`` is a floating-point type (the only kind that carries gradients)."""
     return np.dtype(dtype).kind == "f"
@@ -592,10 +608,11 @@ class Tensor:
 
         out = self
         if target is not None:
-            if isinstance(target, str) and target.split(":")[0].lower() in backend.DEVICES:
-                out = shape_ops.to_device(out, target)
+            device, as_type = device_or_dtype(target, "Tensor.to")
+            if device is not None:
+                out = shape_ops.to_device(out, device)
             else:
-                dtype = target
+                dtype = as_type
         if dtype is not None:
             out = shape_ops.cast(out, as_dtype(dtype))
         return out

@@ -197,11 +197,11 @@ class Module:
         Parameters keep their identity, so an optimizer made before ``to()`` still holds
         them (its state is not moved; make the optimizer after moving the model).
         """
-        from tinyrpn.autograd import as_dtype
+        from tinyrpn.autograd import as_dtype, device_or_dtype
 
-        if device is not None and not (isinstance(device, str) and device.split(":")[0].lower()
-                                       in backend.DEVICES):
-            device, dtype = None, device
+        if device is not None:
+            device, as_type = device_or_dtype(device, f"{type(self).__name__}.to")
+            dtype = as_type if device is None else dtype
         target_dtype = as_dtype(dtype) if dtype is not None else None
 
         def convert(t: Tensor) -> None:
