@@ -133,6 +133,8 @@ def correct_count(output: Any, target: Any) -> int:
     if out.ndim != 2:
         raise ValueError(f"output must be scores of shape (N, C), got shape {tuple(out.shape)}")
     pred, true = out.argmax(axis=1), class_indices(target, "target")
+    if backend.get_array_module(pred) is not backend.get_array_module(true):
+        pred, true = backend.to_numpy(pred), backend.to_numpy(true)  # one is on a GPU
     if pred.shape[0] != true.shape[0]:
         raise ValueError(f"output has {pred.shape[0]} rows but target has {true.shape[0]}")
     return int((pred == true).sum())
