@@ -480,3 +480,19 @@ def test_lecun1989_test_set_alone_needs_no_training_file(tmp_path, monkeypatch):
     assert train is None and test.images.shape == (2007, 1, 16, 16)
     np.testing.assert_array_equal(test.images, x)
     np.testing.assert_array_equal(test.labels, y)  # the config asks for ±1 targets
+
+
+def test_a_bad_batch_is_found_on_every_device(device):
+    # on cuda (a GPU, or the CuPy stand-in) the batch is a device array: one reduction there
+    tinyrpn.manual_seed(0)
+    x = np.zeros((64, 8), np.float32)
+    x[45, 3] = np.nan
+    model = nn.Linear(8, 3)
+    loader = DataLoader(x, np.zeros(64, np.int64), batch_size=16, device=device)
+    trainer = Trainer(model, loader, loader, nn.CrossEntropyLoss(),
+                      optim.SGD(model.parameters(), lr=0.1), epochs=1, device=device,
+                      progress=False)
+    with pytest.raises(BadInputData, match=r"training batch 3 of epoch 1 \(global step 3\) "
+                                           r"holds NaN or inf in its inputs \(1 of 16 rows: "
+                                           r"13; examples 45 of its arrays\)"):
+        trainer.fit()
