@@ -50,7 +50,8 @@ class DataLoader:
     Iterating yields tinyrpn Tensors (``requires_grad=False``) with the arrays' dtypes
     unchanged: labels stay int64 class indices or float ±1 vectors, float32 images stay
     float32. :meth:`iter_arrays` yields the same batches as NumPy arrays.
-    ``len(loader)`` is the number of batches per epoch.
+    ``len(loader)`` is the number of batches per epoch; ``batch_indices`` holds the indices
+    (into ``images``) of the batch handed out last.
     """
 
     def __init__(
@@ -99,6 +100,7 @@ class DataLoader:
         self._epoch_start_state: dict[str, Any] | None = None  # rng state before its shuffle
         self._batches_done = 0  # batches handed out in the current epoch
         self._skip_batches = 0  # set by load_state_dict to resume mid-epoch
+        self.batch_indices: np.ndarray | None = None  # indices of the last batch handed out
 
     def __len__(self) -> int:
         n = len(self.images)
@@ -120,6 +122,7 @@ class DataLoader:
         self._batches_done = start
         for b in range(start, len(self)):
             index = order[b * self.batch_size : (b + 1) * self.batch_size]
+            self.batch_indices = index  # which examples, for messages about a bad batch
             x, y = self.images[index], self.labels[index]  # fancy indexing copies
             if self.transform is not None:
                 x = self.transform(x)
