@@ -63,7 +63,8 @@ def lecun_case(modern: bool, dtype: str = "float32") -> dict[str, Callable[[], o
         tx, ttarget = torch.tensor(x.numpy()), torch.tensor(target.numpy())
         if not modern:  # the same network on both sides (dropout makes modern random)
             with torch.no_grad():
-                np.testing.assert_allclose(forward(tx).numpy(), model(x).numpy(), atol=1e-5)
+                np.testing.assert_allclose(forward(tx).numpy(), model(x).detach().numpy(),
+                                           atol=1e-5)
         if modern:
             topt = torch.optim.AdamW(params.values(), lr=3e-4, weight_decay=1e-4)
             tloss = torch.nn.CrossEntropyLoss()

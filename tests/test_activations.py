@@ -56,8 +56,9 @@ def _rtol(name):
     return 1e-7 if name.lower() == "hardsigmoid" else 1e-10
 
 
-def _compare(ours_fn, theirs_fn, values, rtol=1e-10, atol=1e-12, backward_warns=False):
-    x = tinyrpn.tensor(values, dtype="float64", requires_grad=True)
+def _compare(ours_fn, theirs_fn, values, rtol=1e-10, atol=1e-12, backward_warns=False,
+             device="cpu"):
+    x = tinyrpn.tensor(values, dtype="float64", requires_grad=True, device=device)
     tx = torch.tensor(values, dtype=torch.float64, requires_grad=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow or invalid-value warning leaks out
@@ -68,7 +69,7 @@ def _compare(ours_fn, theirs_fn, values, rtol=1e-10, atol=1e-12, backward_warns=
     direction = np.random.default_rng(0).standard_normal(tuple(ref.shape))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if backward_warns else "error")
-        out.backward(tinyrpn.tensor(direction))
+        out.backward(tinyrpn.tensor(direction, device=device))
     ref.backward(torch.tensor(direction))
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=rtol, atol=atol)
 
@@ -83,43 +84,46 @@ def test_gradcheck_away_from_kinks(name, kw, kinks):
 
 
 @pytest.mark.parametrize(("name", "kw", "kinks"), ACTIVATIONS, ids=IDS)
-def test_values_and_gradients_match_pytorch(name, kw, kinks):
+def test_values_and_gradients_match_pytorch(name, kw, kinks, device):
     fn, ref = getattr(F, name), getattr(TF, name)
     values = np.random.default_rng(1).uniform(-8, 8, (4, 6))
     for case in (values, EDGES, np.array(0.7), np.zeros((0, 3))):  # EDGES: kinks, NaN, inf
         # softsign is composed of div, whose backward warns at inf (inf / inf²)
         _compare(lambda x: fn(x, **kw), lambda x: ref(x, **kw), case, rtol=_rtol(name),
-                 backward_warns=name == "softsign")
+                 backward_warns=name == "softsign", device=device)
 
 
 @pytest.mark.parametrize(("name", "kw", "kinks"), ACTIVATIONS, ids=IDS)
-def test_float32_stays_float32(name, kw, kinks):
+def test_float32_stays_float32(name, kw, kinks, device):
     values = np.random.default_rng(2).uniform(-8, 8, (50,)).astype(np.float32)
-    out = getattr(F, name)(tinyrpn.tensor(values), **kw)
+    out = getattr(F, name)(tinyrpn.tensor(values, device=device), **kw)
     ref = getattr(TF, name)(torch.tensor(values), **kw)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_softmin_and_tensor_softmax_methods_match_pytorch():
+def test_softmin_and_tensor_softmax_methods_match_pytorch(device):
     values = np.random.default_rng(3).standard_normal((3, 4, 5))
     for d in (0, 1, -1):
-        _compare(lambda x, d=d: F.softmin(x, d), lambda x, d=d: TF.softmin(x, d), values)
-        _compare(lambda x, d=d: x.softmax(d), lambda x, d=d: x.softmax(d), values)
-        _compare(lambda x, d=d: x.log_softmax(d), lambda x, d=d: x.log_softmax(d), values)
+        _compare(lambda x, d=d: F.softmin(x, d), lambda x, d=d: TF.softmin(x, d), values,
+                 device=device)
+        _compare(lambda x, d=d: x.softmax(d), lambda x, d=d: x.softmax(d), values,
+                 device=device)
+        _compare(lambda x, d=d: x.log_softmax(d), lambda x, d=d: x.log_softmax(d), values,
+                 device=device)
         _compare(lambda x, d=d: tinyrpn.softmax(x, d), lambda x, d=d: torch.softmax(x, d),
-                 values)
+                 values, device=device)
     assert gradcheck(lambda x: F.softmin(x, 1),
                      tinyrpn.tensor(values, dtype="float64", requires_grad=True))
 
 
 @pytest.mark.parametrize(("p", "dim"), [(2.0, 1), (1.0, 0), (3.0, -1), (2.0, 0)])
-def test_normalize_matches_pytorch_with_zero_slices(p, dim):
+def test_normalize_matches_pytorch_with_zero_slices(p, dim, device):
     values = np.random.default_rng(4).standard_normal((3, 4))
     values[1] = 0.0  # a zero row: stays zero, with a finite gradient
     values[:, 2] = 0.0
     _compare(lambda x: F.normalize(x, p=p, dim=dim), lambda x: TF.normalize(x, p=p, dim=dim),
-             values)
+             values, device=device)
     smooth = np.random.default_rng(5).uniform(0.5, 2, (3, 4))
     assert gradcheck(lambda x: F.normalize(x, p=p, dim=dim),
                      tinyrpn.tensor(smooth, dtype="float64", requires_grad=True))
@@ -151,9 +155,9 @@ MODULES = [
 
 
 @pytest.mark.parametrize(("name", "kw"), MODULES)
-def test_modules_match_pytorch_modules(name, kw):
+def test_modules_match_pytorch_modules(name, kw, device):
     ours, theirs = getattr(nn, name)(**kw), getattr(torch.nn, name)(**kw)
     assert repr(ours) == repr(theirs)
     values = np.random.default_rng(6).uniform(-7, 7, (4, 5))
-    _compare(ours, theirs, values, rtol=_rtol(name))
+    _compare(ours, theirs, values, rtol=_rtol(name), device=device)
     assert list(ours.parameters()) == []

@@ -434,7 +434,7 @@ def test_augmented_assignment_updates_a_parameter_in_place():
     with tinyrpn.no_grad():
         for p in params:
             p -= 0.25 * p.grad
-    np.testing.assert_array_equal(w.numpy(), [0.5, 1.0])
+    np.testing.assert_array_equal(w.detach().numpy(), [0.5, 1.0])
     x = tinyrpn.tensor([1.0, 2.0])
     alias = x
     x += 1

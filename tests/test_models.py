@@ -315,7 +315,7 @@ def test_lecun1989_on_a_device_matches_the_cpu(modern, device):
         model = LeCun1989(modern=modern, torch_seed=1337).double().to(where)
         out = model(x.to(where))
         out.sum().backward()
-        outs.append(out.numpy())
+        outs.append(out.detach().numpy())
         grads.append(model.H1w.grad.numpy())
         if modern:
             assert model.dropout_stream.device == where
@@ -334,6 +334,6 @@ def test_mlp_on_a_device_matches_the_cpu(device):
         model = madgrad_mlp().double().to(where)
         out = model(x.to(where))
         out.sum().backward()
-        results.append((out.numpy(), next(iter(model.parameters())).grad.numpy()))
+        results.append((out.detach().numpy(), next(iter(model.parameters())).grad.numpy()))
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-10, atol=1e-12)

@@ -24,10 +24,11 @@ def _leaf(values, layout="contiguous"):
     return tinyrpn.Tensor._wrap(array, requires_grad=True)
 
 
-def _compare(fn, *arrays, rtol=1e-10, atol=1e-12, check_grads=True):
-    """fn on tinyrpn and torch float64 leaves: equal values (NaN where torch has NaN) and,
-    after backward with a fixed direction, equal gradients."""
-    ours = [tinyrpn.tensor(a, dtype="float64", requires_grad=True) for a in arrays]
+def _compare(fn, *arrays, rtol=1e-10, atol=1e-12, check_grads=True, device="cpu"):
+    """fn on tinyrpn (on ``device``) and torch float64 leaves: equal values (NaN where torch
+    has NaN) and, after backward with a fixed direction, equal gradients."""
+    ours = [tinyrpn.tensor(a, dtype="float64", requires_grad=True, device=device)
+            for a in arrays]
     theirs = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in arrays]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # NumPy's floating-point warnings stay inside
@@ -40,7 +41,7 @@ def _compare(fn, *arrays, rtol=1e-10, atol=1e-12, check_grads=True):
     direction = np.random.default_rng(1).standard_normal(tuple(ref.shape))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        out.backward(tinyrpn.tensor(direction))
+        out.backward(tinyrpn.tensor(direction, device=device))
     ref.backward(torch.tensor(direction))
     for a, ta in zip(ours, theirs):
         expected = np.zeros(ta.shape) if ta.grad is None else ta.grad.numpy()
@@ -58,18 +59,18 @@ UNARY = [
 
 @pytest.mark.parametrize(("name", "domain"), UNARY)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_unary_gradcheck_and_pytorch(name, domain, shape):
+def test_unary_gradcheck_and_pytorch(name, domain, shape, device):
     values = np.random.default_rng(0).uniform(*domain, size=shape)
     for layout in ("contiguous", "transposed"):
         assert gradcheck(lambda x: getattr(tinyrpn, name)(x), _leaf(values, layout))
-    _compare(lambda t, x: getattr(t, name)(x), values)
-    _compare(lambda t, x: getattr(x, name)(), values)
+    _compare(lambda t, x: getattr(t, name)(x), values, device=device)
+    _compare(lambda t, x: getattr(x, name)(), values, device=device)
 
 
 @pytest.mark.parametrize(("name", "domain"), UNARY)
-def test_unary_edge_values_match_pytorch(name, domain):
+def test_unary_edge_values_match_pytorch(name, domain, device):
     edges = np.array([NAN, INF, -INF, 0.0, -0.0, 1.0, -1.0, 1e-300, 710.0])
-    ours = getattr(tinyrpn, name)(tinyrpn.tensor(edges, dtype="float64"))
+    ours = getattr(tinyrpn, name)(tinyrpn.tensor(edges, dtype="float64", device=device))
     theirs = getattr(torch, name)(torch.tensor(edges, dtype=torch.float64))
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
     # float32 in, float32 out; integers become float32, as in PyTorch
@@ -78,19 +79,19 @@ def test_unary_edge_values_match_pytorch(name, domain):
 
 
 @pytest.mark.parametrize("name", ["sign", "floor", "ceil", "trunc", "round"])
-def test_rounding_has_zero_gradient_and_matches_pytorch(name):
+def test_rounding_has_zero_gradient_and_matches_pytorch(name, device):
     values = np.array([-2.5, -1.5, -0.5, -0.2, 0.0, 0.5, 1.5, 2.5, 2.7, NAN, INF])
-    _compare(lambda t, x: getattr(t, name)(x) * x, values)
-    ints = tinyrpn.tensor([-3, 0, 4])
+    _compare(lambda t, x: getattr(t, name)(x) * x, values, device=device)
+    ints = tinyrpn.tensor([-3, 0, 4], device=device)
     out = getattr(tinyrpn, name)(ints)
     np.testing.assert_array_equal(out.numpy(), getattr(torch, name)(torch.tensor([-3, 0, 4])))
     assert out.dtype == np.int64
 
 
-def test_round_with_decimals_matches_pytorch():
+def test_round_with_decimals_matches_pytorch(device):
     values = np.array([1.2345, -2.5551, 0.125, 1234.5])
     for decimals in (0, 1, 2, -1):
-        _compare(lambda t, x, n=decimals: t.round(x, decimals=n) + x, values)
+        _compare(lambda t, x, n=decimals: t.round(x, decimals=n) + x, values, device=device)
     assert round(tinyrpn.tensor([1.6])).item() == 2.0  # Python's round() hands over
 
 
@@ -117,25 +118,25 @@ A, B, C = RNG.uniform(-3, 3, (3, 4)), RNG.uniform(-3, 3, (4,)), RNG.uniform(0.5,
     lambda t, a, b, c: a % c + a % 0.7,
     lambda t, a, b, c: t.lerp(a, b, c),
     lambda t, a, b, c: a.lerp(b, 0.3),
-    lambda t, a, b, c: t.lerp(a, b, t.tensor(0.25, dtype=t.float64)),
+    lambda t, a, b, c: t.lerp(a, b, t.zeros_like(c[0, 0]) + 0.25),  # a 0-d weight
 ])
-def test_binary_gradcheck_and_pytorch(fn):
-    _compare(fn, A, B, C)
+def test_binary_gradcheck_and_pytorch(fn, device):
+    _compare(fn, A, B, C, device=device)
     ours = [_leaf(v) for v in (A, B, C)]
     assert gradcheck(lambda a, b, c: fn(tinyrpn, a, b, c), *ours)
 
 
-def test_copysign_edge_values_match_pytorch():
+def test_copysign_edge_values_match_pytorch(device):
     a = np.array([0.0, -0.0, 2.0, -2.0, 3.0, NAN])
     b = np.array([-1.0, 1.0, -0.0, 0.0, NAN, -1.0])
-    _compare(lambda t, x, y: t.copysign(x, y), a, b)
-    _compare(lambda t, x: t.copysign(x, -1.0), a)
+    _compare(lambda t, x, y: t.copysign(x, y), a, b, device=device)
+    _compare(lambda t, x: t.copysign(x, -1.0), a, device=device)
 
 
-def test_logaddexp_extremes_match_pytorch():
+def test_logaddexp_extremes_match_pytorch(device):
     a = np.array([1000.0, -1000.0, 0.0, -INF, 5.0])
     b = np.array([1000.0, -1001.0, -INF, 3.0, INF])
-    _compare(lambda t, x, y: t.logaddexp(x, y), a, b)
+    _compare(lambda t, x, y: t.logaddexp(x, y), a, b, device=device)
 
 
 def test_floor_divide_and_remainder_follow_python_and_pytorch():
@@ -165,20 +166,20 @@ def test_floor_divide_and_remainder_follow_python_and_pytorch():
     np.array([[1.5, 0.0, 2.0, -1.0], [0.0, 3.0, 0.0, 2.0], [1.0, 2.0, 3.0, 4.0]]),
 ])
 @pytest.mark.parametrize(("dim", "keepdim"), [(None, False), (0, False), (1, True), (-1, False)])
-def test_prod_gradcheck_and_pytorch_with_zeros(values, dim, keepdim):
+def test_prod_gradcheck_and_pytorch_with_zeros(values, dim, keepdim, device):
     if dim is None:
         fn = lambda t, x: x.prod()  # noqa: E731
     else:
         fn = lambda t, x: t.prod(x, dim, keepdim=keepdim)  # noqa: E731
-    _compare(fn, values)
+    _compare(fn, values, device=device)
     assert gradcheck(lambda x: fn(tinyrpn, x), _leaf(values))
 
 
-def test_prod_edge_shapes_and_dtypes():
-    _compare(lambda t, x: x.prod(), np.array(2.5))
-    _compare(lambda t, x: x.prod(0), np.array(2.5))
-    _compare(lambda t, x: x.prod(), np.zeros((0,)))
-    _compare(lambda t, x: x.prod(1), np.zeros((2, 0)))
+def test_prod_edge_shapes_and_dtypes(device):
+    _compare(lambda t, x: x.prod(), np.array(2.5), device=device)
+    _compare(lambda t, x: x.prod(0), np.array(2.5), device=device)
+    _compare(lambda t, x: x.prod(), np.zeros((0,)), device=device)
+    _compare(lambda t, x: x.prod(1), np.zeros((2, 0)), device=device)
     ints = tinyrpn.tensor([1, 2, 3, 4])
     assert ints.prod().item() == 24 and ints.prod().dtype == np.int64
     assert tinyrpn.tensor([True, True]).prod().dtype == np.int64

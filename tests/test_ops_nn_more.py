@@ -41,7 +41,7 @@ def test_conv1d_unbatched_and_module():
     layer = nn.Conv1d(3, 5, 3, padding=1, bias=True)
     assert layer.weight.shape == (5, 3, 3) and layer.bias.shape == (5,)
     bound = 1 / np.sqrt(9)  # PyTorch's init bound: 1/√fan_in
-    assert np.abs(layer.weight.numpy()).max() <= bound
+    assert np.abs(layer.weight.detach().numpy()).max() <= bound
     assert layer(tinyrpn.randn(2, 3, 8)).shape == (2, 5, 8)
 
 
@@ -79,10 +79,10 @@ def test_conv_transpose2d_module_matches_torch():
     theirs = torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)
     assert ours.weight.shape == tuple(theirs.weight.shape)
     with torch.no_grad():
-        theirs.weight.copy_(torch.tensor(ours.weight.numpy()))
-        theirs.bias.copy_(torch.tensor(ours.bias.numpy()))
+        theirs.weight.copy_(torch.tensor(ours.weight.detach().numpy()))
+        theirs.bias.copy_(torch.tensor(ours.bias.detach().numpy()))
     x = arr(2, 4, 5, 5).astype(np.float32)
-    np.testing.assert_allclose(ours(tinyrpn.tensor(x)).numpy(),
+    np.testing.assert_allclose(ours(tinyrpn.tensor(x)).detach().numpy(),
                                theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -216,12 +216,12 @@ def test_batchnorm3d_matches_torch_in_training_and_eval():
     x = arr(3, 2, 2, 3, 4).astype(np.float32)
     ours, theirs = nn.BatchNorm3d(2), torch.nn.BatchNorm3d(2)
     for _ in range(2):
-        np.testing.assert_allclose(ours(tinyrpn.tensor(x)).numpy(),
+        np.testing.assert_allclose(ours(tinyrpn.tensor(x)).detach().numpy(),
                                    theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5,
                                    atol=1e-5)
     ours.eval()
     theirs.eval()
-    np.testing.assert_allclose(ours(tinyrpn.tensor(x)).numpy(),
+    np.testing.assert_allclose(ours(tinyrpn.tensor(x)).detach().numpy(),
                                theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
     assert set(ours.state_dict()) == set(theirs.state_dict())
     for name, value in theirs.state_dict().items():

@@ -18,17 +18,17 @@ def _torch():
     return pytest.importorskip("torch")
 
 
-def _pair(values, dtype="float64"):
-    """The same leaf values in tinyrpn and in torch, both requiring grad."""
+def _pair(values, dtype="float64", device="cpu"):
+    """The same leaf values in tinyrpn (on ``device``) and in torch, both requiring grad."""
     torch = _torch()
     values = np.asarray(values, dtype=dtype)
-    return (tinyrpn.tensor(values, requires_grad=True),
+    return (tinyrpn.tensor(values, requires_grad=True, device=device),
             torch.tensor(values, requires_grad=True))
 
 
-def _grads_match(fn, values):
+def _grads_match(fn, values, device="cpu"):
     """fn on both engines: values and input gradients equal (NaN where torch has NaN)."""
-    ours, theirs = _pair(values)
+    ours, theirs = _pair(values, device=device)
     out, ref = fn(tinyrpn, ours), fn(_torch(), theirs)
     np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
     with warnings.catch_warnings():
@@ -60,15 +60,15 @@ INDEXES = [
 
 
 @pytest.mark.parametrize("index", INDEXES)
-def test_integers_select_before_index_arrays_as_in_pytorch(index):
+def test_integers_select_before_index_arrays_as_in_pytorch(index, device):
     torch = _torch()
     values = np.arange(120.0).reshape(2, 3, 4, 5)
-    x, tx = _pair(values)
+    x, tx = _pair(values, device=device)
     out, ref = x[index(tinyrpn)], tx[index(torch)]
     assert out.shape == tuple(ref.shape)
     np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())
     direction = np.random.default_rng(0).standard_normal(out.shape)
-    out.backward(tinyrpn.tensor(direction))
+    out.backward(tinyrpn.tensor(direction, device=device))
     ref.backward(torch.tensor(direction))
     np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
 
@@ -87,8 +87,8 @@ def test_indexing_a_0d_tensor_suggests_item():
 # ----------------------------------------------------------------------------- view
 
 
-def test_view_of_a_non_contiguous_tensor_is_refused():
-    x = tinyrpn.arange(6.0).reshape(2, 3).t()
+def test_view_of_a_non_contiguous_tensor_is_refused(device):
+    x = tinyrpn.arange(6.0, device=device).reshape(2, 3).t()
     with pytest.raises(RuntimeError, match=r"view: .*shape \(3, 2\).*Use \.reshape"):
         x.view(6)
     np.testing.assert_array_equal(x.reshape(6).numpy(), [0, 3, 1, 4, 2, 5])
@@ -96,12 +96,12 @@ def test_view_of_a_non_contiguous_tensor_is_refused():
     assert not x.is_contiguous() and x.contiguous().is_contiguous()
 
 
-def test_writes_through_a_view_reach_the_base():
-    x = tinyrpn.zeros(2, 3)
+def test_writes_through_a_view_reach_the_base(device):
+    x = tinyrpn.zeros(2, 3, device=device)
     x.view(6)[4] = 7.0
     x.t().view(3, 2)  # a transpose viewed with its own dims is still a view
     assert x[1, 1].item() == 7.0
-    y = tinyrpn.zeros(4, 6)[:, ::2]  # strided, but the last two dims can still split
+    y = tinyrpn.zeros(4, 6, device=device)[:, ::2]  # strided, but the last two dims can still split
     assert y.view(4, 3, 1).shape == (4, 3, 1)
 
 
@@ -134,14 +134,15 @@ def test_numpy_of_a_tensor_that_requires_grad_is_refused():
     lambda t, y, w: y.__setitem__((0, slice(1, 3)), w[1, :2]),
     lambda t, y, w: y.__setitem__(1, 5.0),
 ])
-def test_inplace_change_of_a_non_leaf_records_the_op_as_pytorch(change):
+def test_inplace_change_of_a_non_leaf_records_the_op_as_pytorch(change, device):
     torch = _torch()
     rng = np.random.default_rng(0)
     xv, wv = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
     results = []
     for t in (tinyrpn, torch):
-        x = t.tensor(xv, requires_grad=True)
-        w = t.tensor(wv, requires_grad=True)
+        on = {"device": device} if t is tinyrpn else {}
+        x = t.tensor(xv, requires_grad=True, **on)
+        w = t.tensor(wv, requires_grad=True, **on)
         y = x * 2
         change(t, y, w)
         assert y.grad_fn is not None
@@ -166,11 +167,11 @@ def test_inplace_change_of_a_saved_value_raises_at_backward():
         b.sum().backward()
 
 
-def test_inplace_rules():
-    w = tinyrpn.ones(2, requires_grad=True)
+def test_inplace_rules(device):
+    w = tinyrpn.ones(2, requires_grad=True, device=device)
     with pytest.raises(GradientError, match="leaf that requires grad"):
         w.add_(1)
-    x = tinyrpn.zeros(3)
+    x = tinyrpn.zeros(3, device=device)
     x.add_(w.sum())  # a plain tensor takes a gradient-carrying one: it joins the graph
     assert x.requires_grad and not x.is_leaf
     x.sum().backward()
@@ -192,6 +193,33 @@ def test_an_empty_dim_tuple_reduces_every_dim(op):
     values = np.arange(6.0).reshape(2, 3)
     _grads_match(lambda t, x: getattr(x, op)(()), values)
     assert getattr(tinyrpn.tensor(values), op)(()).shape == ()
+
+
+@pytest.mark.parametrize("op", ["var", "std"])
+def test_an_empty_dim_tuple_reduces_every_dim_for_var_and_std(op):
+    # compared with torch's dim=None: torch 2.x's backward of var(()) returns ±inf
+    values = np.arange(1.0, 7.0).reshape(2, 3) ** 2
+    _grads_match(lambda t, x: getattr(x, op)(() if t is tinyrpn else None), values)
+    assert getattr(tinyrpn.tensor(values), op)(()).shape == ()
+
+
+def test_logsumexp_of_an_empty_dim_tuple_reduces_every_dim():
+    # as sum(()); torch 2.x means the same but its forward fails to broadcast the result
+    x = tinyrpn.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    out = tinyrpn.logsumexp(x, ())
+    assert out.shape == ()
+    np.testing.assert_allclose(out.item(), tinyrpn.logsumexp(x).item(), rtol=1e-15)
+    assert tinyrpn.gradcheck(lambda a: tinyrpn.logsumexp(a, ()), x)
+
+
+def test_any_and_all_with_an_empty_dim_tuple_reduce_nothing_as_torch():
+    torch = _torch()
+    values = np.array([[0.0, 1.0, 2.0], [3.0, 0.0, 5.0]])
+    for op in ("any", "all"):
+        ours = getattr(tinyrpn, op)(tinyrpn.tensor(values), ())
+        theirs = getattr(torch, op)(torch.tensor(values), dim=())
+        assert ours.shape == tuple(theirs.shape) == (2, 3)
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
 # ----------------------------------------------------------------------------- dtypes
@@ -234,8 +262,8 @@ NAN = float("nan")
     (lambda t, x: t.minimum(x[:4], x[4:]), [NAN, 1.0, 2.0, NAN, 1.0, NAN, 2.0, NAN]),
     (lambda t, x: t.relu(x), [NAN, -1.0, 0.0, 2.0]),
 ])
-def test_nan_gradients_follow_pytorch(fn, values):
-    _grads_match(fn, values)
+def test_nan_gradients_follow_pytorch(fn, values, device):
+    _grads_match(fn, values, device)
 
 
 def test_amax_over_a_nan_gives_nan_gradients_as_pytorch():
@@ -267,10 +295,11 @@ def test_shape_and_argument_errors_are_value_and_runtime_errors(call, message):
         call()
 
 
-def test_augmented_assignment_into_a_slice_of_a_graph_tensor_as_pytorch():
+def test_augmented_assignment_into_a_slice_of_a_graph_tensor_as_pytorch(device):
     results = []
     for t in (tinyrpn, _torch()):
-        x = t.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+        on = {"device": device} if t is tinyrpn else {}
+        x = t.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, **on)
         y = x * 2
         y[:, 0] += 1  # a temporary view, read, added to and written back
         y[1] *= 3.0

@@ -597,6 +597,6 @@ def test_subspace_on_a_device_matches_the_cpu(kind, device):
             sub(x.to(where)).square().sum().backward()
             opt.step()
         assert sub.omega.device == where
-        results.append((sub.omega.numpy(), sub(x.to(where)).numpy()))
+        results.append((sub.omega.detach().numpy(), sub(x.to(where)).detach().numpy()))
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-10, atol=1e-12)

@@ -58,7 +58,8 @@ from tinyrpn.autograd import (
     zeros_like,
 )
 from tinyrpn.backend import cuda_is_available  # the older name of cuda.is_available
-from tinyrpn.display import TinyrpnWarning, install_warning_format
+from tinyrpn.display import TinyrpnWarning
+from tinyrpn.display import install_warning_format as _install_warning_format
 from tinyrpn.gradcheck import GradcheckError, gradcheck
 from tinyrpn.ops.activations import celu, selu
 from tinyrpn.ops.elementwise import (
@@ -161,7 +162,7 @@ from tinyrpn.random import get_rng_state, manual_seed, set_rng_state
 
 clip = clamp
 
-install_warning_format()  # tinyrpn's warnings print as one line, ``ConfigWarning: ...``
+_install_warning_format()  # tinyrpn's warnings print as one line, ``ConfigWarning: ...``
 
 __version__ = "0.1.0"
 

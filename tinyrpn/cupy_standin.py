@@ -28,6 +28,7 @@ array changes it), as in CuPy.
 from __future__ import annotations
 
 import types
+import weakref
 from typing import Any
 
 import numpy as np
@@ -43,10 +44,11 @@ class ndarray(np.lib.mixins.NDArrayOperatorsMixin):
     them through ``__array_ufunc__`` below, where the NumPy-array check is made.
     """
 
-    __slots__ = ("_host",)
+    __slots__ = ("_host", "__weakref__")
 
     def __init__(self, shape: Any, dtype: Any = float, order: str = "C") -> None:
         self._host = np.empty(shape, dtype=dtype, order=order)  # as cupy.ndarray(shape, dtype)
+        _owners[id(self._host)] = self
 
     # -- crossing to the host: explicit only ------------------------------------------------
 
@@ -162,8 +164,13 @@ class ndarray(np.lib.mixins.NDArrayOperatorsMixin):
 
     @property
     def base(self) -> Any:
-        """The array this one is a view of (a stand-in array), or None."""
-        return None if self._host.base is None else _wrap(self._host.base)
+        """The array this one is a view of, or None: as in CuPy, the very stand-in array
+        that owns the memory (so ``view.base is owner``) while it is alive."""
+        owner = self._host.base
+        if owner is None:
+            return None
+        found = _owners.get(id(owner))
+        return _wrap(owner) if found is None else found
 
     @property
     def data(self) -> Any:
@@ -240,11 +247,18 @@ def _basic(index: Any) -> bool:
                for p in parts)
 
 
+# The stand-in array that owns each NumPy buffer, by the buffer's id (valid while the
+# owner, which holds the buffer, is alive): what ``view.base`` hands back.
+_owners: weakref.WeakValueDictionary[int, ndarray] = weakref.WeakValueDictionary()
+
+
 def _wrap(x: Any) -> Any:
     """NumPy results as stand-in arrays; a NumPy scalar becomes a 0-d array, as in CuPy."""
     if isinstance(x, (np.ndarray, np.generic)):
         a = ndarray.__new__(ndarray)
         a._host = np.asarray(x) if isinstance(x, np.generic) else x
+        if a._host.base is None and id(a._host) not in _owners:
+            _owners[id(a._host)] = a
         return a
     if isinstance(x, tuple):
         return tuple(_wrap(v) for v in x)

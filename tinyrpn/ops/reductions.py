@@ -15,7 +15,7 @@ import numpy as np
 
 from tinyrpn import backend
 from tinyrpn.autograd import Function, MaxResult, Tensor, _new_tensor, as_tensor
-from tinyrpn.ops.math import _normalize_dims, _xp, mean, sqrt, var
+from tinyrpn.ops.math import _normalize_dims, _reduced_dims, _xp, mean, sqrt, var
 
 
 def _one_dim(op: str, dim: Any, ndim: int) -> int:
@@ -191,12 +191,12 @@ class LogSumExp(Function):
 
 
 def logsumexp(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    """log Σ exp(x) over ``dim`` (an int or a tuple; all dims when None), computed
-    stably, as ``torch.logsumexp``."""
+    """log Σ exp(x) over ``dim`` (an int or a tuple; all dims when None or ``()``, as
+    for ``sum``), computed stably, as ``torch.logsumexp``."""
     input = as_tensor(input)
     if input.dtype.kind != "f":
         input = input.to(dtype=np.float32)
-    return LogSumExp.apply(input, dims=_normalize_dims(dim, input.ndim), keepdim=keepdim)
+    return LogSumExp.apply(input, dims=_reduced_dims(dim, input.ndim), keepdim=keepdim)
 
 
 class LogCumSumExp(Function):
