@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from tinyrpn.autograd import Tensor, is_floating
+from tinyrpn.autograd import ArgumentError, Tensor, is_floating
 from tinyrpn.ops.indexing import masked_fill
 from tinyrpn.ops.layout import repeat_interleave
 from tinyrpn.ops.nn import dropout, softmax
@@ -33,16 +33,16 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     for name, t in (("query", query), ("key", key), ("value", value)):
         if not isinstance(t, Tensor) or not is_floating(t.dtype) or t.ndim < 2:
             got = (t.dtype, t.shape) if isinstance(t, Tensor) else type(t).__name__
-            raise ValueError(f"{op}: {name} must be a floating-point Tensor with at least 2 "
+            raise ArgumentError(f"{op}: {name} must be a floating-point Tensor with at least 2 "
                              f"dims (..., length, features), got {got}")
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
-        raise ValueError(f"{op}: query {query.shape}, key {key.shape} and value {value.shape} "
+        raise ArgumentError(f"{op}: query {query.shape}, key {key.shape} and value {value.shape} "
                          f"must agree: query and key in the last dim, key and value in the "
                          f"one before")
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
         heads, kv_heads = query.shape[-3], key.shape[-3]
         if heads % kv_heads:
-            raise ValueError(f"{op}: {heads} query heads are not a multiple of {kv_heads} "
+            raise ArgumentError(f"{op}: {heads} query heads are not a multiple of {kv_heads} "
                              f"key/value heads")
         key = repeat_interleave(key, heads // kv_heads, -3)
         value = repeat_interleave(value, heads // kv_heads, -3)
@@ -54,7 +54,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     keep = None
     if is_causal:
         if attn_mask is not None:
-            raise ValueError(f"{op}: give attn_mask or is_causal, not both")
+            raise ArgumentError(f"{op}: give attn_mask or is_causal, not both")
         keep = xp.tril(xp.ones((length, source), dtype=bool))
     elif attn_mask is not None:
         mask = attn_mask if isinstance(attn_mask, Tensor) else Tensor._wrap(
@@ -62,7 +62,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         try:
             np.broadcast_shapes(mask.shape, scores.shape)
         except ValueError:
-            raise ValueError(f"{op}: attn_mask of shape {mask.shape} does not broadcast to "
+            raise ArgumentError(f"{op}: attn_mask of shape {mask.shape} does not broadcast to "
                              f"the scores' shape {scores.shape}") from None
         if mask.dtype == np.bool_:
             keep = mask.data

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import Function, MaxResult, Tensor, _new_tensor, as_tensor
+from tinyrpn.autograd import ArgumentError, Function, MaxResult, Tensor, _new_tensor, as_tensor
 from tinyrpn.ops.math import _normalize_dims, _xp, binary_operands
 
 
@@ -65,12 +65,12 @@ def _kernels() -> Any:
 
 def _check_gather_shapes(op: str, a: Tensor, dim: int, index: Any, what: str) -> None:
     if index.ndim != a.ndim:
-        raise ValueError(f"{op}: index has {index.ndim} dims but {what} has {a.ndim} "
+        raise ArgumentError(f"{op}: index has {index.ndim} dims but {what} has {a.ndim} "
                          f"(shapes {tuple(index.shape)} and {a.shape}); they must have the "
                          f"same number of dims")
     for axis, (i, s) in enumerate(zip(index.shape, a.shape)):
         if axis != dim and i > s:
-            raise ValueError(f"{op}: index shape {tuple(index.shape)} is larger than {what} "
+            raise ArgumentError(f"{op}: index shape {tuple(index.shape)} is larger than {what} "
                              f"shape {a.shape} in dim {axis} (only dim {dim} may differ)")
     size = a.shape[dim] if a.ndim else 1
     if index.size and (int(index.min()) < 0 or int(index.max()) >= size):
@@ -129,7 +129,7 @@ def scatter_add(input: Tensor, dim: int, index: Any, src: Tensor) -> Tensor:
     idx = _index_array("scatter_add", index, input)
     _check_gather_shapes("scatter_add", input, d, idx, "input")
     if idx.ndim != src.ndim or any(i > s for i, s in zip(idx.shape, src.shape)):
-        raise ValueError(f"scatter_add: index shape {tuple(idx.shape)} must be no larger than "
+        raise ArgumentError(f"scatter_add: index shape {tuple(idx.shape)} must be no larger than "
                          f"src shape {src.shape} in every dim")
     if input.ndim == 0:
         out = ScatterAdd.apply(input.reshape(1), src.reshape(1), dim=0, index=idx.reshape(1))
@@ -182,11 +182,11 @@ def masked_fill(input: Tensor, mask: Any, value: Any) -> Tensor:
     except ValueError:
         shape = None
     if shape != input.shape:
-        raise ValueError(f"masked_fill: mask of shape {tuple(mask_data.shape)} does not "
+        raise ArgumentError(f"masked_fill: mask of shape {tuple(mask_data.shape)} does not "
                          f"broadcast to the input's shape {input.shape}")
     if isinstance(value, Tensor):
         if value.ndim != 0:
-            raise ValueError(f"masked_fill: a tensor value must be 0-d, got shape "
+            raise ArgumentError(f"masked_fill: a tensor value must be 0-d, got shape "
                              f"{value.shape}")
         value = value if value.dtype == input.dtype else value.to(dtype=input.dtype)
         return MaskedFillTensor.apply(input, value, mask=mask_data)
@@ -208,10 +208,10 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     data = t.data.astype(np.int64, copy=False)
     if num_classes == -1:
         if data.size == 0:
-            raise ValueError("one_hot: cannot infer num_classes from an empty tensor; give it")
+            raise ArgumentError("one_hot: cannot infer num_classes from an empty tensor; give it")
         num_classes = int(data.max()) + 1
     if data.size and (int(data.min()) < 0 or int(data.max()) >= num_classes):
-        raise ValueError(f"one_hot: class values must be in [0, {num_classes - 1}] for "
+        raise ArgumentError(f"one_hot: class values must be in [0, {num_classes - 1}] for "
                          f"num_classes={num_classes}, got values from {int(data.min())} to "
                          f"{int(data.max())}")
     xp = t.xp
@@ -248,7 +248,7 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Ten
     ``torch.nn.functional.embedding``; ``padding_idx`` receives no gradient."""
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         got = weight.shape if isinstance(weight, Tensor) else type(weight).__name__
-        raise ValueError(f"embedding: weight must be a 2-D Tensor (num_embeddings, "
+        raise ArgumentError(f"embedding: weight must be a 2-D Tensor (num_embeddings, "
                          f"embedding_dim), got {got}")
     index = _index_array("embedding", input, weight)
     n = weight.shape[0]
@@ -257,7 +257,7 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Ten
                          f"got values from {int(index.min())} to {int(index.max())}")
     if padding_idx is not None:
         if not -n <= padding_idx < n:
-            raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for {n} "
+            raise ArgumentError(f"embedding: padding_idx {padding_idx} is out of range for {n} "
                              f"embeddings")
         padding_idx %= n
     return Embedding.apply(weight, index=index, padding_idx=padding_idx)
@@ -305,7 +305,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True,
     input = as_tensor(input)
     size = input.shape[_one_dim("topk", dim, input.ndim)] if input.ndim else 1
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= size:
-        raise ValueError(f"topk: k must be an int in [0, {size}] for dim {dim} of shape "
+        raise ArgumentError(f"topk: k must be an int in [0, {size}] for dim {dim} of shape "
                          f"{input.shape}, got {k!r}")
     if input.ndim == 0:
         return sort(input)

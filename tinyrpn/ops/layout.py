@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import Function, Tensor, as_tensor
+from tinyrpn.autograd import ArgumentError, Function, Tensor, as_tensor
 from tinyrpn.ops.math import _normalize_dims, _xp
 from tinyrpn.ops.shape import _sizes, expand, getitem, permute, reshape
 
@@ -66,7 +66,7 @@ class Triangle(Function):
 def _triangle(op: str, input: Tensor, diagonal: int, lower: bool) -> Tensor:
     input = as_tensor(input)
     if input.ndim < 2:
-        raise ValueError(f"{op}: input must have at least 2 dims, got shape {input.shape}")
+        raise ArgumentError(f"{op}: input must have at least 2 dims, got shape {input.shape}")
     rows, cols = input.shape[-2:]
     xp = input.xp
     offset = xp.arange(cols)[None, :] - xp.arange(rows)[:, None]  # column minus row
@@ -113,10 +113,10 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
     dim 1, as ``torch.Tensor.repeat`` (sizes may add leading dims, never fewer)."""
     reps = _sizes(sizes)
     if len(reps) < input.ndim:
-        raise ValueError(f"repeat: {len(reps)} repeat counts {reps} for a tensor with "
+        raise ArgumentError(f"repeat: {len(reps)} repeat counts {reps} for a tensor with "
                          f"{input.ndim} dims (shape {input.shape}); give at least {input.ndim}")
     if any(r < 0 for r in reps):
-        raise ValueError(f"repeat: repeat counts must be >= 0, got {reps}")
+        raise ArgumentError(f"repeat: repeat counts must be >= 0, got {reps}")
     return Repeat.apply(input, reps=reps)
 
 
@@ -145,7 +145,7 @@ def index_select(input: Tensor, dim: int, index: Any) -> Tensor:
     d = _one_dim("index_select", dim, input.ndim)
     idx = index.data if isinstance(index, Tensor) else input.xp.asarray(index)
     if idx.ndim > 1 or idx.dtype.kind not in "iu":
-        raise ValueError(f"index_select: index must be a 1-D integer tensor, got shape "
+        raise ArgumentError(f"index_select: index must be a 1-D integer tensor, got shape "
                          f"{tuple(idx.shape)} and dtype {idx.dtype}")
     n = input.shape[d] if input.ndim else 1
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
@@ -170,10 +170,10 @@ def repeat_interleave(input: Tensor, repeats: Any, dim: int | None = None) -> Te
         counts, np.ndarray) else counts)
     if counts.dtype.kind not in "iu" or counts.ndim > 1 or (
             counts.ndim == 1 and counts.size not in (1, n)):
-        raise ValueError(f"repeat_interleave: repeats must be an int or a 1-D integer tensor "
+        raise ArgumentError(f"repeat_interleave: repeats must be an int or a 1-D integer tensor "
                          f"of {n} counts (one per slice of dim {dim}), got {repeats!r}")
     if (counts < 0).any():
-        raise ValueError(f"repeat_interleave: repeats must be >= 0, got {counts.tolist()}")
+        raise ArgumentError(f"repeat_interleave: repeats must be >= 0, got {counts.tolist()}")
     index = np.repeat(np.arange(n), np.broadcast_to(counts.reshape(-1), (n,)))
     return IndexSelect.apply(input, dim=d, index=input.xp.asarray(index, dtype=np.int64))
 
@@ -188,7 +188,7 @@ def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     known = int(np.prod([s for s in sizes if s != -1]))
     if sizes.count(-1) > 1 or (-1 not in sizes and known != input.shape[d]) or (
             -1 in sizes and (known == 0 or input.shape[d] % known)):
-        raise ValueError(f"unflatten: sizes {sizes} do not multiply to dim {dim}'s size "
+        raise ArgumentError(f"unflatten: sizes {sizes} do not multiply to dim {dim}'s size "
                          f"{input.shape[d]} (input shape {input.shape})")
     return reshape(input, *input.shape[:d], *sizes, *input.shape[d + 1:])
 
@@ -224,7 +224,7 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
     input = as_tensor(input)
     d1, d2 = _one_dim("diagonal", dim1, input.ndim), _one_dim("diagonal", dim2, input.ndim)
     if d1 == d2:
-        raise ValueError(f"diagonal: dim1 and dim2 must differ, both are {dim1}")
+        raise ArgumentError(f"diagonal: dim1 and dim2 must differ, both are {dim1}")
     return Diagonal.apply(input, offset=int(offset), dim1=d1, dim2=d2)
 
 
@@ -241,7 +241,7 @@ def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
     d = _one_dim("unfold", dimension, input.ndim)
     n = input.shape[d]
     if size < 0 or size > n or step < 1:
-        raise ValueError(f"unfold: need 0 <= size <= {n} (dim {dimension}'s size) and step "
+        raise ArgumentError(f"unfold: need 0 <= size <= {n} (dim {dimension}'s size) and step "
                          f">= 1, got size={size}, step={step}")
     starts = np.arange((n - size) // step + 1) * step
     index = input.xp.asarray(starts[:, None] + np.arange(size)[None, :])
@@ -262,12 +262,12 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Te
     if isinstance(split_size_or_sections, (int, np.integer)):
         size = int(split_size_or_sections)
         if size <= 0 and n > 0:
-            raise ValueError(f"split: split_size must be positive, got {size}")
+            raise ArgumentError(f"split: split_size must be positive, got {size}")
         sizes = [min(size, n - start) for start in range(0, n, size)] if n else [0]
     else:
         sizes = [int(s) for s in split_size_or_sections]
         if sum(sizes) != n or any(s < 0 for s in sizes):
-            raise ValueError(f"split: sections {sizes} must be >= 0 and add up to dim {dim}'s "
+            raise ArgumentError(f"split: sections {sizes} must be >= 0 and add up to dim {dim}'s "
                              f"size {n} (shape {tensor.shape})")
     pieces, start = [], 0
     for s in sizes:
@@ -280,7 +280,7 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """Split into ``chunks`` pieces of ⌈size / chunks⌉ along ``dim`` (fewer when the size
     runs out first), as ``torch.chunk``."""
     if chunks < 1:
-        raise ValueError(f"chunk: chunks must be >= 1, got {chunks}")
+        raise ArgumentError(f"chunk: chunks must be >= 1, got {chunks}")
     n = input.shape[_one_dim("chunk", dim, input.ndim)]
     return split(input, max(-(-n // chunks), 1), dim)
 
@@ -295,11 +295,11 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     if indexing not in ("ij", "xy"):
-        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+        raise ArgumentError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     tensors = [as_tensor(t) for t in tensors]
     for i, t in enumerate(tensors):
         if t.ndim > 1:
-            raise ValueError(f"meshgrid: tensor {i} must be 0-D or 1-D, got shape {t.shape}")
+            raise ArgumentError(f"meshgrid: tensor {i} must be 0-D or 1-D, got shape {t.shape}")
     flat = [reshape(t, -1) for t in tensors]
     shape = [t.shape[0] for t in flat]
     order = list(range(len(flat)))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import Function, Tensor, _new_tensor, is_floating
+from tinyrpn.autograd import ArgumentError, Function, Tensor, _new_tensor, is_floating
 from tinyrpn.ops.math import _xp, mean
 from tinyrpn.ops.shape import reshape, squeeze, unsqueeze
 
@@ -147,7 +147,7 @@ def _pair(op: str, name: str, value: Any) -> tuple[int, int]:
         isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
     ):
         return (int(value[0]), int(value[-1]))
-    raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    raise ArgumentError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
 
 
 def _batched(op: str, x: Any) -> tuple[Tensor, bool]:
@@ -155,7 +155,7 @@ def _batched(op: str, x: Any) -> tuple[Tensor, bool]:
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
     if x.ndim not in (3, 4):
-        raise ValueError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got "
+        raise ArgumentError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got "
                          f"shape {x.shape}")
     if not is_floating(x.dtype):
         raise TypeError(f"{op}: input must be floating point, got {x.dtype}")
@@ -170,17 +170,17 @@ def _window_geometry(op: str, x: Tensor, kernel_size: Any, stride: Any, padding:
         op, "stride", stride)
     padding, dilation = _pair(op, "padding", padding), _pair(op, "dilation", dilation)
     if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
-        raise ValueError(f"{op}: need kernel_size, stride and dilation >= 1 and padding >= 0; "
+        raise ArgumentError(f"{op}: need kernel_size, stride and dilation >= 1 and padding >= 0; "
                          f"got kernel_size={kernel}, stride={stride}, padding={padding}, "
                          f"dilation={dilation}")
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise ValueError(f"{op}: padding {padding} must be at most half the kernel size "
+        raise ArgumentError(f"{op}: padding {padding} must be at most half the kernel size "
                          f"{kernel}")
     pool = _pool_module()
     out_hw = tuple(pool.pool_output_size(x.shape[2 + a], kernel[a], stride[a], padding[a],
                                          dilation[a], ceil_mode) for a in (0, 1))
     if min(out_hw) < 1:
-        raise ValueError(f"{op}: input {x.shape} is too small for kernel_size={kernel}, "
+        raise ArgumentError(f"{op}: input {x.shape} is too small for kernel_size={kernel}, "
                          f"padding={padding}, dilation={dilation} (output would be "
                          f"{out_hw[0]}x{out_hw[1]})")
     return kernel, stride, padding, dilation, out_hw
@@ -219,7 +219,7 @@ def avg_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = Non
     kernel, stride, padding, _, out_hw = _window_geometry(
         "avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and divisor_override <= 0:
-        raise ValueError(f"avg_pool2d: divisor_override must be positive, got "
+        raise ArgumentError(f"avg_pool2d: divisor_override must be positive, got "
                          f"{divisor_override}")
     divisor = _pool_module().avg_divisor(out_hw, x.shape[2:], kernel, stride, padding,
                                          count_include_pad, divisor_override)
@@ -235,15 +235,15 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     sizes = (output_size, output_size) if not isinstance(output_size, Sequence) else tuple(
         output_size)
     if len(sizes) != 2:
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got "
+        raise ArgumentError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got "
                          f"{output_size!r}")
     out_hw = tuple(x.shape[2 + a] if s is None else s for a, s in enumerate(sizes))
     if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1
            for s in out_hw):
-        raise ValueError(f"adaptive_avg_pool2d: output sizes must be positive ints (or None), "
+        raise ArgumentError(f"adaptive_avg_pool2d: output sizes must be positive ints (or None), "
                          f"got {output_size!r}")
     if 0 in x.shape[2:]:
-        raise ValueError(f"adaptive_avg_pool2d: input {x.shape} has an empty spatial dim")
+        raise ArgumentError(f"adaptive_avg_pool2d: input {x.shape} has an empty spatial dim")
     h, w = x.shape[2:]
     if h % out_hw[0] == 0 and w % out_hw[1] == 0:
         # equal windows that tile the input: each is a block of a reshaped view, and the
@@ -270,25 +270,25 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
     if mode not in _INTERPOLATE_MODES:
-        raise ValueError(f"{op}: mode must be one of {list(_INTERPOLATE_MODES)}, got {mode!r}")
+        raise ArgumentError(f"{op}: mode must be one of {list(_INTERPOLATE_MODES)}, got {mode!r}")
     if antialias:
-        raise ValueError(f"{op}: antialias=True is not supported")
+        raise ArgumentError(f"{op}: antialias=True is not supported")
     spatial = input.ndim - 2
     if spatial not in (1, 2) or (mode == "bilinear" and spatial != 2):
         need = "4-D (N, C, H, W)" if mode == "bilinear" else "3-D (N, C, L) or 4-D (N, C, H, W)"
-        raise ValueError(f"{op}: mode {mode!r} needs a {need} input, got shape {input.shape}")
+        raise ArgumentError(f"{op}: mode {mode!r} needs a {need} input, got shape {input.shape}")
     if not is_floating(input.dtype):
         raise TypeError(f"{op}: input must be floating point, got {input.dtype}")
     if mode != "bilinear" and align_corners is not None:
-        raise ValueError(f"{op}: align_corners only applies to 'bilinear', not {mode!r}")
+        raise ArgumentError(f"{op}: align_corners only applies to 'bilinear', not {mode!r}")
     if (size is None) == (scale_factor is None):
-        raise ValueError(f"{op}: give exactly one of size and scale_factor")
+        raise ArgumentError(f"{op}: give exactly one of size and scale_factor")
     in_sizes = input.shape[2:]
 
     def per_dim(value: Any, name: str) -> tuple[Any, ...]:
         values = tuple(value) if isinstance(value, Sequence) else (value,) * spatial
         if len(values) != spatial:
-            raise ValueError(f"{op}: {name} must have {spatial} entries for input shape "
+            raise ArgumentError(f"{op}: {name} must have {spatial} entries for input shape "
                              f"{input.shape}, got {value!r}")
         return values
 
@@ -298,12 +298,12 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None,
     else:
         factors = tuple(float(f) for f in per_dim(scale_factor, "scale_factor"))
         if min(factors) <= 0:
-            raise ValueError(f"{op}: scale_factor must be positive, got {scale_factor!r}")
+            raise ArgumentError(f"{op}: scale_factor must be positive, got {scale_factor!r}")
         out_sizes = tuple(int(np.floor(n * f)) for n, f in zip(in_sizes, factors))
         scales = tuple(n / o if recompute_scale_factor else 1 / f
                        for n, o, f in zip(in_sizes, out_sizes, factors))
     if min(out_sizes) < 1 or min(in_sizes) < 1:
-        raise ValueError(f"{op}: input sizes {in_sizes} and output sizes {out_sizes} must be "
+        raise ArgumentError(f"{op}: input sizes {in_sizes} and output sizes {out_sizes} must be "
                          f"positive")
     matrices = []
     for n, o, scale in zip(in_sizes, out_sizes, scales):
