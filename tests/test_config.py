@@ -715,6 +715,11 @@ def test_overrides(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(file, {"training.epoch": 2})
     assert "did you mean 'epochs'" in str(info.value) and "set by an override" in str(info.value)
+    # an unknown section an override made up is the override's fault, not the file's
+    with pytest.raises(ConfigError) as info:
+        load_config(file, {"optimizr.lr": 0.1})
+    assert "did you mean 'optimizer'" in str(info.value)
+    assert "(the value at optimizr.lr was set by an override)" in str(info.value)
     with pytest.raises(ConfigError, match="index 5 is out of range"):
         load_config(file, {"model.sizes[5]": 3})
     # a shorthand name becomes a mapping when a key under it is overridden
