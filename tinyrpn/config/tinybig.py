@@ -35,7 +35,7 @@ from typing import Any
 
 from .schema import Context, closest, join_path, type_name
 
-__all__ = ["CLASSES", "convert", "is_tinybig"]
+__all__ = ["CLASSES", "build_function", "convert", "is_tinybig"]
 
 ROOT = "configurations"
 
@@ -539,3 +539,6 @@ def convert(data: Mapping[str, Any], ctx: Context) -> tuple[dict[str, Any], Call
                                         f"D = {info['D']}")
 
     return out, check
+
+
+from .tinybig_functions import build_function  # noqa: E402  (the public entry point)
