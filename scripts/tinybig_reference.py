@@ -137,6 +137,8 @@ REC = [
     ("dual_lphm_reconciliation", {"p": 2, "q": 3, "r": 2}, 4, 6),
     ("duplicated_padding_reconciliation", {"p": 2, "q": 3}, 4, 6),
     ("duplicated_padding_reconciliation", {"p": 2}, 4, 6),
+    ("masking_reconciliation", {"p": 0.5}, 4, 6),
+    ("hypernet_reconciliation", {"l": 5, "hidden_dim": 7}, 4, 6),
 ]
 for i, (name, params, n, D) in enumerate(REC):
     f = get(R + name)(**params)
@@ -145,6 +147,11 @@ for i, (name, params, n, D) in enumerate(REC):
     W = f(n=n, D=D, w=w)
     arrays[f"r{i}_w"] = w.double().numpy().reshape(-1)
     arrays[f"r{i}"] = W.detach().double().numpy()
+    if name == "masking_reconciliation":  # random: keep tinyBIG's mask
+        arrays[f"r{i}_mask"] = f.mask_matrix.numpy().astype(np.float64)
+    if name == "hypernet_reconciliation":  # random: keep tinyBIG's net, W1 b1 W2 b2
+        for j, p in enumerate(f.net.parameters()):
+            arrays[f"r{i}_net{j}"] = p.detach().double().numpy()
     cases.append(
         {
             "kind": "reconciliation",

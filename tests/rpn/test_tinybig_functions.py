@@ -135,3 +135,78 @@ def test_build_function_module_path_and_matrix_lists():
     assert lin(tinyrpn.tensor([[1.0, 1.0]])).numpy().tolist() == [[4.0, 6.0]]
     assert math.isclose(build_function("tinybig.expansion.gaussian_rbf_expansion",
                                        {"epsilon": 4.0}).sigma, 0.25)
+
+
+# ----------------------------------------------------------------------------- reconciliations
+
+
+def _reconciliation(case):
+    rec = build_function(case["class"], case["params"], n=case["n"], D=case["D"])
+    key = case["key"]
+    if f"{key}_mask" in REF:  # tinyBIG's random mask, given to ours
+        rec = rpn.MaskingReconciliation(case["n"], case["D"], p=case["params"]["p"],
+                                        mask=REF[f"{key}_mask"] > 0)
+    if f"{key}_net0" in REF:  # tinyBIG's random hypernet, loaded into ours
+        for j, p in enumerate(rec.net_parameters()):
+            p.data[...] = REF[f"{key}_net{j}"]
+    return rec
+
+
+@pytest.mark.parametrize("case", _ids("reconciliation"))
+def test_reconciliation_agrees_with_tinybig(case):
+    rec = _reconciliation(case)
+    assert rec.l == case["l"] == type(rec).parameter_count(case["n"], case["D"], **{
+        k: v for k, v in case["params"].items() if k in ("c", "r", "p", "q", "l", "hidden_dim")
+    } if not isinstance(rec, rpn.ConstantReconciliation) else {})
+    w = REF[case["key"] + "_w"]
+    W = rec.matrix(w).numpy()  # tinyBIG's flat w, as a NumPy array
+    np.testing.assert_allclose(W, REF[case["key"]], rtol=2e-5, atol=2e-5)
+    W2 = rec.matrix(w.reshape(1, -1)).numpy()  # ... or as tinyBIG's 1 × l matrix
+    np.testing.assert_array_equal(W, W2)
+
+
+RECONCILIATIONS = [
+    rpn.ConstantReconciliation(4, 6, c=-0.5), rpn.ZeroReconciliation(4, 6),
+    rpn.OneReconciliation(4, 6), rpn.ConstantEyeReconciliation(4, 6),
+    rpn.MaskingReconciliation(4, 6, p=0.5), rpn.DuplicatedPaddingReconciliation(4, 6, 2, 3),
+    rpn.DuplicatedPaddingReconciliation(4, 6, 2, 3, layout="tinybig"),
+    rpn.HypernetReconciliation(4, 6, l=5, hidden_dim=3),
+]
+
+
+@pytest.mark.parametrize("rec", RECONCILIATIONS, ids=lambda r: f"{type(r).__name__}")
+def test_reconciliation_apply_matches_matrix_and_gradcheck(rec):
+    z = _x((5, 6), seed=2)
+    w = tinyrpn.tensor(np.random.default_rng(3).uniform(-1, 1, rec.l), dtype="float64",
+                       requires_grad=True)
+    np.testing.assert_allclose(rec.apply(z, w).numpy(), z.numpy() @ rec.matrix(w).numpy().T,
+                               rtol=1e-10, atol=1e-12)
+    if rec.l:
+        assert gradcheck(lambda z, w: rec.apply(z, w), z, w)
+        assert gradcheck(lambda w: rec.matrix(w), w)
+    else:
+        assert gradcheck(lambda z: rec.apply(z, w), z)
+
+
+def test_duplicated_padding_kron_is_blocks_of_copies():
+    rec = rpn.DuplicatedPaddingReconciliation(4, 6, p=2, q=3)
+    w = np.arange(4.0)
+    np.testing.assert_array_equal(rec.matrix(w).numpy(), np.kron(np.ones((2, 3)),
+                                                                 w.reshape(2, 2)))
+
+
+def test_masking_keeps_about_p_of_the_entries():
+    rec = rpn.MaskingReconciliation(50, 40, p=0.3)
+    assert abs(rec.mask.mean() - 0.3) < 0.03 and rec.l == 2000
+
+
+def test_reconciliation_size_errors():
+    with pytest.raises(ConfigError, match="p = 3 does not divide n = 4"):
+        build_function("tinybig.reconciliation.hm_reconciliation", {"p": 3}, n=4, D=6)
+    with pytest.raises(ConfigError, match="needs the sizes n and D"):
+        build_function("tinybig.reconciliation.lorr_reconciliation", {"r": 2})
+    with pytest.raises(ConfigError, match="did you mean 'r'"):
+        build_function("tinybig.reconciliation.lorr_reconciliation", {"rr": 2}, n=2, D=3)
+    hyper = build_function("tinybig.reconciliation.hypernet_reconciliation", {"l": 7},
+                           n=100, D=300)
+    assert hyper.l == 7 and not hyper.net_weight2.requires_grad

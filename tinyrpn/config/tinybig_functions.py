@@ -20,7 +20,7 @@ from tinyrpn.nn.module import Module
 
 from .schema import ConfigError, ConfigWarning, closest, type_name
 
-__all__ = ["build_function", "EXPANSIONS", "PROCESSING"]
+__all__ = ["build_function", "EXPANSIONS", "PROCESSING", "RECONCILIATIONS"]
 
 #: Keys every tinyBIG function accepts and tinyrpn has no use for.
 IGNORED = {"name", "device"}
@@ -229,10 +229,71 @@ def _inner_expansions(value: Any, where: str) -> list[Any]:
     return built
 
 
+# ----------------------------------------------------------------------------- reconciliations
+
+
+#: tinyBIG reconciliation name -> (tinyrpn class, {tinyBIG key: tinyrpn key}, fixed
+#: arguments). The hm family and duplicated padding get tinyBIG's layout.
+RECONCILIATIONS: dict[str, tuple[Any, dict[str, str], dict[str, Any]]] = {
+    "identity_reconciliation": (rpn.IdentityReconciliation, {}, {}),
+    "constant_reconciliation": (rpn.ConstantReconciliation, {"c": "c"}, {}),
+    "zero_reconciliation": (rpn.ZeroReconciliation, {}, {}),
+    "one_reconciliation": (rpn.OneReconciliation, {}, {}),
+    "constant_eye_reconciliation": (rpn.ConstantEyeReconciliation, {}, {}),
+    "masking_reconciliation": (rpn.MaskingReconciliation, {"p": "p", "fixed_mask": ""}, {}),
+    "duplicated_padding_reconciliation": (rpn.DuplicatedPaddingReconciliation,
+                                          {"p": "p", "q": "q"}, {"layout": "tinybig"}),
+    "lorr_reconciliation": (rpn.LorrReconciliation, {"r": "r"}, {}),
+    "hm_reconciliation": (rpn.HMReconciliation, {"p": "p", "q": "q"}, {"layout": "tinybig"}),
+    "lphm_reconciliation": (rpn.LPHMReconciliation, {"p": "p", "q": "q", "r": "r"},
+                            {"layout": "tinybig"}),
+    "dual_lphm_reconciliation": (rpn.DualLPHMReconciliation, {"p": "p", "q": "q", "r": "r"},
+                                 {"layout": "tinybig"}),
+    "hypernet_reconciliation": (rpn.HypernetReconciliation, {
+        "l": "l", "hidden_dim": "hidden_dim", "static": "static"}, {}),
+}
+_CONSTANT = {"constant_reconciliation", "zero_reconciliation", "one_reconciliation",
+             "constant_eye_reconciliation"}
+
+
+def build_reconciliation(name: str, parameters: Mapping[str, Any], n: Any, D: Any,
+                         where: str) -> Any:
+    """One tinyBIG reconciliation block as a tinyrpn Reconciliation for n outputs and an
+    expansion of size D."""
+    cls, keys, fixed = RECONCILIATIONS[name]
+    known = set(keys) | IGNORED | {"require_parameters", "enable_bias"}
+    _check_keys(parameters, known, where, name)
+    if n is None or D is None:
+        raise _fail(where, f"{name} needs the sizes n and D (build_function(..., n=, D=))")
+    args = dict(fixed)
+    for key, value in parameters.items():
+        if key in ("require_parameters", "enable_bias"):
+            if not isinstance(value, bool):
+                raise _fail(f"{where}.{key}", f"expected true or false, got {type_name(value)}")
+            if key == "enable_bias" and value:
+                raise _fail(f"{where}.{key}", "is true: a bias on the reconciled matrix is not "
+                            "supported (tinyBIG 0.1.1's heads never use it either)")
+            if key == "require_parameters" and not value and name not in _CONSTANT:
+                raise _fail(f"{where}.{key}", f"is false: {name} needs its parameters")
+        elif key == "fixed_mask":
+            if value is not True:
+                raise _fail(f"{where}.{key}", "is not true: a new random mask at every call is "
+                            "not supported (the mask is drawn once)")
+        elif key not in IGNORED:
+            args[keys[key]] = value
+    if name == "masking_reconciliation" and "p" not in args:
+        args["p"] = 0.5
+    try:
+        return cls(n, D, **args)
+    except (TypeError, ValueError) as error:
+        raise _fail(where, str(error)) from None
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
-SECTIONS: dict[str, dict[str, Any]] = {"expansion": EXPANSIONS}
+SECTIONS: dict[str, dict[str, Any]] = {"expansion": EXPANSIONS,
+                                       "reconciliation": RECONCILIATIONS}
 
 
 def _split_path(class_path: Any, where: str) -> tuple[str, str]:
@@ -270,4 +331,6 @@ def build_function(class_path: str, parameters: Mapping[str, Any] | None = None,
             raise _fail(where, f"gives D = {built.output_dim(m)} features for m = {m}, "
                         f"not D = {D}")
         return built
+    if section == "reconciliation":
+        return build_reconciliation(name, parameters, n, D, where)
     raise AssertionError(section)  # pragma: no cover

@@ -5,7 +5,8 @@
   quadratic RBF, trigonometric families), ``expansion_probabilistic`` (log-likelihoods,
   naive Bayes), ``expansion_composite`` (combinatorial, nested, extended);
 - ``reconciliation``: parameter reconciliations W(w) (identity, lorr, hm, lphm,
-  dual_lphm), each with ``apply(z)`` (z·Wᵀ from W's factors) and ``matrix()``;
+  dual_lphm; ``reconciliation_basic``: constant, zero, one, constant_eye, masking,
+  duplicated_padding, hypernet), each with ``apply(z)`` (z·Wᵀ from W's factors) and ``matrix()``;
 - ``remainder``: remainders π (zero, identity, linear);
 - ``layer``: ``RPNHead`` and ``RPNLayer`` (several heads, fused);
 - ``model``: ``RPN`` (layers in sequence) and ``make_rpn``.
@@ -64,6 +65,15 @@ from tinyrpn.rpn.reconciliation import (
     LPHMReconciliation,
     Reconciliation,
 )
+from tinyrpn.rpn.reconciliation_basic import (
+    ConstantEyeReconciliation,
+    ConstantReconciliation,
+    DuplicatedPaddingReconciliation,
+    HypernetReconciliation,
+    MaskingReconciliation,
+    OneReconciliation,
+    ZeroReconciliation,
+)
 from tinyrpn.rpn.remainder import IdentityRemainder, LinearRemainder, Remainder, ZeroRemainder
 
 __all__ = [
@@ -74,7 +84,9 @@ __all__ = [
     "LaplaceExpansion", "LinearExpansion", "LogLikelihoodExpansion", "NaiveCauchyExpansion",
     "NaiveChi2Expansion", "NaiveExponentialExpansion", "NaiveGammaExpansion",
     "NaiveLaplaceExpansion", "NaiveNormalExpansion", "NestedExpansion", "NormalExpansion",
-    "ReciprocalExpansion", "TrigonometricExpansion",
+    "ReciprocalExpansion", "TrigonometricExpansion", "ConstantEyeReconciliation",
+    "ConstantReconciliation", "DuplicatedPaddingReconciliation", "HypernetReconciliation",
+    "MaskingReconciliation", "OneReconciliation", "ZeroReconciliation",
     "BSplineExpansion", "ChebyshevExpansion", "DualLPHMReconciliation", "Expansion",
     "FUSIONS", "GaussianRBFExpansion", "HMReconciliation", "IdentityExpansion",
     "IdentityReconciliation", "IdentityRemainder", "LAYOUTS", "LPHMReconciliation",
