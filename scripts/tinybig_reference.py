@@ -183,11 +183,19 @@ REM = [
         False,
     ),
     ("linear_remainder", {"activation_functions": ["sigmoid"]}, True, True),
+    ("constant_remainder", {"c": -2.0, "activation_functions": "tanh"}, False, False),
+    ("bspline_remainder", {"t": 3, "d": 2, "enable_bias": True}, True, True),
 ]
 for i, (name, params, use_w, use_b) in enumerate(REM):
     f = get(M + name)(**params)
     xt = torch.tensor(X.copy())
-    if name.endswith("linear_remainder"):
+    if name == "bspline_remainder":
+        # tinyBIG 0.1.1's forward calls initialize_grid without m (a TypeError): set it up
+        # by hand first; its random m x m(t+d) matrix is kept with the reference
+        f.initialize_grid(m=m)
+        f.initialize_reconciled_parameters(m=m, D=f.calculate_D(m))
+        arrays[f"m{i}_C"] = f.reconciled_parameters.detach().double().numpy()
+    if name.endswith(("linear_remainder", "bspline_remainder")):
         out = f(x=xt, w=torch.tensor(W2), b=torch.tensor(B2) if use_b else None)
     elif name.endswith("identity_remainder"):
         out = f(x=xt)

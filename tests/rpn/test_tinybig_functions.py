@@ -210,3 +210,60 @@ def test_reconciliation_size_errors():
     hyper = build_function("tinybig.reconciliation.hypernet_reconciliation", {"l": 7},
                            n=100, D=300)
     assert hyper.l == 7 and not hyper.net_weight2.requires_grad
+
+
+# ----------------------------------------------------------------------------- remainders
+
+
+@pytest.mark.parametrize("case", _ids("remainder"))
+def test_remainder_agrees_with_tinybig(case):
+    rem = build_function(case["class"], case["params"], m=3, n=case["n"])
+    if case["key"] + "_C" in REF:  # tinyBIG's random spline matrix, loaded into ours
+        rem.spline_weight.data[...] = REF[case["key"] + "_C"]
+    x = REF["x"]  # a NumPy array: remainders take tinyBIG's arrays as they come
+    w = REF["rem_w"] if case["w"] else None
+    b = REF["rem_b"] if case["b"] else None
+    out = rem(x, w=w, b=b).numpy()
+    want = REF[case["key"]]
+    assert out.shape == (4, case["n"]) if want.ndim == 1 or "identity" not in case["class"] \
+        else out.shape == want.shape
+    # tinyBIG's constant remainders return shape (n,), which its head broadcasts
+    np.testing.assert_allclose(out, np.broadcast_to(want, out.shape), rtol=2e-5, atol=2e-5)
+
+
+REMAINDERS = [  # (a constant remainder does not depend on x: nothing to check)
+    rpn.IdentityRemainder(3, 3, activation="gelu"),
+    rpn.LinearRemainder(3, 2, bias=True, activation=["silu", "tanh"]),
+    rpn.BSplineRemainder(3, 2, t=3, d=2, bias=True, activation="silu"),
+]
+
+
+@pytest.mark.parametrize("rem", REMAINDERS, ids=lambda r: type(r).__name__)
+def test_remainder_gradcheck_float64(rem):
+    x = _x(seed=4)
+    assert gradcheck(lambda x: rem(x), x)
+    if isinstance(rem, rpn.LinearRemainder):
+        w = tinyrpn.tensor(np.random.default_rng(5).normal(size=(2, 3)), requires_grad=True)
+        b = tinyrpn.tensor(np.random.default_rng(6).normal(size=2), requires_grad=True)
+        assert gradcheck(lambda x, w, b: rem(x, w=w, b=b), x, w, b)
+
+
+def test_gelu_matches_its_definition():
+    from tinyrpn.rpn.elementwise import gelu
+
+    v = np.linspace(-4, 4, 81)
+    want = v * 0.5 * (1 + np.array([math.erf(t / math.sqrt(2)) for t in v]))
+    np.testing.assert_allclose(gelu(tinyrpn.tensor(v)).numpy(), want, rtol=1e-12, atol=1e-15)
+
+
+def test_remainder_errors_and_defaults():
+    with pytest.raises(ConfigError, match="needs the sizes m and n"):
+        build_function("tinybig.remainder.linear_remainder", {})
+    assert isinstance(build_function("tinybig.remainder.linear_remainder",
+                                     {"require_parameters": False}), rpn.IdentityRemainder)
+    with pytest.raises(ConfigError, match="unknown function class 'torch.nn.Silu'.*"
+                       "did you mean 'torch.nn.SiLU'"):
+        build_function("tinybig.remainder.identity_remainder", {
+            "activation_function_configs": {"function_class": "torch.nn.Silu"}})
+    one = build_function("tinybig.remainder.one_remainder", {}, m=3, n=2)
+    assert one(np.zeros((5, 3))).numpy().tolist() == [[1.0, 1.0]] * 5

@@ -20,7 +20,7 @@ from tinyrpn.nn.module import Module
 
 from .schema import ConfigError, ConfigWarning, closest, type_name
 
-__all__ = ["build_function", "EXPANSIONS", "PROCESSING", "RECONCILIATIONS"]
+__all__ = ["build_function", "EXPANSIONS", "PROCESSING", "RECONCILIATIONS", "REMAINDERS"]
 
 #: Keys every tinyBIG function accepts and tinyrpn has no use for.
 IGNORED = {"name", "device"}
@@ -289,11 +289,68 @@ def build_reconciliation(name: str, parameters: Mapping[str, Any], n: Any, D: An
         raise _fail(where, str(error)) from None
 
 
+# ----------------------------------------------------------------------------- remainders
+
+
+#: tinyBIG remainder name -> {tinyBIG key: tinyrpn key} beyond the common ones.
+#: (tinyBIG 0.1.1 defines one_remainder but does not export it from tinybig.remainder.)
+REMAINDERS: dict[str, dict[str, str]] = {
+    "zero_remainder": {}, "constant_remainder": {"c": "c"}, "one_remainder": {},
+    "identity_remainder": {}, "linear_remainder": {},
+    "bspline_remainder": {"grid_range": "grid_range", "t": "t", "d": "d"},
+}
+
+
+def build_remainder(name: str, parameters: Mapping[str, Any], m: Any, n: Any,
+                    where: str) -> Any:
+    """One tinyBIG remainder block as a tinyrpn Remainder mapping m features to n."""
+    keys = REMAINDERS[name]
+    known = set(keys) | IGNORED | {"require_parameters", "enable_bias", "activation_functions",
+                                   "activation_function_configs"}
+    _check_keys(parameters, known, where, name)
+    activation: list[Module] = []
+    flags = {"require_parameters": name in ("linear_remainder", "bspline_remainder"),
+             "enable_bias": False}  # tinyBIG's defaults
+    args: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if key.startswith("activation_function"):
+            activation += processing_steps(value, f"{where}.{key}")
+        elif key in flags:
+            if not isinstance(value, bool):
+                raise _fail(f"{where}.{key}", f"expected true or false, got {type_name(value)}")
+            flags[key] = value
+        elif key not in IGNORED:
+            args[keys[key]] = value
+    act = activation or None
+    try:
+        if name in ("zero_remainder", "one_remainder", "constant_remainder"):
+            cls = {"zero_remainder": rpn.ZeroRemainder, "one_remainder": rpn.OneRemainder,
+                   "constant_remainder": rpn.ConstantRemainder}[name]
+            return cls(**args, m=m, n=n, activation=act)
+        if name == "identity_remainder" or not flags["require_parameters"]:
+            if name == "bspline_remainder":
+                raise _fail(f"{where}.require_parameters", "is false: tinyBIG's "
+                            "bspline_remainder cannot run without its parameters")
+            # a linear remainder without parameters passes x through, as in tinyBIG
+            return rpn.IdentityRemainder(activation=act)
+        if m is None or n is None:
+            raise _fail(where, f"{name} needs the sizes m and n (build_function(..., m=, n=))")
+        cls = rpn.LinearRemainder if name == "linear_remainder" else rpn.BSplineRemainder
+        if "grid_range" in args:
+            args["grid_range"] = tuple(args["grid_range"])
+        return cls(m, n, **args, bias=flags["enable_bias"], activation=act)
+    except (TypeError, ValueError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise _fail(where, str(error)) from None
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
 SECTIONS: dict[str, dict[str, Any]] = {"expansion": EXPANSIONS,
-                                       "reconciliation": RECONCILIATIONS}
+                                       "reconciliation": RECONCILIATIONS,
+                                       "remainder": REMAINDERS}
 
 
 def _split_path(class_path: Any, where: str) -> tuple[str, str]:
@@ -333,4 +390,6 @@ def build_function(class_path: str, parameters: Mapping[str, Any] | None = None,
         return built
     if section == "reconciliation":
         return build_reconciliation(name, parameters, n, D, where)
+    if section == "remainder":
+        return build_remainder(name, parameters, m, n, where)
     raise AssertionError(section)  # pragma: no cover

@@ -7,7 +7,8 @@
 - ``reconciliation``: parameter reconciliations W(w) (identity, lorr, hm, lphm,
   dual_lphm; ``reconciliation_basic``: constant, zero, one, constant_eye, masking,
   duplicated_padding, hypernet), each with ``apply(z)`` (z·Wᵀ from W's factors) and ``matrix()``;
-- ``remainder``: remainders π (zero, identity, linear);
+- ``remainder``: remainders π (zero, constant, one, identity, linear, bspline), with
+  activations;
 - ``layer``: ``RPNHead`` and ``RPNLayer`` (several heads, fused);
 - ``model``: ``RPN`` (layers in sequence) and ``make_rpn``.
 """
@@ -74,7 +75,15 @@ from tinyrpn.rpn.reconciliation_basic import (
     OneReconciliation,
     ZeroReconciliation,
 )
-from tinyrpn.rpn.remainder import IdentityRemainder, LinearRemainder, Remainder, ZeroRemainder
+from tinyrpn.rpn.remainder import (
+    BSplineRemainder,
+    ConstantRemainder,
+    IdentityRemainder,
+    LinearRemainder,
+    OneRemainder,
+    Remainder,
+    ZeroRemainder,
+)
 
 __all__ = [
     "ArcHyperbolicExpansion", "ArcTrigonometricExpansion", "CauchyExpansion", "Chi2Expansion",
@@ -86,7 +95,8 @@ __all__ = [
     "NaiveLaplaceExpansion", "NaiveNormalExpansion", "NestedExpansion", "NormalExpansion",
     "ReciprocalExpansion", "TrigonometricExpansion", "ConstantEyeReconciliation",
     "ConstantReconciliation", "DuplicatedPaddingReconciliation", "HypernetReconciliation",
-    "MaskingReconciliation", "OneReconciliation", "ZeroReconciliation",
+    "MaskingReconciliation", "OneReconciliation", "ZeroReconciliation", "BSplineRemainder",
+    "ConstantRemainder", "OneRemainder",
     "BSplineExpansion", "ChebyshevExpansion", "DualLPHMReconciliation", "Expansion",
     "FUSIONS", "GaussianRBFExpansion", "HMReconciliation", "IdentityExpansion",
     "IdentityReconciliation", "IdentityRemainder", "LAYOUTS", "LPHMReconciliation",
