@@ -24,10 +24,9 @@ raises an error when the remainder cannot map m inputs to n outputs.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-
-from typing import Any
 
 from tinyrpn.autograd import Tensor, as_tensor, ones, zeros
 from tinyrpn.nn import init
