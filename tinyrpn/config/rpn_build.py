@@ -12,6 +12,8 @@ from typing import Any
 
 from tinyrpn import nn, rpn
 
+from . import registry_tinybig
+
 __all__ = ["build_expansion", "build_head", "build_postprocess", "build_reconciliation",
            "build_remainder", "build_rpn"]
 
@@ -21,6 +23,7 @@ _EXPANSIONS = {
     "chebyshev": rpn.ChebyshevExpansion,
     "gaussian_rbf": rpn.GaussianRBFExpansion,
     "bspline": rpn.BSplineExpansion,
+    "tinybig": None,  # any tinyBIG function, through registry_tinybig.build
 }
 _RECONCILIATIONS = {
     "identity": rpn.IdentityReconciliation,
@@ -28,6 +31,7 @@ _RECONCILIATIONS = {
     "hm": rpn.HMReconciliation,
     "lphm": rpn.LPHMReconciliation,
     "dual_lphm": rpn.DualLPHMReconciliation,
+    "tinybig": None,
 }
 
 
@@ -46,6 +50,11 @@ def build_postprocess(spec: dict[str, Any], D: int) -> Any:
 
 
 def build_expansion(spec: dict[str, Any], m: int, postprocess: list[dict[str, Any]]) -> Any:
+    if spec["type"] == "tinybig":
+        expansion = registry_tinybig.build(spec)
+        for step in postprocess:
+            expansion.postprocess.append(build_postprocess(step, expansion.output_dim(m)))
+        return expansion
     params = _params(spec)
     for key in ("base_range", "grid_range"):
         if key in params:
@@ -57,10 +66,14 @@ def build_expansion(spec: dict[str, Any], m: int, postprocess: list[dict[str, An
 
 
 def build_reconciliation(spec: dict[str, Any], n: int, D: int) -> Any:
+    if spec["type"] == "tinybig":
+        return registry_tinybig.build(spec, n=n, D=D)
     return _RECONCILIATIONS[spec["type"]](n, D, **_params(spec))
 
 
 def build_remainder(spec: dict[str, Any], m: int, n: int) -> Any:
+    if spec["type"] == "tinybig":
+        return registry_tinybig.build(spec, m=m, n=n)
     if spec["type"] == "zero":
         return rpn.ZeroRemainder()
     if spec["type"] == "identity":

@@ -1,0 +1,108 @@
+"""tinyBIG-format configs whose components have no native tinyrpn name: they load through
+``build_function`` (``{type: tinybig, class, parameters}``), and so does tinyrpn's YAML."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+
+import tinyrpn
+from tinyrpn import rpn
+from tinyrpn.config import ConfigError, config_from_dict
+from tinyrpn.config.tinybig import build_function
+
+T = "tinybig."
+
+
+def _head(expansion, reconciliation, remainder):
+    return {"head_class": T + "module.rpn_head", "head_parameters": {
+        "l": None, "channel_num": 1,
+        "data_transformation_configs": {"data_transformation_class": expansion[0],
+                                        "data_transformation_parameters": expansion[1]},
+        "parameter_fabrication_configs": {"parameter_fabrication_class": reconciliation[0],
+                                          "parameter_fabrication_parameters": reconciliation[1]},
+        "remainder_configs": {"remainder_class": remainder[0],
+                              "remainder_parameters": remainder[1]}}}
+
+
+# a two-layer function-fitting model written the way tinyBIG's example configs are
+SPLINE_TAYLOR = (T + "expansion.extended_expansion", {"expansion_function_configs": [
+    {"expansion_class": T + "expansion.bspline_expansion", "expansion_parameters": {"t": 4}},
+    {"expansion_class": T + "expansion.taylor_expansion", "expansion_parameters": {"d": 2}}]})
+LORR = (T + "reconciliation.lorr_reconciliation", {"r": 1})
+SILU = (T + "remainder.linear_remainder", {"require_parameters": True,
+                                          "activation_functions": "torch.nn.functional.silu"})
+
+
+def _config(data_class, m=2):
+    layers = [{"layer_class": T + "module.rpn_layer", "layer_parameters": {
+        "m": mm, "n": n, "width": 1, "fusion_strategy": "average",
+        "head_configs": [_head(SPLINE_TAYLOR, LORR, SILU)]}} for mm, n in ((m, 2), (2, 1))]
+    return {"configurations": {
+        "random_seed": 123,
+        "data_configs": {"data_class": data_class, "data_parameters": {
+            "train_batch_size": 100, "test_batch_size": 100}},
+        "learner_configs": {"learner_class": T + "learner.backward_learner",
+                            "learner_parameters": {
+            "n_epochs": 2, "optimizer_configs": {"optimizer_class": "torch.optim.AdamW",
+                                                 "optimizer_parameters": {"lr": 3e-3}},
+            "loss_configs": {"loss_class": "torch.nn.CrossEntropyLoss"}}},
+        "model_configs": {"model_class": T + "model.rpn", "model_parameters": {
+            "depth": 2, "layer_configs": layers}},
+        "metric_configs": {"metric_class": T + "metric.mse", "metric_parameters": {}}}}
+
+
+def test_function_data_sets_fail_at_the_data_set_alone():
+    with pytest.raises(ConfigError, match="data set 'tinybig.data.elementary_function' is not "
+                       "available in tinyrpn.*the rest of this config converts"):
+        config_from_dict(_config(T + "data.elementary_function"))
+
+
+def test_components_without_native_names_build_through_build_function():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exp = config_from_dict(_config(T + "data.mnist", m=784))
+    model = exp.build_model()
+    head = model.layers[0].heads[0]
+    assert isinstance(head.expansion, rpn.ExtendedExpansion)
+    assert head.expansion.output_dim(784) == 784 * (4 + 3) + 784 + 784 ** 2
+    assert isinstance(head.reconciliation, rpn.LorrReconciliation)
+    assert isinstance(head.remainder, rpn.LinearRemainder) and len(head.remainder.activation)
+    # the second layer: m = 2, D = 2·7 + 2 + 4 = 20, lorr r = 1: l = 1·(1 + 20)
+    second = model.layers[1].heads[0]
+    assert second.reconciliation.l == 21
+    x = tinyrpn.tensor(np.random.default_rng(0).uniform(-1, 1, (3, 2)))
+    want = (second.expansion(x).numpy() @ second.reconciliation.matrix().numpy().T
+            + build_function(SILU[0], SILU[1], m=2, n=1)(
+                x, w=second.remainder.weight).numpy())
+    np.testing.assert_allclose(second(x).numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+
+def test_tinyrpn_yaml_tinybig_entry():
+    base = {"model": {"type": "rpn", "layers": [{"m": 784, "n": 10, "heads": [{
+        "expansion": {"type": "tinybig", "class": T + "expansion.naive_normal_expansion"},
+        "reconciliation": {"type": "tinybig", "class": T + "reconciliation.lorr_reconciliation",
+                           "parameters": {"r": 3}},
+        "remainder": {"type": "tinybig", "class": T + "remainder.linear_remainder",
+                      "parameters": {"activation_functions": "silu"}}}]}]},
+        "data": {"dataset": "mnist", "transforms": ["scale", "flatten"], "batch_size": 64},
+        "loss": "cross_entropy",
+        "optimizer": {"type": "adamw", "lr": 1e-3}, "training": {"epochs": 1}}
+    exp = config_from_dict(copy.deepcopy(base))
+    head = exp.build_model().layers[0].heads[0]
+    assert isinstance(head.expansion, rpn.NaiveNormalExpansion)
+    assert head.reconciliation.l == 3 * (10 + 784)
+    assert exp.num_parameters() == 3 * (10 + 784) + 10 * 784
+    bad = copy.deepcopy(base)
+    bad["model"]["layers"][0]["heads"][0]["expansion"]["parameters"] = {"d": 2}
+    with pytest.raises(ConfigError, match=r"expansion\.parameters.*unknown parameter"):
+        config_from_dict(bad)
+    bad = copy.deepcopy(base)
+    bad["model"]["layers"][0]["heads"][0]["reconciliation"] = {
+        "type": "tinybig", "class": T + "reconciliation.hm_reconciliation", "parameters": {"p": 3}}
+    with pytest.raises(ConfigError, match="p = 3 does not divide n = 10"):
+        config_from_dict(bad)
