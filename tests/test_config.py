@@ -357,8 +357,8 @@ def test_tinybig_ignored_and_unsupported_keys() -> None:
     cfg = tinybig_config([tinybig_layer(16, 4, [head])])
     cfg["configurations"]["model_configs"]["model_parameters"]["layer_configs"][0][
         "layer_parameters"]["head_configs"][0]["head_parameters"]["channel_num"] = 2
-    with pytest.raises(ConfigError, match="channel_num: is 2; tinyrpn builds heads with one"):
-        small(cfg, 16)
+    # channel_num C: C reconciliations whose matrices are averaged (C times the parameters)
+    assert small(cfg, 16).config["model"]["layers"][0]["heads"][0]["channels"] == 2
 
     head = tinybig_head("identity", {})
     head["head_parameters"]["l"] = 123

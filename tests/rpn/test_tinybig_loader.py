@@ -106,3 +106,43 @@ def test_tinyrpn_yaml_tinybig_entry():
         "type": "tinybig", "class": T + "reconciliation.hm_reconciliation", "parameters": {"p": 3}}
     with pytest.raises(ConfigError, match="p = 3 does not divide n = 10"):
         config_from_dict(bad)
+
+
+def test_head_channels_output_process_and_linear_fusion():
+    tinyrpn.manual_seed(0)
+    m, n = 3, 2
+    exp = rpn.ChebyshevExpansion(2)
+    recs = [rpn.LorrReconciliation(n, 6, r=1) for _ in range(3)]
+    head = rpn.RPNHead(m, n, exp, recs, rpn.LinearRemainder(m, n), output_process="tanh")
+    assert head.channels == 3 and head.num_parameters() == 3 * 8 + 6
+    x = tinyrpn.tensor(np.random.default_rng(1).uniform(-1, 1, (4, m)))
+    W = sum(r.matrix().numpy() for r in recs) / 3
+    want = np.tanh(exp(x).numpy() @ W.T + x.numpy() @ head.remainder.weight.numpy().T)
+    np.testing.assert_allclose(head(x).numpy(), want, rtol=1e-5, atol=1e-6)
+    layer = rpn.RPNLayer(m, n, [head, rpn.RPNHead(m, n, exp, rpn.IdentityReconciliation(n, 6))],
+                         fusion="linear")
+    assert layer.fusion_weight.shape == (n, 2 * n)
+    y = layer(x).numpy()
+    joined = np.concatenate([h(x).numpy() for h in layer.heads], 1)
+    np.testing.assert_allclose(y, joined @ layer.fusion_weight.numpy().T, rtol=1e-5, atol=1e-6)
+    xd = tinyrpn.tensor(x.numpy(), dtype="float64", requires_grad=True)
+    layer64 = layer.to(dtype="float64") if hasattr(layer, "to") else layer
+    assert tinyrpn.gradcheck(lambda v: layer64(v), xd)
+
+
+def test_tinybig_channel_num_and_output_process_convert():
+    cfg = _config(T + "data.mnist", m=784)
+    head = cfg["configurations"]["model_configs"]["model_parameters"]["layer_configs"][1][
+        "layer_parameters"]["head_configs"][0]["head_parameters"]
+    head["channel_num"] = 2
+    head["output_process_function_configs"] = [{"function_class": "torch.nn.Sigmoid"}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exp = config_from_dict(cfg)
+    second = exp.build_model().layers[1].heads[0]
+    assert second.channels == 2 and len(second.output_process) == 1
+    # lorr r = 1 for n = 1, D = 20 twice, and the linear remainder's 2 weights
+    assert second.num_parameters() == 2 * 21 + 2
+    head["output_process_function_configs"] = [{"function_class": "torch.nn.BatchNorm1d"}]
+    with pytest.raises(ConfigError, match="not an output processing tinyrpn converts"):
+        config_from_dict(cfg)

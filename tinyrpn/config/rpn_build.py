@@ -85,9 +85,12 @@ def build_head(head: dict[str, Any], m: int, n: int) -> Any:
     n = head.get("n") or n
     expansion = build_expansion(head["expansion"], m, head["postprocess"])
     D = expansion.output_dim(m)
-    reconciliation = build_reconciliation(head["reconciliation"], n, D)
+    channels = [build_reconciliation(head["reconciliation"], n, D)
+                for _ in range(head.get("channels", 1))]
     remainder = build_remainder(head["remainder"], m, n)
-    return rpn.RPNHead(m, n, expansion, reconciliation, remainder)
+    output = [build_postprocess(p, n) for p in head.get("output_process", [])]
+    return rpn.RPNHead(m, n, expansion, channels if len(channels) > 1 else channels[0],
+                       remainder, output_process=output or None)
 
 
 def build_rpn(params: dict[str, Any]) -> Any:

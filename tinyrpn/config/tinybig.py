@@ -328,17 +328,15 @@ class _Converter:
         pp = block.params_path
         p = block.params
         self.keys(p, pp, {"name", "m", "n", "l", "channel_num", "data_transformation_configs",
-                          "parameter_fabrication_configs", "remainder_configs", "device"},
+                          "parameter_fabrication_configs", "remainder_configs", "device",
+                          "output_process_function_configs", "output_process_functions"},
                   "rpn_head parameter")
         pm = self.ctx.path_map
         pm[tag] = pp
         channels = p.get("channel_num", 1)
-        if channels != 1:
-            raise self.ctx.error(
-                join_path(pp, "channel_num"),
-                f"is {channels!r}; tinyrpn builds heads with one channel only (for independent "
-                "heads averaged together, use the layer's width_alloc)",
-            )
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise self.ctx.error(join_path(pp, "channel_num"),
+                                 f"expected a positive integer, got {channels!r}")
         if warn:
             for key, dim in (("m", m), ("n", n)):
                 if p.get(key) is not None and p[key] != dim:
@@ -364,7 +362,43 @@ class _Converter:
                                            join_path(pp, "remainder_configs"), tag)
         if p.get("l") is not None:
             self.expected_l[tag] = (p["l"], join_path(pp, "l"))
+        if channels != 1:
+            head["channels"] = channels
+            pm[tag + ".channels"] = join_path(pp, "channel_num")
+        steps = []
+        for key in ("output_process_functions", "output_process_function_configs"):
+            if p.get(key) is not None:
+                steps += self.output_steps(p[key], join_path(pp, key))
+        if steps:
+            head["output_process"] = steps
         return head
+
+    def output_steps(self, value: Any, path: str) -> list[dict[str, Any]]:
+        """A head's output processing as postprocess entries (elementwise ones and LayerNorms
+        without affine parameters, as tinyBIG never trains them)."""
+        from .tinybig_functions import MODULES, PROCESSING
+
+        steps = []
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            at = join_path(path, i) if isinstance(value, list) else path
+            if isinstance(item, str):
+                name = item.rsplit(".", 1)[-1].lower()
+                kind = PROCESSING.get(name)
+                valid = sorted(PROCESSING)
+            else:
+                name = item.get("function_class") if isinstance(item, Mapping) else item
+                kind = MODULES.get(name) if isinstance(name, str) else None
+                valid = sorted(MODULES)
+            if kind in (None, "batch_norm", "exp"):
+                raise self.ctx.error(at, f"{name!r} is not an output processing tinyrpn "
+                                     "converts", suggestions=closest(name, valid), valid=valid)
+            if kind == "layer_norm":
+                eps = (item.get("function_parameters") or {}).get("eps", 1e-5) if isinstance(
+                    item, Mapping) else 1e-5
+                steps.append({"type": "layer_norm", "eps": eps, "affine": False})
+            elif kind != "identity":
+                steps.append({"type": kind})
+        return steps
 
     def expansion(
         self, value: Any, path: str, tag: str, warn: bool, where: str
