@@ -56,6 +56,9 @@ PUBLISHED_COUNTS = {
     "rpn_taylor_dual_lphm_kron": 9_330,
     "mlp_madgrad_lookahead": 1_937_010,
     "mlp_small": 784 * 128 + 128 + 128 * 10 + 10,
+    # W (n x D, D = m (t + d)) and the remainder's W' (n x m), per layer
+    "rpn_kan_bspline": 64 * 784 * 8 + 64 * 784 + 10 * 64 * 8 + 10 * 64,
+    "rpn_naive_bayes": 10 * 784,
     "lecun1989": 9_760,
     "lecun1989_modern": 9_760,
     "subspace_full": 199_210,
