@@ -392,9 +392,9 @@ def test_tinybig_remainders_and_identity_expansion() -> None:
 
     cases = [
         (head("linear", require_parameters=True, enable_bias=True),
-         {"type": "linear", "bias": True}, 16 * 16 + 16 * 16 + 16),
-        (head("linear", require_parameters=True), {"type": "linear", "bias": False},
-         2 * 16 * 16),
+         {"type": "linear", "bias": True, "activation": []}, 16 * 16 + 16 * 16 + 16),
+        (head("linear", require_parameters=True),
+         {"type": "linear", "bias": False, "activation": []}, 2 * 16 * 16),
         (head("linear"), {"type": "identity"}, 16 * 16),  # no parameters: returns x
         (head("identity"), {"type": "identity"}, 16 * 16),
     ]

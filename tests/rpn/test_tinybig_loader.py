@@ -146,3 +146,46 @@ def test_tinybig_channel_num_and_output_process_convert():
     head["output_process_function_configs"] = [{"function_class": "torch.nn.BatchNorm1d"}]
     with pytest.raises(ConfigError, match="not an output processing tinyrpn converts"):
         config_from_dict(cfg)
+
+
+def _tiny(expansion="identity", reconciliation="identity", remainder="zero", m=4, n=2):
+    return {"model": {"type": "rpn", "layers": [{"m": m, "n": n, "heads": [{
+        "expansion": expansion, "reconciliation": reconciliation, "remainder": remainder}]}]},
+        "data": {"dataset": "mnist", "transforms": ["scale", "flatten"], "batch_size": 8},
+        "loss": "cross_entropy", "optimizer": "adam", "training": {"epochs": 1}}
+
+
+def _forward_and_count(cfg, m=4):
+    exp = config_from_dict(cfg)
+    tinyrpn.manual_seed(0)
+    model = exp.build_model()
+    y = model(tinyrpn.tensor(np.random.default_rng(0).uniform(-0.9, 0.9, (3, m))))
+    assert y.shape == (3, 2)
+    assert exp.num_parameters() == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return model.layers[0].heads[0]
+
+
+@pytest.mark.parametrize("name", sorted(__import__(
+    "tinyrpn.config.registry_tinybig", fromlist=["x"]).NATIVE_EXPANSIONS))
+def test_every_native_expansion_name_builds(name):
+    from tinyrpn.config import registry_tinybig as R
+
+    head = _forward_and_count(_tiny(expansion={"type": name}, m=784), m=784)
+    assert isinstance(head.expansion, R.NATIVE_EXPANSIONS[name][0])
+
+
+@pytest.mark.parametrize("reconciliation, remainder", [
+    ({"type": "constant", "c": 0.5}, {"type": "constant", "c": 2.0, "activation": ["tanh"]}),
+    ("zero", "one"), ("one", "zero"), ("constant_eye", "identity"),
+    ({"type": "masking", "p": 0.3}, {"type": "linear", "activation": ["silu", "gelu"]}),
+    ({"type": "duplicated_padding", "p": 2, "q": 4, "layout": "tinybig"},
+     {"type": "bspline", "t": 3, "d": 2, "bias": True}),
+    ({"type": "hypernet", "l": 5, "hidden_dim": 3}, "zero"),
+])
+def test_native_reconciliations_and_remainders_build(reconciliation, remainder):
+    cfg = _tiny(reconciliation=reconciliation, remainder=remainder, m=784)
+    if remainder == "identity":  # pi(x) = x needs m == n
+        with pytest.raises(ConfigError, match="needs m == n"):
+            config_from_dict(cfg)
+        return
+    _forward_and_count(cfg, m=784)

@@ -13,11 +13,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .registry import REGISTRIES
-from .schema import REQUIRED, ConfigError, Context, Field, Spec, Str, type_name
+from tinyrpn import rpn
+
+from .registry import _ACTIVATIONS, REGISTRIES
+from .schema import (
+    REQUIRED,
+    AnyOf,
+    Bool,
+    ConfigError,
+    Context,
+    Field,
+    Float,
+    Int,
+    ListOf,
+    Nullable,
+    Spec,
+    Str,
+    type_name,
+)
 from .tinybig_functions import SECTIONS, build_function
 
-__all__ = ["build"]
+__all__ = ["build", "native", "NATIVE_EXPANSIONS", "NATIVE_RECONCILIATIONS",
+           "NATIVE_REMAINDERS"]
 
 
 class AnyMapping(Spec):
@@ -92,3 +109,121 @@ REGISTRIES["remainder"].register(
 for _name in ("silu", "gelu", "leaky_relu", "softplus"):
     REGISTRIES["postprocess"].register(
         _name, build=None, params_count=lambda D, p: 0, doc=f"{_name}, elementwise")
+
+
+# --------------------------------------------------------------------------- native names
+#
+# tinyrpn's own names for the classes above: a name, the class, each key's type and help.
+# D, l and the checks come from the class (built once per head when a config resolves).
+
+_FLOAT, _INT = Float(), Int(min=1)
+_RANGE = ListOf(Float(), min_len=2)
+_MATRIX = Nullable(ListOf(ListOf(Float(), min_len=1), min_len=1))
+_ACTIVATION = Field(ListOf(Str(_ACTIVATIONS, what="activation")), [],
+                    "applied to pi(x), in order (e.g. [silu])")
+_RBF = {"centers": Field(AnyOf(_INT, ListOf(Float(), min_len=1)), 10,
+                         "K centres evenly spaced over base_range, or the list of centres"),
+        "sigma": Field(Float(positive=True), 1.0, "width"),
+        "base_range": Field(_RANGE, [-1.0, 1.0])}
+_COMBINATORIAL = {"with_replacement": Field(Bool(), False, "multisets i1 <= ... <= ir")}
+
+NATIVE_EXPANSIONS: dict[str, tuple[type, dict[str, Field]]] = {
+    "reciprocal": (rpn.ReciprocalExpansion, {}),
+    "linear": (rpn.LinearExpansion, {
+        "c": Field(Nullable(_FLOAT), None, "kappa(x) = c x"),
+        "pre_C": Field(_MATRIX, None, "kappa(X) = pre_C X, mixing the samples of a batch"),
+        "post_C": Field(_MATRIX, None, "kappa(x) = x post_C (m x D')")}),
+    "fourier": (rpn.FourierExpansion, {"P": Field(Float(positive=True), 10.0, "period"),
+                                       "N": Field(_INT, 5, "harmonics: D = 2 N m")}),
+    "jacobi": (rpn.JacobiExpansion, {"d": Field(_INT, 5, "P_1 .. P_d: D = m d"),
+                                     "alpha": Field(_FLOAT, 1.0), "beta": Field(_FLOAT, 1.0)}),
+    "inverse_quadratic_rbf": (rpn.InverseQuadraticRBFExpansion, _RBF),
+    "trigonometric": (rpn.TrigonometricExpansion, {}),
+    "hyperbolic": (rpn.HyperbolicExpansion, {}),
+    "arc_trigonometric": (rpn.ArcTrigonometricExpansion, {}),
+    "arc_hyperbolic": (rpn.ArcHyperbolicExpansion, {}),
+    **{name: (getattr(rpn, cls), {}) for name, cls in (
+        ("normal", "NormalExpansion"), ("cauchy", "CauchyExpansion"),
+        ("chi2", "Chi2Expansion"), ("gamma", "GammaExpansion"),
+        ("laplace", "LaplaceExpansion"), ("exponential", "ExponentialExpansion"),
+        ("hybrid_probabilistic", "HybridProbabilisticExpansion"),
+        ("naive_normal", "NaiveNormalExpansion"), ("naive_cauchy", "NaiveCauchyExpansion"),
+        ("naive_chi2", "NaiveChi2Expansion"), ("naive_gamma", "NaiveGammaExpansion"),
+        ("naive_laplace", "NaiveLaplaceExpansion"),
+        ("naive_exponential", "NaiveExponentialExpansion"))},
+    "combinatorial": (rpn.CombinatorialExpansion, {
+        "d": Field(_INT, 2, "subsets of up to d features"), **_COMBINATORIAL}),
+    "combinatorial_normal": (rpn.CombinatorialNormalExpansion, {
+        "d": Field(_INT, 1, "subsets of up to d features"), **_COMBINATORIAL}),
+}
+NATIVE_RECONCILIATIONS: dict[str, tuple[type, dict[str, Field]]] = {
+    "constant": (rpn.ConstantReconciliation, {"c": Field(_FLOAT, 1.0, "every entry of W")}),
+    "zero": (rpn.ZeroReconciliation, {}),
+    "one": (rpn.OneReconciliation, {}),
+    "constant_eye": (rpn.ConstantEyeReconciliation, {}),
+    "masking": (rpn.MaskingReconciliation, {
+        "p": Field(Float(min=0.0, max=1.0), 0.5, "probability that an entry is kept")}),
+    "duplicated_padding": (rpn.DuplicatedPaddingReconciliation, {
+        "p": Field(_INT, 2, "copies down; must divide n"),
+        "q": Field(Nullable(_INT), None, "copies across; must divide D (default: p)"),
+        "layout": Field(Str(["kron", "tinybig"], what="layout"), "kron",
+                        "kron: copies of B in blocks; tinybig: copies of w row by row")}),
+    "hypernet": (rpn.HypernetReconciliation, {
+        "l": Field(_INT, 64, "length of w (independent of n and D)"),
+        "hidden_dim": Field(_INT, 128, "hidden units of the fixed net"),
+        "static": Field(Bool(), True, "freeze the net (train only w)")}),
+}
+NATIVE_REMAINDERS: dict[str, tuple[type, dict[str, Field]]] = {
+    "constant": (rpn.ConstantRemainder, {"c": Field(_FLOAT, 1.0, "every output"),
+                                         "activation": _ACTIVATION}),
+    "one": (rpn.OneRemainder, {"activation": _ACTIVATION}),
+    "bspline": (rpn.BSplineRemainder, {
+        "grid_range": Field(_RANGE, [-1.0, 1.0]), "t": Field(_INT, 5, "intervals"),
+        "d": Field(Int(min=0), 3, "degree"), "bias": Field(Bool(), False, "add b"),
+        "activation": _ACTIVATION}),
+}
+
+
+def _args(params: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in params.items() if k != "type"}
+    for key in ("base_range", "grid_range"):
+        if key in out:
+            out[key] = tuple(out[key])
+    if out.get("activation") == []:
+        out["activation"] = None
+    return out
+
+
+def native(kind: str, params: Mapping[str, Any], **sizes: Any) -> Any:
+    """The object of a resolved native entry registered here (``kind`` its registry)."""
+    table = {"expansion": NATIVE_EXPANSIONS, "reconciliation": NATIVE_RECONCILIATIONS,
+             "remainder": NATIVE_REMAINDERS}[kind]
+    cls = table[params["type"]][0]
+    if kind == "reconciliation":
+        return cls(sizes["n"], sizes["D"], **_args(params))
+    return cls(**_args(params), **sizes)
+
+
+def _shape_check(kind: str) -> Any:
+    def check(*sizes: Any) -> str | None:
+        *dims, p = sizes
+        names = ("n", "D") if kind == "reconciliation" else ("m", "n")
+        return _problem(lambda: native(kind, p, **dict(zip(names, dims))))
+    return check
+
+
+for _name, (_cls, _fields) in NATIVE_EXPANSIONS.items():
+    REGISTRIES["expansion"].register(
+        _name, _fields, build=None, D=lambda m, p: native("expansion", p).output_dim(m),
+        doc=(_cls.__doc__ or "").strip().splitlines()[0])
+for _name, (_cls, _fields) in NATIVE_RECONCILIATIONS.items():
+    REGISTRIES["reconciliation"].register(
+        _name, _fields, build=None, l=lambda n, D, p: native("reconciliation", p, n=n, D=D).l,
+        shape_error=_shape_check("reconciliation"),
+        doc=(_cls.__doc__ or "").strip().splitlines()[0])
+for _name, (_cls, _fields) in NATIVE_REMAINDERS.items():
+    REGISTRIES["remainder"].register(
+        _name, _fields, build=None,
+        params_count=lambda m, n, p: _count(native("remainder", p, m=m, n=n)),
+        shape_error=_shape_check("remainder"),
+        doc=(_cls.__doc__ or "").strip().splitlines()[0])

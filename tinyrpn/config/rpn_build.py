@@ -24,6 +24,7 @@ _EXPANSIONS = {
     "gaussian_rbf": rpn.GaussianRBFExpansion,
     "bspline": rpn.BSplineExpansion,
     "tinybig": None,  # any tinyBIG function, through registry_tinybig.build
+    **{name: cls for name, (cls, _) in registry_tinybig.NATIVE_EXPANSIONS.items()},
 }
 _RECONCILIATIONS = {
     "identity": rpn.IdentityReconciliation,
@@ -32,6 +33,7 @@ _RECONCILIATIONS = {
     "lphm": rpn.LPHMReconciliation,
     "dual_lphm": rpn.DualLPHMReconciliation,
     "tinybig": None,
+    **{name: cls for name, (cls, _) in registry_tinybig.NATIVE_RECONCILIATIONS.items()},
 }
 
 
@@ -50,8 +52,9 @@ def build_postprocess(spec: dict[str, Any], D: int) -> Any:
 
 
 def build_expansion(spec: dict[str, Any], m: int, postprocess: list[dict[str, Any]]) -> Any:
-    if spec["type"] == "tinybig":
-        expansion = registry_tinybig.build(spec)
+    if spec["type"] == "tinybig" or spec["type"] in registry_tinybig.NATIVE_EXPANSIONS:
+        expansion = (registry_tinybig.build(spec) if spec["type"] == "tinybig"
+                     else registry_tinybig.native("expansion", spec))
         for step in postprocess:
             expansion.postprocess.append(build_postprocess(step, expansion.output_dim(m)))
         return expansion
@@ -68,17 +71,21 @@ def build_expansion(spec: dict[str, Any], m: int, postprocess: list[dict[str, An
 def build_reconciliation(spec: dict[str, Any], n: int, D: int) -> Any:
     if spec["type"] == "tinybig":
         return registry_tinybig.build(spec, n=n, D=D)
+    if spec["type"] in registry_tinybig.NATIVE_RECONCILIATIONS:
+        return registry_tinybig.native("reconciliation", spec, n=n, D=D)
     return _RECONCILIATIONS[spec["type"]](n, D, **_params(spec))
 
 
 def build_remainder(spec: dict[str, Any], m: int, n: int) -> Any:
     if spec["type"] == "tinybig":
         return registry_tinybig.build(spec, m=m, n=n)
+    if spec["type"] in registry_tinybig.NATIVE_REMAINDERS:
+        return registry_tinybig.native("remainder", spec, m=m, n=n)
     if spec["type"] == "zero":
         return rpn.ZeroRemainder()
     if spec["type"] == "identity":
         return rpn.IdentityRemainder()
-    return rpn.LinearRemainder(m, n, bias=spec["bias"])
+    return rpn.LinearRemainder(m, n, bias=spec["bias"], activation=spec["activation"] or None)
 
 
 def build_head(head: dict[str, Any], m: int, n: int) -> Any:
