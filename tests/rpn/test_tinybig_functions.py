@@ -258,7 +258,12 @@ def test_gelu_matches_its_definition():
 
 def test_remainder_errors_and_defaults():
     with pytest.raises(ConfigError, match="needs the sizes m and n"):
-        build_function("tinybig.remainder.linear_remainder", {})
+        build_function("tinybig.remainder.bspline_remainder", {})
+    given = build_function("tinybig.remainder.linear_remainder", {"enable_bias": True})
+    x, w, b = REF["x"], REF["rem_w"], REF["rem_b"]
+    np.testing.assert_allclose(given(x, w=w, b=b).numpy(), x @ w.T + b, rtol=1e-12)
+    with pytest.raises(ValueError, match="no weight of its own: pass w"):
+        given(x)
     assert isinstance(build_function("tinybig.remainder.linear_remainder",
                                      {"require_parameters": False}), rpn.IdentityRemainder)
     with pytest.raises(ConfigError, match="unknown function class 'torch.nn.Silu'.*"

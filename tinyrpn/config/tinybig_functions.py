@@ -333,6 +333,9 @@ def build_remainder(name: str, parameters: Mapping[str, Any], m: Any, n: Any,
                             "bspline_remainder cannot run without its parameters")
             # a linear remainder without parameters passes x through, as in tinyBIG
             return rpn.IdentityRemainder(activation=act)
+        if name == "linear_remainder" and m is None and n is None:
+            # no weight of its own: each call passes tinyBIG's w (and b)
+            return rpn.LinearRemainder(None, None, activation=act)
         if m is None or n is None:
             raise _fail(where, f"{name} needs the sizes m and n (build_function(..., m=, n=))")
         cls = rpn.LinearRemainder if name == "linear_remainder" else rpn.BSplineRemainder

@@ -94,9 +94,10 @@ class ConstantRemainder(Remainder):
         return self.c == 0.0 and not len(self.activation)
 
     def compute(self, x: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
-        if self.n is None:
+        n = self.n if self.n is not None or w is None else w.shape[0]  # W is n × m
+        if n is None:
             raise RuntimeError(f"{type(self).__name__}: n is unknown until a head binds it")
-        return ones(x.shape[0], self.n, dtype=x.dtype, device=x.device) * self.c
+        return ones(x.shape[0], n, dtype=x.dtype, device=x.device) * self.c
 
     def extra_repr(self) -> str:
         return f"c={self.c:g}" + (f", {super().extra_repr()}" if self.m is not None else "")
@@ -110,9 +111,10 @@ class ZeroRemainder(ConstantRemainder):
         super().__init__(0.0, m, n, activation)
 
     def compute(self, x: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
-        if self.n is None:
+        n = self.n if self.n is not None or w is None else w.shape[0]
+        if n is None:
             raise RuntimeError("ZeroRemainder: n is unknown until a head binds it")
-        return zeros(x.shape[0], self.n, dtype=x.dtype, device=x.device)
+        return zeros(x.shape[0], n, dtype=x.dtype, device=x.device)
 
     def extra_repr(self) -> str:
         return Remainder.extra_repr(self)
@@ -157,10 +159,18 @@ class LinearRemainder(Remainder):
     W is n × m, initialised as tinyBIG does, Xavier-uniform: U(±√(6/(m + n))); the bias
     (when ``bias=True``) Xavier-uniform on a 1 × n tensor: U(±√(6/(n + 1))). The default
     ``bias=False`` follows tinyBIG's ``linear_remainder`` (``enable_bias: False``).
+
+    ``LinearRemainder(None, None)`` has no parameters of its own: every call passes W (and
+    b), as a tinyBIG head does (``build_function`` makes one when m and n are not given).
     """
 
-    def __init__(self, m: int, n: int, bias: bool = False, activation: Any = None) -> None:
+    def __init__(self, m: int | None, n: int | None, bias: bool = False,
+                 activation: Any = None) -> None:
         super().__init__(m, n, activation)
+        if m is None and n is None:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+            return
         for name, value in (("m", m), ("n", n)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"LinearRemainder: {name} must be a positive integer, "
@@ -175,11 +185,16 @@ class LinearRemainder(Remainder):
             self.register_parameter("bias", None)
 
     def compute(self, x: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
+        if w is None and self.weight is None:
+            raise ValueError("LinearRemainder without m and n has no weight of its own: "
+                             "pass w (n x m), as remainder(x, w=..., b=...)")
         out = x @ (self.weight if w is None else w).T
         b = self.bias if b is None else b
         return out + b if b is not None else out
 
     def extra_repr(self) -> str:
+        if self.weight is None:
+            return "w and b given at each call"
         return f"m={self.m}, n={self.n}, bias={self.bias is not None}"
 
 
