@@ -21,7 +21,12 @@ The converted config builds the model that tinyBIG 0.1.1 actually built from the
   weight and bias, so they were never trained): ``{type: layer_norm, affine: false}``;
 * the hm family of reconciliations uses the ``tinybig`` layout of W;
 * keys tinyBIG ignores (``name``, ``device``, ``require_parameters: true``...) are
-  accepted.
+  accepted;
+* every expansion, reconciliation and remainder without a native tinyrpn entry here
+  becomes ``{type: tinybig, class, parameters}``, built by :func:`build_function`
+  (``tinybig_functions.py``), which reproduces what tinyBIG 0.1.1 computes; a head's
+  ``channel_num`` and output processing convert too;
+* a data set tinyrpn does not have fails last, alone, saying so.
 
 Errors found after conversion still name the tinyBIG keys: the converter records which
 tinyBIG path each part of the converted config came from.
