@@ -650,6 +650,9 @@ def test_a_config_is_found_by_name_from_any_folder(
     assert find_config("mlp_small") == Path("configs/mlp_small.yaml")
     (tmp_path / "mlp_small.yml").write_text(MINIMAL)
     assert find_config("mlp_small") == Path("mlp_small.yml")
+    # a folder of the same name (a run directory, `--out lecun1989`) does not hide a config
+    (tmp_path / "lecun1989").mkdir()
+    assert find_config("lecun1989") == PACKAGED_CONFIGS / "lecun1989.yaml"
 
 
 def test_an_unknown_config_name_lists_the_folders_and_names(
@@ -669,8 +672,10 @@ def test_an_unknown_config_name_lists_the_folders_and_names(
     with pytest.raises(ConfigError, match=r"no such config file; did you mean "
                                           r"'configs/mine\.yaml'\?"):
         load_config("configs/mien.yaml")
-    with pytest.raises(ConfigError, match="a folder, not a config file"):
+    with pytest.raises(ConfigError, match="a folder, not a config file, and no config named"):
         load_config("configs")
+    with pytest.raises(ConfigError, match="^configs/: this is a folder, not a config file$"):
+        load_config("configs/")
 
 
 def test_config_strings_are_never_imported_or_evaluated() -> None:

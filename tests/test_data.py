@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from devices import on
 
 from tinyrpn.data import mnist as mnist_module
 from tinyrpn.data import transforms as T
@@ -194,7 +195,7 @@ def test_parse_idx_rejects_unknown_type_code():
 # --------------------------------------------------------------------------- local files
 
 
-def test_loads_gzipped_files_and_exposes_arrays(tmp_path, small):
+def test_loads_gzipped_files_and_exposes_arrays(tmp_path, small, monkeypatch):
     write_files(tmp_path, small)
     ds = MNIST(tmp_path, train=True, download=False)
     np.testing.assert_array_equal(ds.images, as_array(small["train-images-idx3-ubyte"]))
@@ -206,6 +207,10 @@ def test_loads_gzipped_files_and_exposes_arrays(tmp_path, small):
     np.testing.assert_array_equal(image, ds.images[2])
     assert label == ds.labels[2]
     assert repr(ds) == f"MNIST(split='train', n=6, root={str(tmp_path)!r})"
+    # from the environment or the default, the repr names the source, not the absolute folder
+    monkeypatch.setenv("TINYRPN_DATA", str(tmp_path))
+    assert repr(MNIST(train=True, download=False)) == (
+        "MNIST(split='train', n=6, root='$TINYRPN_DATA')")
     test = MNIST(tmp_path, train=False, download=False)
     assert len(test) == 4 and test.split == "test"
 
@@ -812,28 +817,6 @@ def test_loader_yields_tensors():
         np.testing.assert_array_equal(xb.data, x[yb.data])
 
 
-def test_loader_moves_batches_to_device(monkeypatch):
-    autograd = pytest.importorskip("tinyrpn.autograd")
-    from tinyrpn.backend import cuda_is_available
-
-    x, y = loader_data(6)
-    if cuda_is_available():
-        xb, yb = next(iter(DataLoader(x, y, batch_size=3, device="cuda")))
-        assert xb.device == "cuda" and yb.device == "cuda"
-        return
-    moved = []
-
-    def fake_to(self, target=None, dtype=None):
-        moved.append(target)
-        return self
-
-    monkeypatch.setattr(autograd.Tensor, "to", fake_to)
-    list(DataLoader(x, y, batch_size=3))
-    assert moved == []  # cpu: nothing to move
-    list(DataLoader(x, y, batch_size=3, device="cuda:0"))
-    assert moved == ["cuda"] * 4  # x and y of each of 2 batches
-
-
 # ----------------------------------------------------------------------------- PyTorch's order
 
 
@@ -893,3 +876,32 @@ def test_loader_with_a_torch_stream_resumes_mid_epoch_and_checks_the_stream_kind
         DataLoader(np.zeros((1000, 1)), np.arange(1000), batch_size=64).load_state_dict(state)
     with pytest.raises(TypeError, match="torch_stream must be a tinyrpn.random.TorchCPUGenerator"):
         DataLoader(np.zeros((4, 1)), np.arange(4), batch_size=2, torch_stream=1234)
+
+
+def test_loader_batches_arrive_on_the_loaders_device(device):
+    x, y = loader_data(7)
+    name = "cuda:0" if device == "cuda" else device  # an index is accepted and dropped
+    batches = list(DataLoader(x, y, batch_size=3, shuffle=True, seed=2, device=name))
+    assert len(batches) == 3
+    for xb, yb in batches:
+        assert xb.device == device and yb.device == device
+        np.testing.assert_array_equal(xb.numpy(), x[yb.numpy()])
+
+
+def test_device_resident_data_is_batched_on_the_device(device):
+    """Images and labels already on the device stay there: batches are cut (and the
+    device-aware transforms run) where the data lives, with the host loader's order."""
+    images = np.random.default_rng(0).integers(0, 256, (11, 4, 4)).astype(np.uint8)
+    labels = np.arange(11)
+    prepare = T.Compose([T.to_float, lambda x: T.normalize(x, 0.5, 0.25), T.flatten])
+    on_host = list(DataLoader(images, labels, batch_size=4, shuffle=True, seed=5,
+                              transform=prepare))
+    resident = DataLoader(*on(device, images, labels), batch_size=4, shuffle=True, seed=5,
+                          transform=prepare, device=device)
+    got = list(resident)
+    assert len(got) == len(on_host) == 3
+    for (xb, yb), (xh, yh) in zip(got, on_host):
+        assert xb.device == device and yb.device == device
+        assert xb.dtype == np.float32 and xb.shape == (yh.shape[0], 16)
+        np.testing.assert_array_equal(yb.numpy(), yh.numpy())
+        np.testing.assert_array_equal(xb.numpy(), xh.numpy())

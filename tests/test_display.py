@@ -73,6 +73,9 @@ CELLS = {
     "pyplot too": "import matplotlib.pyplot as plt\nfig = plot.plot_confusion_matrix(np.eye(3))\n"
                   "plt.plot([1, 2, 3])\nplt.show()",
     "two figures": "for k in (2, 3):\n    plot.plot_confusion_matrix(np.eye(k))",
+    # notebooks written before this worked start with it; each figure must still show once
+    "with %matplotlib inline": "%matplotlib inline\nplot.plot_confusion_matrix(np.eye(3))",
+    "mid-cell, inline": "fig = plot.plot_confusion_matrix(np.eye(3))\nprint('after')",
     "assigned": "fig = plot.plot_confusion_matrix(np.eye(3))",
     "warning": "_ = tinyrpn.nn.functional.softmax(tinyrpn.ones(3))",
     # a run directory's curves (and a sweep's plots) are files, not the cell's output
@@ -96,7 +99,8 @@ CELLS = {
                 "for _ in tinyrpn.display.progress_bar(range(3), desc='text'):\n    pass",
 }
 IMAGES = {"called mid-cell": 1, "last value": 1, "display()": 1, "graph": 1, "one epoch": 1,
-          "pyplot too": 2, "two figures": 2, "assigned": 1, "setup": 0, "warning": 0,
+          "pyplot too": 2, "two figures": 2, "with %matplotlib inline": 1,
+          "mid-cell, inline": 1, "assigned": 1, "setup": 0, "warning": 0,
           "widget bar": 0, "text bar": 0, "trainer": 0, "trainer files": 0}
 
 

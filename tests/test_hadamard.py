@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from devices import host, on
 
+from tinyrpn import backend
 from tinyrpn.kernels import hadamard
 from tinyrpn.kernels.hadamard import fwht, fwht_numba, fwht_xp
 
@@ -116,3 +118,15 @@ def test_errors_name_the_problem():
         fwht(np.float64(1.0))
     with pytest.raises(TypeError, match="fwht: expected float32 or float64"):
         fwht(np.zeros(8, dtype=np.int64))
+
+
+@pytest.mark.parametrize("n", [1, 2, 64, 2048])
+def test_dispatcher_on_every_device_matches_sylvester_matrix(n, device):
+    """Device arrays go to the xp twin; its result stays on the device."""
+    x = np.random.default_rng(n).standard_normal((3, n))
+    expected = x @ sylvester(n).T
+    y = fwht(on(device, x))
+    assert backend.device_of(y) == device
+    np.testing.assert_allclose(host(y), expected, rtol=1e-12, atol=1e-12 * n)
+    np.testing.assert_allclose(host(fwht(on(device, x), normalize=True)), expected / np.sqrt(n),
+                               rtol=1e-12, atol=1e-12 * np.sqrt(n))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from devices import host, on
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,21 +103,21 @@ def naive_conv2d(x, w, stride, padding, dilation, groups):
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
-def test_conv2d_twin_matches_naive_loop(case, rng):
+def test_conv2d_twin_matches_naive_loop(case, rng, device):
     xs, ws, s, p, d, g = case
     x, w = rand(rng, xs), rand(rng, ws)
-    out = conv.conv2d_forward_xp(x, w, s, p, d, g)
+    out = host(conv.conv2d_forward_xp(*on(device, x, w), s, p, d, g))
     np.testing.assert_allclose(out, naive_conv2d(x, w, s, p, d, g), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
-def test_conv2d_twin_backward_is_the_adjoint(case, rng):
+def test_conv2d_twin_backward_is_the_adjoint(case, rng, device):
     """conv is bilinear, so <conv(x, w), G> = <x, grad_x> = <w, grad_w> exactly."""
     xs, ws, s, p, d, g = case
     x, w = rand(rng, xs), rand(rng, ws)
-    out = conv.conv2d_forward_xp(x, w, s, p, d, g)
+    out = host(conv.conv2d_forward_xp(*on(device, x, w), s, p, d, g))
     grad_out = rand(rng, out.shape)
-    grad_x, grad_w = conv.conv2d_backward_xp(grad_out, x, w, s, p, d, g)
+    grad_x, grad_w = host(conv.conv2d_backward_xp(*on(device, grad_out, x, w), s, p, d, g))
     assert grad_x.shape == x.shape and grad_w.shape == w.shape
     inner = np.sum(out * grad_out)
     np.testing.assert_allclose(np.sum(x * grad_x), inner, rtol=1e-10)
@@ -272,9 +273,10 @@ LN_SHAPES = [(1, 1), (3, 1), (4, 17), (2, 1000), (65, 300)]
 
 
 @pytest.mark.parametrize("shape", LN_SHAPES)
-def test_layer_norm_twin_matches_definition(shape, rng):
+def test_layer_norm_twin_matches_definition(shape, rng, device):
     x = rand(rng, shape, scale=3.0) + 2.0
-    y, rstd = norm.layer_norm_forward_xp(x, 1e-5)
+    y, rstd = host(kernels.layer_norm_forward(on(device, x), 1e-5) if device != "cpu"
+                   else norm.layer_norm_forward_xp(x, 1e-5))
     expected_rstd = 1 / np.sqrt(x.var(axis=1) + 1e-5)
     np.testing.assert_allclose(rstd, expected_rstd, rtol=1e-12)
     np.testing.assert_allclose(y, (x - x.mean(axis=1, keepdims=True)) * expected_rstd[:, None],
@@ -361,10 +363,11 @@ SOFTMAX_SHAPES = [(1, 1), (5, 3), (512, 10), (7, 1000)]
 
 
 @pytest.mark.parametrize("shape", SOFTMAX_SHAPES)
-def test_log_softmax_twin_matches_definition(shape, rng):
+def test_log_softmax_twin_matches_definition(shape, rng, device):
     x = rand(rng, shape, scale=3.0)
     expected = np.log(np.exp(x) / np.exp(x).sum(axis=1, keepdims=True))
-    np.testing.assert_allclose(softmax.log_softmax_xp(x), expected, rtol=1e-12, atol=1e-12)
+    got = host(softmax.log_softmax_xp(x) if device == "cpu" else kernels.log_softmax(on(device, x)))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -390,13 +393,21 @@ def test_log_softmax_is_stable_for_huge_logits(use_numba, monkeypatch):
 
 
 @pytest.mark.parametrize("shape", SOFTMAX_SHAPES)
-def test_cross_entropy_twin_matches_definition(shape, rng):
+def test_cross_entropy_twin_matches_definition(shape, rng, device):
     x = rand(rng, shape, scale=3.0)
     target = rng.integers(0, shape[1], shape[0])
-    losses, probs = softmax.cross_entropy_forward_xp(x, target)
+    forward = softmax.cross_entropy_forward_xp if device == "cpu" else kernels.cross_entropy_forward
+    losses, probs = host(forward(*on(device, x, target)))
     log_p = softmax.log_softmax_xp(x)
     np.testing.assert_allclose(losses, -log_p[np.arange(shape[0]), target], rtol=1e-12)
     np.testing.assert_allclose(probs, np.exp(log_p), rtol=1e-12)
+    grad_losses = rand(rng, shape[0])
+    backward = (softmax.cross_entropy_backward_xp if device == "cpu"
+                else kernels.cross_entropy_backward)
+    grad = host(backward(*on(device, grad_losses, probs, target)))
+    onehot = np.eye(shape[1])[target]
+    np.testing.assert_allclose(grad, grad_losses[:, None] * (probs - onehot), rtol=1e-12,
+                               atol=1e-15)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -479,9 +490,9 @@ def taylor2_definition(x):
 
 
 @pytest.mark.parametrize("shape", TAYLOR_SHAPES)
-def test_taylor2_twin_matches_outer_products(shape, rng):
+def test_taylor2_twin_matches_outer_products(shape, rng, device):
     x = rand(rng, shape)
-    z = taylor.taylor2_forward_xp(x)
+    z = host(taylor.taylor2_forward_xp(on(device, x)))
     np.testing.assert_array_equal(z, taylor2_definition(x))
     np.testing.assert_array_equal(z[0, shape[1] :], np.outer(x[0], x[0]).ravel())
     grad_z = rand(rng, z.shape)
@@ -489,7 +500,8 @@ def test_taylor2_twin_matches_outer_products(shape, rng):
     big_g = grad_z[:, m:].reshape(shape[0], m, m)
     expected = (grad_z[:, :m] + np.einsum("bac,bc->ba", big_g, x)
                 + np.einsum("bca,bc->ba", big_g, x))
-    np.testing.assert_allclose(taylor.taylor2_backward_xp(grad_z, x), expected, rtol=1e-12)
+    np.testing.assert_allclose(host(taylor.taylor2_backward_xp(*on(device, grad_z, x))), expected,
+                               rtol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -608,6 +620,33 @@ def test_taylor2_dense_matches_the_expansion_times_w_transposed(shape, dtype, rn
     np.testing.assert_allclose(dx, expected_dx, **tol(dtype))
     np.testing.assert_allclose(kernels.taylor2_dense_grad_x(strided(x), strided(W), strided(g)),
                                dx, **tol(dtype))
+
+
+@pytest.mark.parametrize("method", ["direct", "fft"])
+def test_taylor2_contract_and_dense_on_every_device(method, rng, device):
+    """The public kernels given device arrays (the xp twins there) against the definition,
+    and layer norm's backward against its NumPy twin."""
+    for n, m, L, r in [(3, 4, 5, 2), (3, 9, 10, 3), (2, 8, 72, 2)]:
+        x, M = rand(rng, (n, m)), rand(rng, (L, r))
+        z = taylor2_definition(x)
+        y = host(kernels.taylor2_contract(*on(device, x, M), method))
+        np.testing.assert_allclose(y, z.reshape(n, -1, L) @ M, rtol=1e-10, atol=1e-12)
+        g = rand(rng, y.shape)
+        dm = host(kernels.taylor2_contract_grad_m(*on(device, x, g), method))
+        np.testing.assert_allclose(dm, z.reshape(-1, L).T @ g.reshape(-1, r), rtol=1e-10,
+                                   atol=1e-12)
+    x, W, g = rand(rng, (4, 5)), rand(rng, (3, 30)), rand(rng, (4, 3))
+    z = taylor2_definition(x)
+    np.testing.assert_allclose(host(kernels.taylor2_dense(*on(device, x, W))), z @ W.T,
+                               rtol=1e-10)
+    np.testing.assert_allclose(host(kernels.taylor2_dense_grad_w(*on(device, x, g))), g.T @ z,
+                               rtol=1e-10)
+    np.testing.assert_allclose(host(kernels.taylor2_dense_grad_x(*on(device, x, W, g))),
+                               taylor.taylor2_backward_xp(g @ W, x), rtol=1e-10)
+    x, grad_y = rand(rng, (6, 40)), rand(rng, (6, 40))
+    y, rstd = norm.layer_norm_forward_xp(x, 1e-5)
+    np.testing.assert_allclose(host(kernels.layer_norm_backward(*on(device, grad_y, y, rstd))),
+                               norm.layer_norm_backward_xp(grad_y, y, rstd), rtol=1e-12)
 
 
 def test_taylor2_dense_gradients_match_finite_differences(rng):

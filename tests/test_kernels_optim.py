@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from devices import host, on
 
-from tinyrpn import backend, kernels
+from tinyrpn import kernels
 from tinyrpn.kernels import optim as K
 
 DTYPES = [np.float32, np.float64]
@@ -37,6 +38,16 @@ def run_steps(fn, state, grads, per_step):
     return s
 
 
+def run_twin(device, kernel, twin, state, grads, per_step):
+    """The xp twin's result (as NumPy arrays). On the cpu the twin is called directly; on
+    'cuda' the public kernel is given device arrays and must hand them to the twin."""
+    if device == "cpu":
+        return run_steps(twin, state, grads, per_step)
+    moved = run_steps(kernel, [None if x is None else on(device, x) for x in state],
+                      [on(device, g) for g in grads], per_step)
+    return [None if x is None else host(x) for x in moved]
+
+
 def assert_all_close(a, b, dtype):
     for x, y in zip(a, b):
         if x is None:
@@ -51,7 +62,7 @@ def assert_all_close(a, b, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("variant", ["plain", "l2", "decoupled", "amsgrad", "amsgrad+l2"])
-def test_adam_kernel_matches_twin(dtype, n, variant):
+def test_adam_kernel_matches_twin(dtype, n, variant, device):
     rng = np.random.default_rng(1)
     p = rng.standard_normal(n).astype(dtype)
     grads = arrays(rng, n, dtype, count=3)
@@ -62,7 +73,8 @@ def test_adam_kernel_matches_twin(dtype, n, variant):
                    weight_decay=0.0 if variant in ("plain", "amsgrad") else 0.1,
                    decoupled_weight_decay=variant == "decoupled")
     a = run_steps(K.adam_update, state, grads, lambda t: dict(step=t, **options))
-    b = run_steps(K.adam_update_xp, state, grads, lambda t: dict(step=t, **options))
+    b = run_twin(device, K.adam_update, K.adam_update_xp, state, grads,
+                 lambda t: dict(step=t, **options))
     assert_all_close(a, b, dtype)
     assert not np.allclose(a[0], p)  # the parameter did move
 
@@ -97,7 +109,8 @@ def test_adam_twin_matches_formula():
     [(0.0, 0.0, 0.0, False), (0.0, 0.0, 0.1, False), (0.9, 0.0, 0.0, False),
      (0.9, 0.3, 0.01, False), (0.9, 0.0, 0.01, True)],
 )
-def test_sgd_kernel_matches_twin(dtype, n, momentum, dampening, weight_decay, nesterov):
+def test_sgd_kernel_matches_twin(dtype, n, momentum, dampening, weight_decay, nesterov,
+                                 device):
     rng = np.random.default_rng(3)
     p = rng.standard_normal(n).astype(dtype)
     grads = arrays(rng, n, dtype, count=3)
@@ -109,7 +122,7 @@ def test_sgd_kernel_matches_twin(dtype, n, momentum, dampening, weight_decay, ne
                     weight_decay=weight_decay, nesterov=nesterov, first_step=t == 1)
 
     a = run_steps(K.sgd_update, state, grads, per_step)
-    b = run_steps(K.sgd_update_xp, state, grads, per_step)
+    b = run_twin(device, K.sgd_update, K.sgd_update_xp, state, grads, per_step)
     assert_all_close(a, b, dtype)
     assert np.isfinite(a[0]).all()
 
@@ -150,7 +163,7 @@ def madgrad_reference(p0, grads, lr, momentum, weight_decay, eps):
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("momentum,weight_decay", [(0.9, 0.0), (0.9, 0.01), (0.0, 0.0),
                                                     (0.0, 0.01)])
-def test_madgrad_kernel_matches_twin_and_formula(dtype, n, momentum, weight_decay):
+def test_madgrad_kernel_matches_twin_and_formula(dtype, n, momentum, weight_decay, device):
     rng = np.random.default_rng(4)
     p = rng.standard_normal(n).astype(dtype)
     grads = arrays(rng, n, dtype, count=4)
@@ -161,7 +174,7 @@ def test_madgrad_kernel_matches_twin_and_formula(dtype, n, momentum, weight_deca
         return dict(k=t - 1, lr=1e-2, momentum=momentum, weight_decay=weight_decay, eps=1e-6)
 
     a = run_steps(K.madgrad_update, state, grads, per_step)
-    b = run_steps(K.madgrad_update_xp, state, grads, per_step)
+    b = run_twin(device, K.madgrad_update, K.madgrad_update_xp, state, grads, per_step)
     assert_all_close(a, b, dtype)
     expected = madgrad_reference(p, grads, 1e-2, momentum, weight_decay, 1e-6)
     # float32 drifts a little more: the cube root amplifies rounding in nu
@@ -204,14 +217,19 @@ def test_cube_root_kernel():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", SIZES)
-def test_lookahead_kernel_matches_twin_and_formula(dtype, n):
+def test_lookahead_kernel_matches_twin_and_formula(dtype, n, device):
     rng = np.random.default_rng(6)
     fast, slow = arrays(rng, n, dtype, count=2)
     expected = slow.astype(np.float64) + 0.3 * (fast.astype(np.float64) - slow)
     a = [fast.copy(), slow.copy()]
-    b = [fast.copy(), slow.copy()]
     K.lookahead_update(*a, alpha=0.3)
-    K.lookahead_update_xp(*b, alpha=0.3)
+    b = [fast.copy(), slow.copy()]
+    if device == "cpu":
+        K.lookahead_update_xp(*b, alpha=0.3)
+    else:
+        moved = on(device, *b)
+        K.lookahead_update(*moved, alpha=0.3)  # device arrays: the twin
+        b = host(moved)
     assert_all_close(a, b, dtype)
     np.testing.assert_allclose(a[1], expected, **tol(dtype))
     np.testing.assert_array_equal(a[0], a[1])  # fast restarts from slow
@@ -277,10 +295,8 @@ def test_exported_from_the_kernels_package():
         assert getattr(kernels, name) is getattr(K, name)
 
 
-@pytest.mark.skipif(not backend.cuda_is_available(), reason="needs CuPy and a CUDA device")
-def test_cupy_arrays_take_the_twin_and_agree():
-    import cupy as cp
-
+@pytest.mark.device
+def test_device_arrays_take_the_twin_and_agree(cuda):
     rng = np.random.default_rng(8)
     p, g, x0 = arrays(rng, 1000, np.float32, count=3)
     cases = [
@@ -293,12 +309,12 @@ def test_cupy_arrays_take_the_twin_and_agree():
          dict(k=0, lr=0.01, momentum=0.9, weight_decay=0.0, eps=1e-6)),
     ]
     for fn, state, options in cases:
-        host = [a.copy() for a in state()]
-        device = [cp.asarray(a) for a in state()]
-        fn(host[0], g, *host[1:], **options)
-        fn(device[0], cp.asarray(g), *device[1:], **options)
-        for a, b in zip(host, device):
-            np.testing.assert_allclose(cp.asnumpy(b), a, rtol=1e-5, atol=1e-6)
-    fast, slow = cp.asarray(p), cp.asarray(x0)
+        on_host = [a.copy() for a in state()]
+        on_device = list(on(cuda, *state()))
+        fn(on_host[0], g, *on_host[1:], **options)
+        fn(on_device[0], on(cuda, g), *on_device[1:], **options)
+        for a, b in zip(on_host, on_device):
+            np.testing.assert_allclose(host(b), a, rtol=1e-5, atol=1e-6)
+    fast, slow = on(cuda, p, x0)
     K.lookahead_update(fast, slow, alpha=0.5)
-    np.testing.assert_allclose(cp.asnumpy(fast), x0 + 0.5 * (p - x0), rtol=1e-6)
+    np.testing.assert_allclose(host(fast), x0 + 0.5 * (p - x0), rtol=1e-6)

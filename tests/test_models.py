@@ -299,3 +299,37 @@ def test_lecun1989_gradients_check_in_float64(modern):
         assert tinyrpn.gradcheck(
             lambda w, p=p: _with_param(model, p, w)(x.detach()), p.detach().requires_grad_(True)
         ), name
+
+
+@pytest.mark.parametrize("modern", [False, True])
+def test_lecun1989_on_a_device_matches_the_cpu(modern, device):
+    """Forward, backward and (modern, PyTorch-seeded) the dropout stream that lives in a
+    buffer on the model's device."""
+    x = (tinyrpn.rand(3, 1, 16, 16, dtype="float64") * 2 - 1)
+    outs, grads, streams = [], [], []
+    for where in ("cpu", device):
+        model = LeCun1989(modern=modern, torch_seed=1337).double().to(where)
+        out = model(x.to(where))
+        out.sum().backward()
+        outs.append(out.numpy())
+        grads.append(model.H1w.grad.numpy())
+        if modern:
+            assert model.dropout_stream.device == where
+            streams.append(model.dropout_stream.numpy())
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-10, atol=1e-12)
+    if modern:
+        np.testing.assert_array_equal(streams[1], streams[0])
+
+
+def test_mlp_on_a_device_matches_the_cpu(device):
+    x = tinyrpn.randn(4, 784, dtype="float64")
+    results = []
+    for where in ("cpu", device):
+        tinyrpn.manual_seed(0)
+        model = madgrad_mlp().double().to(where)
+        out = model(x.to(where))
+        out.sum().backward()
+        results.append((out.numpy(), next(iter(model.parameters())).grad.numpy()))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-10, atol=1e-12)

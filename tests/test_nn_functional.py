@@ -19,8 +19,9 @@ def arr(*shape: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape) * scale
 
 
-def leaf(values: np.ndarray, grad: bool = True) -> tinyrpn.Tensor:
-    return tinyrpn.tensor(np.asarray(values, dtype=np.float64), requires_grad=grad)
+def leaf(values: np.ndarray, grad: bool = True, device: str = "cpu") -> tinyrpn.Tensor:
+    return tinyrpn.tensor(np.asarray(values, dtype=np.float64), requires_grad=grad,
+                          device=device)
 
 
 def torch_leaf(values: np.ndarray, grad: bool = True):
@@ -35,16 +36,17 @@ def assert_close(ours, theirs, rtol=1e-7, atol=1e-9, what=""):
     np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol, err_msg=what)
 
 
-def compare_with_torch(our_fn, torch_fn, *arrays, grads=None, rtol=1e-7, atol=1e-9):
-    """Run both functions on the same float64 inputs; compare outputs and input gradients
-    (for one fixed random output direction)."""
+def compare_with_torch(our_fn, torch_fn, *arrays, grads=None, rtol=1e-7, atol=1e-9,
+                       device="cpu"):
+    """Run both functions on the same float64 inputs (ours on ``device``); compare outputs
+    and input gradients (for one fixed random output direction)."""
     grads = grads if grads is not None else [True] * len(arrays)
-    ours = [leaf(a, g) for a, g in zip(arrays, grads)]
+    ours = [leaf(a, g, device) for a, g in zip(arrays, grads)]
     theirs = [torch_leaf(a, g) for a, g in zip(arrays, grads)]
     out, ref = our_fn(*ours), torch_fn(*theirs)
     assert_close(out, ref, rtol, atol, "forward")
     direction = np.random.default_rng(99).standard_normal(ref.shape)
-    out.backward(tinyrpn.tensor(direction.astype(np.float64)))
+    out.backward(tinyrpn.tensor(direction.astype(np.float64), device=device))
     ref.backward(torch_leaf(direction, grad=False))
     for i, (o, t) in enumerate(zip(ours, theirs)):
         if t.requires_grad:
@@ -57,19 +59,19 @@ def compare_with_torch(our_fn, torch_fn, *arrays, grads=None, rtol=1e-7, atol=1e
 @FEW
 @given(batch=st.integers(1, 4), n_in=st.integers(1, 5), n_out=st.integers(1, 4),
        bias=st.booleans(), lead=st.booleans())
-def test_linear_gradcheck(batch, n_in, n_out, bias, lead):
+def test_linear_gradcheck(batch, n_in, n_out, bias, lead, device):
     shape = (2, batch, n_in) if lead else (batch, n_in)
-    x, w = leaf(arr(*shape, seed=1)), leaf(arr(n_out, n_in, seed=2))
-    b = leaf(arr(n_out, seed=3)) if bias else None
+    x, w = leaf(arr(*shape, seed=1), device=device), leaf(arr(n_out, n_in, seed=2), device=device)
+    b = leaf(arr(n_out, seed=3), device=device) if bias else None
     inputs = (x, w) + ((b,) if bias else ())
     assert gradcheck(lambda x, w, *b: F.linear(x, w, *b), *inputs)
 
 
-def test_linear_matches_torch_and_skips_unneeded_input_grad():
+def test_linear_matches_torch_and_skips_unneeded_input_grad(device):
     torch = pytest.importorskip("torch")
     compare_with_torch(F.linear, torch.nn.functional.linear,
-                       arr(3, 2, 5), arr(4, 5, seed=1), arr(4, seed=2))
-    x, w = leaf(arr(3, 5), grad=False), leaf(arr(4, 5, seed=1))
+                       arr(3, 2, 5), arr(4, 5, seed=1), arr(4, seed=2), device=device)
+    x, w = leaf(arr(3, 5), grad=False, device=device), leaf(arr(4, 5, seed=1), device=device)
     F.linear(x, w).sum().backward()
     assert x.grad is None and w.grad.shape == (4, 5)
 
@@ -91,11 +93,11 @@ def test_linear_errors():
        o_g=st.integers(1, 2), k=st.integers(1, 3), stride=st.integers(1, 2),
        padding=st.integers(0, 2), dilation=st.integers(1, 2), size=st.integers(4, 6),
        bias=st.booleans())
-def test_conv2d_gradcheck(n, groups, c_g, o_g, k, stride, padding, dilation, size, bias):
+def test_conv2d_gradcheck(n, groups, c_g, o_g, k, stride, padding, dilation, size, bias, device):
     assume(dilation * (k - 1) + 1 <= size - 1 + 2 * padding)  # the kernel fits the input
-    x = leaf(arr(n, c_g * groups, size, size - 1, seed=1))
-    w = leaf(arr(o_g * groups, c_g, k, k, seed=2))
-    b = leaf(arr(o_g * groups, seed=3))
+    x = leaf(arr(n, c_g * groups, size, size - 1, seed=1), device=device)
+    w = leaf(arr(o_g * groups, c_g, k, k, seed=2), device=device)
+    b = leaf(arr(o_g * groups, seed=3), device=device)
 
     def fn(x, w, b):
         return F.conv2d(x, w, b if bias else None, stride, padding, dilation, groups)
@@ -108,13 +110,14 @@ def test_conv2d_gradcheck(n, groups, c_g, o_g, k, stride, padding, dilation, siz
     (1, 0, 1, 1), (2, 1, 1, 1), ((2, 1), (0, 2), 1, 1), (1, 2, 2, 1), (1, 1, 1, 2),
     (2, 2, (1, 2), 4), (1, "same", 1, 1), (1, "same", 2, 2), (1, "valid", 1, 1),
 ])
-def test_conv2d_matches_torch(stride, padding, dilation, groups):
+def test_conv2d_matches_torch(stride, padding, dilation, groups, device):
     torch = pytest.importorskip("torch")
     x, w, b = arr(2, 4, 9, 8, seed=1), arr(8, 4 // groups, 3, 4, seed=2), arr(8, seed=3)
     compare_with_torch(
         lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups),
         lambda x, w, b: torch.nn.functional.conv2d(x, w, b, stride, padding, dilation, groups),
         x, w, b,
+        device=device,
     )
 
 
@@ -158,11 +161,11 @@ def test_conv2d_errors():
     ((1, 0), 0.5), ((0, 3, 1, 2, 1, 1), 2.0),
     ((-1, 2, 1, -2), -1.0),          # negative widths crop
 ])
-def test_pad_constant_matches_torch(widths, value):
+def test_pad_constant_matches_torch(widths, value, device):
     torch = pytest.importorskip("torch")
     compare_with_torch(lambda x: F.pad(x, widths, value=value),
                        lambda x: torch.nn.functional.pad(x, widths, value=value),
-                       arr(2, 3, 4, 5))
+                       arr(2, 3, 4, 5), device=device)
 
 
 def test_pad_lecun_values():
@@ -178,21 +181,21 @@ def test_pad_lecun_values():
     ("circular", (2, 4, 1, 3), (2, 3, 4, 5)), ("reflect", (1, 3), (2, 3, 5)),
     ("replicate", (1, 2, 0, 1, 2, 0), (1, 2, 3, 4, 2)),
 ])
-def test_pad_modes_match_torch(mode, widths, shape):
+def test_pad_modes_match_torch(mode, widths, shape, device):
     torch = pytest.importorskip("torch")
     compare_with_torch(lambda x: F.pad(x, widths, mode=mode),
                        lambda x: torch.nn.functional.pad(x, widths, mode=mode),
-                       arr(*shape))
+                       arr(*shape), device=device)
 
 
 @FEW
 @given(widths=st.sampled_from([2, 4]).flatmap(
            lambda n: st.lists(st.integers(-1, 3), min_size=n, max_size=n)),
        mode=st.sampled_from(["constant", "reflect", "replicate", "circular"]))
-def test_pad_gradcheck(widths, mode):
+def test_pad_gradcheck(widths, mode, device):
     if mode != "constant":
         widths = [abs(w) for w in widths]
-    x = leaf(arr(2, 4, 5, seed=4))
+    x = leaf(arr(2, 4, 5, seed=4), device=device)
     assert gradcheck(lambda x: F.pad(x, widths, mode=mode, value=-1.0), x)
 
 
@@ -215,10 +218,10 @@ def test_pad_errors():
 
 @pytest.mark.parametrize("fn", [F.relu, F.tanh, F.sigmoid, F.mish, F.softplus,
                                 lambda x: F.softplus(x, beta=2.0, threshold=3.0)])
-def test_activation_gradcheck(fn):
+def test_activation_gradcheck(fn, device):
     values = arr(4, 5, scale=3.0)
     values[np.abs(values) < 1e-3] = 0.5  # keep away from ReLU's kink
-    assert gradcheck(fn, leaf(values))
+    assert gradcheck(fn, leaf(values, device=device))
 
 
 @pytest.mark.parametrize("beta, threshold", [(1.0, 20.0), (2.0, 3.0), (0.5, 1.0), (1.0, 0.0)])
@@ -248,19 +251,20 @@ def test_mish_matches_torch_including_extremes():
 @FEW
 @given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), data=st.data(),
        log=st.booleans())
-def test_softmax_gradcheck(shape, data, log):
+def test_softmax_gradcheck(shape, data, log, device):
     dim = data.draw(st.integers(-len(shape), len(shape) - 1))
     fn = F.log_softmax if log else F.softmax
-    assert gradcheck(lambda x: fn(x, dim), leaf(arr(*shape, seed=5, scale=2.0)))
+    assert gradcheck(lambda x: fn(x, dim), leaf(arr(*shape, seed=5, scale=2.0), device=device))
 
 
 @pytest.mark.parametrize("dim", [0, 1, -1, 2])
-def test_softmax_matches_torch(dim):
+def test_softmax_matches_torch(dim, device):
     torch = pytest.importorskip("torch")
     values = arr(3, 4, 5, scale=3.0)
-    compare_with_torch(lambda x: F.softmax(x, dim), lambda x: torch.softmax(x, dim), values)
+    compare_with_torch(lambda x: F.softmax(x, dim), lambda x: torch.softmax(x, dim), values,
+                       device=device)
     compare_with_torch(lambda x: F.log_softmax(x, dim), lambda x: torch.log_softmax(x, dim),
-                       values)
+                       values, device=device)
 
 
 def test_log_softmax_is_stable():
@@ -282,40 +286,44 @@ def test_softmax_implicit_dim_warns_like_torch():
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_cross_entropy_matches_torch(reduction):
+def test_cross_entropy_matches_torch(reduction, device):
     torch = pytest.importorskip("torch")
     target = np.array([0, 3, 1, 3, 2])
     compare_with_torch(
-        lambda x: F.cross_entropy(x, tinyrpn.tensor(target), reduction=reduction),
+        lambda x: F.cross_entropy(x, tinyrpn.tensor(target, device=device), reduction=reduction),
         lambda x: torch.nn.functional.cross_entropy(x, torch.tensor(target),
                                                     reduction=reduction),
         arr(5, 4, scale=3.0),
+        device=device,
     )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_cross_entropy_weight_ignore_index_and_extra_dims_match_torch(reduction):
+def test_cross_entropy_weight_ignore_index_and_extra_dims_match_torch(reduction, device):
     torch = pytest.importorskip("torch")
     weight = np.array([0.5, 2.0, 1.0])
     target = np.array([[0, 2, -100, 1], [1, 1, 0, -100]])  # (N=2, d=4)
     compare_with_torch(
-        lambda x: F.cross_entropy(x, tinyrpn.tensor(target), tinyrpn.tensor(weight),
+        lambda x: F.cross_entropy(x, tinyrpn.tensor(target, device=device),
+                                  tinyrpn.tensor(weight, device=device),
                                   reduction=reduction),
         lambda x: torch.nn.functional.cross_entropy(
             x, torch.tensor(target), torch.tensor(weight), reduction=reduction),
         arr(2, 3, 4, seed=7),
+        device=device,
     )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_cross_entropy_probability_targets_match_torch(reduction):
+def test_cross_entropy_probability_targets_match_torch(reduction, device):
     torch = pytest.importorskip("torch")
     probs = np.random.default_rng(3).dirichlet(np.ones(4), size=5)
     compare_with_torch(
-        lambda x: F.cross_entropy(x, tinyrpn.tensor(probs), reduction=reduction),
+        lambda x: F.cross_entropy(x, tinyrpn.tensor(probs, device=device), reduction=reduction),
         lambda x: torch.nn.functional.cross_entropy(x, torch.tensor(probs),
                                                     reduction=reduction),
         arr(5, 4, seed=8),
+        device=device,
     )
 
 
@@ -327,10 +335,10 @@ def test_cross_entropy_unbatched_matches_torch():
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_cross_entropy_and_nll_gradcheck(reduction):
-    target = tinyrpn.tensor([2, 0, 1, 2])
-    weight = tinyrpn.tensor([1.0, 3.0, 0.5])
-    x = leaf(arr(4, 3, seed=10, scale=2.0))
+def test_cross_entropy_and_nll_gradcheck(reduction, device):
+    target = tinyrpn.tensor([2, 0, 1, 2], device=device)
+    weight = tinyrpn.tensor([1.0, 3.0, 0.5], device=device)
+    x = leaf(arr(4, 3, seed=10, scale=2.0), device=device)
     assert gradcheck(lambda x: F.cross_entropy(x, target, reduction=reduction), x)
     assert gradcheck(lambda x: F.cross_entropy(x, target, weight, reduction=reduction), x)
     assert gradcheck(lambda x: F.nll_loss(x, target, reduction=reduction), x)
@@ -345,21 +353,23 @@ def test_cross_entropy_is_log_softmax_then_nll():
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_nll_loss_matches_torch(reduction):
+def test_nll_loss_matches_torch(reduction, device):
     torch = pytest.importorskip("torch")
     target, weight = np.array([1, 0, 2, 2, -100]), np.array([1.0, 0.2, 3.0])
     compare_with_torch(
-        lambda x: F.nll_loss(x, tinyrpn.tensor(target), tinyrpn.tensor(weight),
+        lambda x: F.nll_loss(x, tinyrpn.tensor(target, device=device),
+                             tinyrpn.tensor(weight, device=device),
                              reduction=reduction),
         lambda x: torch.nn.functional.nll_loss(x, torch.tensor(target), torch.tensor(weight),
                                                reduction=reduction),
         arr(5, 3, seed=11),
+        device=device,
     )
 
 
-def test_cross_entropy_float32_gradient_flows():
-    x = tinyrpn.randn(64, 10, requires_grad=True)
-    loss = F.cross_entropy(x, tinyrpn.tensor(np.arange(64) % 10))
+def test_cross_entropy_float32_gradient_flows(device):
+    x = tinyrpn.randn(64, 10, requires_grad=True, device=device)
+    loss = F.cross_entropy(x, tinyrpn.tensor(np.arange(64) % 10, device=device))
     loss.backward()
     assert loss.dtype == np.float32 and loss.shape == ()
     assert x.grad.dtype == np.float32
@@ -391,13 +401,13 @@ def test_loss_errors():
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_mse_loss_matches_torch_and_gradcheck(reduction):
+def test_mse_loss_matches_torch_and_gradcheck(reduction, device):
     torch = pytest.importorskip("torch")
     compare_with_torch(lambda a, b: F.mse_loss(a, b, reduction),
                        lambda a, b: torch.nn.functional.mse_loss(a, b, reduction=reduction),
-                       arr(4, 10), arr(4, 10, seed=1))
-    assert gradcheck(lambda a, b: F.mse_loss(a, b, reduction), leaf(arr(3, 2)),
-                     leaf(arr(3, 2, seed=1)))
+                       arr(4, 10), arr(4, 10, seed=1), device=device)
+    assert gradcheck(lambda a, b: F.mse_loss(a, b, reduction), leaf(arr(3, 2), device=device),
+                     leaf(arr(3, 2, seed=1), device=device))
 
 
 def test_mse_loss_broadcast_warns():
@@ -413,19 +423,20 @@ def test_mse_loss_broadcast_warns():
 @given(lead=st.lists(st.integers(1, 3), min_size=0, max_size=2),
        normalized=st.lists(st.integers(1, 4), min_size=1, max_size=2),
        affine=st.booleans())
-def test_layer_norm_gradcheck(lead, normalized, affine):
+def test_layer_norm_gradcheck(lead, normalized, affine, device):
     if int(np.prod(normalized)) < 2:
         normalized = [*normalized, 2]  # one feature normalises to 0 and has no gradient
-    x = leaf(arr(*lead, *normalized, seed=12, scale=2.0))
+    x = leaf(arr(*lead, *normalized, seed=12, scale=2.0), device=device)
     if not affine:
         assert gradcheck(lambda x: F.layer_norm(x, normalized), x)
     else:
-        w, b = leaf(arr(*normalized, seed=13)), leaf(arr(*normalized, seed=14))
+        w = leaf(arr(*normalized, seed=13), device=device)
+        b = leaf(arr(*normalized, seed=14), device=device)
         assert gradcheck(lambda x, w, b: F.layer_norm(x, normalized, w, b), x, w, b)
 
 
 @pytest.mark.parametrize("affine", [False, True])
-def test_layer_norm_matches_torch(affine):
+def test_layer_norm_matches_torch(affine, device):
     torch = pytest.importorskip("torch")
     shape = (3, 4, 5)
     if affine:
@@ -433,11 +444,12 @@ def test_layer_norm_matches_torch(affine):
             lambda x, w, b: F.layer_norm(x, shape[1:], w, b, eps=1e-3),
             lambda x, w, b: torch.nn.functional.layer_norm(x, shape[1:], w, b, eps=1e-3),
             arr(*shape, scale=3.0), arr(*shape[1:], seed=1), arr(*shape[1:], seed=2),
-        )
+        device=device,
+    )
     else:
         compare_with_torch(lambda x: F.layer_norm(x, 5),
                            lambda x: torch.nn.functional.layer_norm(x, (5,)),
-                           arr(*shape, scale=3.0) + 7.0)
+                           arr(*shape, scale=3.0) + 7.0, device=device)
 
 
 def test_layer_norm_does_not_save_its_input():
@@ -465,21 +477,23 @@ def test_layer_norm_errors():
 
 @pytest.mark.parametrize("shape", [(6, 3), (4, 3, 2, 2), (3, 2, 5)])
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_gradcheck(shape, training):
+def test_batch_norm_gradcheck(shape, training, device):
     channels = shape[1]
-    x = leaf(arr(*shape, seed=15, scale=2.0) + 1.0)
-    w, b = leaf(arr(channels, seed=16)), leaf(arr(channels, seed=17))
-    rm, rv = leaf(arr(channels, seed=18), False), leaf(np.abs(arr(channels, seed=19)) + 0.5, False)
+    x = leaf(arr(*shape, seed=15, scale=2.0) + 1.0, device=device)
+    w, b = leaf(arr(channels, seed=16), device=device), leaf(arr(channels, seed=17), device=device)
+    rm = leaf(arr(channels, seed=18), False, device=device)
+    rv = leaf(np.abs(arr(channels, seed=19)) + 0.5, False, device=device)
     assert gradcheck(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=training), x, w, b)
     assert gradcheck(lambda x: F.batch_norm(x, None if training else rm,
                                             None if training else rv, training=training), x)
 
 
 @pytest.mark.parametrize("shape", [(8, 3), (4, 3, 5, 2)])
-def test_batch_norm_running_stats_match_torch_over_steps(shape):
+def test_batch_norm_running_stats_match_torch_over_steps(shape, device):
     torch = pytest.importorskip("torch")
     channels = shape[1]
-    rm, rv = tinyrpn.zeros(channels, dtype="float64"), tinyrpn.ones(channels, dtype="float64")
+    rm = tinyrpn.zeros(channels, dtype="float64", device=device)
+    rv = tinyrpn.ones(channels, dtype="float64", device=device)
     trm, trv = torch.zeros(channels, dtype=torch.float64), torch.ones(channels,
                                                                         dtype=torch.float64)
     w, b = arr(channels, seed=1), arr(channels, seed=2)
@@ -490,7 +504,8 @@ def test_batch_norm_running_stats_match_torch_over_steps(shape):
             lambda x, w, b: torch.nn.functional.batch_norm(x, trm, trv, w, b, training=True,
                                                            momentum=0.3),
             x, w, b,
-        )
+        device=device,
+    )
         assert_close(rm, trm, what=f"running_mean after step {step}")
         assert_close(rv, trv, what=f"running_var after step {step}")
     version = rm._version.value
@@ -498,6 +513,7 @@ def test_batch_norm_running_stats_match_torch_over_steps(shape):
         lambda x, w, b: F.batch_norm(x, rm, rv, w, b),
         lambda x, w, b: torch.nn.functional.batch_norm(x, trm, trv, w, b),
         arr(*shape, seed=30), w, b,
+        device=device,
     )
     assert rm._version.value == version
 
@@ -516,8 +532,8 @@ def test_batch_norm_errors():
 # ----------------------------------------------------------------------------- dropout
 
 
-def test_dropout_is_seeded_and_scaled():
-    x = tinyrpn.ones(200, 100)
+def test_dropout_is_seeded_and_scaled(device):
+    x = tinyrpn.ones(200, 100, device=device)
     tinyrpn.manual_seed(3)
     a = F.dropout(x, 0.25).numpy()
     tinyrpn.manual_seed(3)
@@ -530,11 +546,11 @@ def test_dropout_is_seeded_and_scaled():
     assert a.mean() == pytest.approx(1.0, abs=0.02)  # the scaling keeps the expectation
 
 
-def test_dropout_gradient_is_the_mask_and_eval_is_identity():
-    x = leaf(arr(30, 20))
+def test_dropout_gradient_is_the_mask_and_eval_is_identity(device):
+    x = leaf(arr(30, 20), device=device)
     tinyrpn.manual_seed(0)
     out = F.dropout(x, 0.4)
-    out.backward(tinyrpn.ones(30, 20, dtype="float64"))
+    out.backward(tinyrpn.ones(30, 20, dtype="float64", device=device))
     mask = out.numpy() / x.numpy()
     np.testing.assert_allclose(x.grad.numpy(), mask)
 
@@ -542,7 +558,7 @@ def test_dropout_gradient_is_the_mask_and_eval_is_identity():
         tinyrpn.manual_seed(1)
         return F.dropout(x, 0.5)
 
-    assert gradcheck(seeded, leaf(arr(4, 5)))
+    assert gradcheck(seeded, leaf(arr(4, 5), device=device))
     assert F.dropout(x, 0.4, training=False) is x
     assert F.dropout(x, 0.0) is x
     assert np.all(F.dropout(x, 1.0).numpy() == 0)

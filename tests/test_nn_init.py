@@ -200,3 +200,20 @@ def test_non_contiguous_tensor_gets_the_same_numbers():
     init.uniform_(strided)
     np.testing.assert_array_equal(strided.numpy(), dense)
     assert strided._version.value == 1
+
+
+@pytest.mark.parametrize("fill", [
+    init.normal_, init.uniform_, init.kaiming_uniform_, init.xavier_normal_,
+    lambda t: init.constant_(t, 0.5), init.ones_, init.zeros_,
+])
+def test_a_tensor_on_a_device_gets_the_cpus_numbers_in_place(fill, device):
+    """Numbers are drawn on the host from the one stream, then written into the tensor
+    where it lives."""
+    tinyrpn.manual_seed(9)
+    on_cpu = fill(_param(40, 6)).numpy()
+    p = Parameter(tinyrpn.zeros(40, 6, device=device))
+    array, version = p.data, p._version.value
+    tinyrpn.manual_seed(9)
+    assert fill(p) is p
+    assert p.device == device and p.data is array and p._version.value == version + 1
+    np.testing.assert_array_equal(p.numpy(), on_cpu)

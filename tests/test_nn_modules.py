@@ -3,6 +3,7 @@ parameters, agreement with torch.nn modules, default initialisation, repr, modes
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -16,8 +17,9 @@ def arr(*shape: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape) * scale
 
 
-def leaf(values: np.ndarray) -> tinyrpn.Tensor:
-    return tinyrpn.tensor(np.asarray(values, dtype=np.float64), requires_grad=True)
+def leaf(values: np.ndarray, device: str = "cpu") -> tinyrpn.Tensor:
+    return tinyrpn.tensor(np.asarray(values, dtype=np.float64), requires_grad=True,
+                          device=device)
 
 
 def module_gradcheck(module: nn.Module, *inputs: tinyrpn.Tensor) -> bool:
@@ -73,13 +75,14 @@ def copy_params_to_torch(ours: nn.Module, theirs) -> None:
     (lambda: nn.Sequential(nn.Linear(4, 6), nn.Mish(), nn.BatchNorm1d(6), nn.Linear(6, 3),
                            nn.LogSoftmax(dim=1)), (5, 4)),
 ])
-def test_module_gradcheck_inputs_and_parameters(make, shape):
+def test_module_gradcheck_inputs_and_parameters(make, shape, device):
     tinyrpn.manual_seed(0)
     module = make()
     with tinyrpn.no_grad():  # move affine parameters off their 1/0 start
         for p in module.parameters():
             p.add_(tinyrpn.tensor(arr(*p.shape, seed=p.numel()) * 0.3, dtype=p.dtype))
-    assert module_gradcheck(module, leaf(arr(*shape, seed=1, scale=2.0)))
+    module.to(device)
+    assert module_gradcheck(module, leaf(arr(*shape, seed=1, scale=2.0), device))
 
 
 @pytest.mark.parametrize("module", [
@@ -87,9 +90,9 @@ def test_module_gradcheck_inputs_and_parameters(make, shape):
     nn.Mish(), nn.Softmax(dim=1), nn.LogSoftmax(dim=0), nn.Flatten(), nn.Flatten(0, 1),
     nn.Identity(), nn.Dropout(0.0),
 ])
-def test_parameter_free_modules_gradcheck(module):
+def test_parameter_free_modules_gradcheck(module, device):
     values = arr(3, 4, 2, seed=2, scale=2.0)
-    assert gradcheck(module, leaf(values))
+    assert gradcheck(module, leaf(values, device))
 
 
 @pytest.mark.parametrize("loss", [
@@ -97,9 +100,10 @@ def test_parameter_free_modules_gradcheck(module):
     nn.CrossEntropyLoss(weight=tinyrpn.tensor([1.0, 2.0, 0.5]), reduction="none"),
     nn.NLLLoss(), nn.NLLLoss(ignore_index=1),
 ])
-def test_classification_loss_modules_gradcheck(loss):
-    target = tinyrpn.tensor([0, 2, 1, 1])
-    assert gradcheck(lambda x: loss(x, target), leaf(arr(4, 3, seed=3)))
+def test_classification_loss_modules_gradcheck(loss, device):
+    loss = copy.deepcopy(loss).to(device)  # the parameter is shared by both devices' runs
+    target = tinyrpn.tensor([0, 2, 1, 1], device=device)
+    assert gradcheck(lambda x: loss(x, target), leaf(arr(4, 3, seed=3), device))
 
 
 def test_mse_loss_module():
@@ -114,14 +118,15 @@ def test_mse_loss_module():
 # ----------------------------------------------------------------------------- vs torch
 
 
-def _compare(ours: nn.Module, theirs, x: np.ndarray, rtol=1e-6, atol=1e-8) -> None:
+def _compare(ours: nn.Module, theirs, x: np.ndarray, rtol=1e-6, atol=1e-8,
+             device: str = "cpu") -> None:
     torch = pytest.importorskip("torch")
-    xt = leaf(x)
+    xt = leaf(x, device)
     xr = torch.tensor(x, requires_grad=True)
     out, ref = ours(xt), theirs(xr)
     np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=rtol, atol=atol)
     direction = arr(*ref.shape, seed=77)
-    out.backward(tinyrpn.tensor(direction))
+    out.backward(tinyrpn.tensor(direction, device=device))
     ref.backward(torch.tensor(direction))
     np.testing.assert_allclose(xt.grad.numpy(), xr.grad.numpy(), rtol=rtol, atol=atol)
     their_params = dict(theirs.named_parameters())
@@ -141,7 +146,7 @@ def _compare(ours: nn.Module, theirs, x: np.ndarray, rtol=1e-6, atol=1e-8) -> No
     (lambda: nn.LayerNorm(4, elementwise_affine=False),
      lambda t: t.nn.LayerNorm(4, elementwise_affine=False), (3, 4)),
 ])
-def test_modules_match_torch(make_ours, make_theirs, shape):
+def test_modules_match_torch(make_ours, make_theirs, shape, device):
     torch = pytest.importorskip("torch")
     ours = make_ours().double()
     theirs = make_theirs(torch).double()
@@ -149,21 +154,22 @@ def test_modules_match_torch(make_ours, make_theirs, shape):
         for p in ours.parameters():
             p.add_(tinyrpn.tensor(arr(*p.shape, seed=p.numel()) * 0.3))
     copy_params_to_torch(ours, theirs)
-    _compare(ours, theirs, arr(*shape, seed=4, scale=2.0))
+    _compare(ours.to(device), theirs, arr(*shape, seed=4, scale=2.0), device=device)
 
 
 @pytest.mark.parametrize("momentum", [0.1, None])
-def test_batchnorm1d_matches_torch_over_several_steps(momentum):
+def test_batchnorm1d_matches_torch_over_several_steps(momentum, device):
     torch = pytest.importorskip("torch")
     ours = nn.BatchNorm1d(5, momentum=momentum).double()
     theirs = torch.nn.BatchNorm1d(5, momentum=momentum).double()
     with tinyrpn.no_grad():
         ours.weight.add_(tinyrpn.tensor(arr(5, seed=1)))
     copy_params_to_torch(ours, theirs)
+    ours.to(device)
     for step in range(4):
         x = arr(16, 5, seed=10 + step, scale=1 + step) + step
         ours.zero_grad(), theirs.zero_grad()
-        _compare(ours, theirs, x)
+        _compare(ours, theirs, x, device=device)
     their_state = theirs.state_dict()
     for name, value in ours.state_dict().items():
         np.testing.assert_allclose(value.numpy(), their_state[name].numpy(), rtol=1e-12,
@@ -171,7 +177,7 @@ def test_batchnorm1d_matches_torch_over_several_steps(momentum):
     assert ours.num_batches_tracked.item() == 4
     ours.eval(), theirs.eval()
     ours.zero_grad(), theirs.zero_grad()
-    _compare(ours, theirs, arr(3, 5, seed=20))  # evaluation with the running statistics
+    _compare(ours, theirs, arr(3, 5, seed=20), device=device)  # with the running statistics
 
 
 def test_batchnorm_without_running_stats_uses_batch_stats_in_eval():
@@ -290,9 +296,9 @@ def test_repr_reads_like_torch():
                           "bias=True)\n  (1): LogSoftmax(dim=1)\n)")
 
 
-def test_dropout_module_train_and_eval():
+def test_dropout_module_train_and_eval(device):
     drop = nn.Dropout(0.5)
-    x = tinyrpn.ones(50, 40)
+    x = tinyrpn.ones(50, 40, device=device)
     tinyrpn.manual_seed(11)
     a = drop(x).numpy()
     tinyrpn.manual_seed(11)
@@ -300,7 +306,7 @@ def test_dropout_module_train_and_eval():
     assert 0.4 < (a == 0).mean() < 0.6
     drop.eval()
     assert drop(x) is x
-    model = nn.Sequential(nn.Linear(40, 40), nn.Dropout(0.9)).eval()
+    model = nn.Sequential(nn.Linear(40, 40), nn.Dropout(0.9)).eval().to(device)
     np.testing.assert_array_equal(model(x).numpy(), model(x).numpy())
 
 

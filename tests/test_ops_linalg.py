@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from devices import layout_on
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,17 +16,11 @@ layouts = st.sampled_from(("contiguous", "transposed", "strided"))
 sides = st.integers(1, 3)
 
 
-def make(shape, seed=0, layout="contiguous", requires_grad=True):
-    """A float64 leaf of random values, stored contiguous, transposed or strided."""
+def make(shape, seed=0, layout="contiguous", requires_grad=True, device="cpu"):
+    """A float64 leaf of random values on ``device``, stored contiguous, transposed or
+    strided."""
     values = np.random.default_rng(seed).standard_normal(shape)
-    if layout == "transposed":
-        array = np.array(values, order="F")
-    elif layout == "strided":
-        array = np.zeros(tuple(shape) + (2,))[..., 0]
-        array[...] = values
-    else:
-        array = values
-    return tinyrpn.Tensor._wrap(array, requires_grad)
+    return tinyrpn.Tensor._wrap(layout_on(device, values, layout), requires_grad)
 
 
 # ----------------------------------------------------------------------------- matmul
@@ -36,9 +31,9 @@ def make(shape, seed=0, layout="contiguous", requires_grad=True):
        batch_b=st.sampled_from([(), (2,), (1,), (1, 2)]), layout_a=layouts, layout_b=layouts,
        seed=st.integers(0, 999))
 def test_matmul_gradcheck_with_batch_broadcasting(m, k, n, batch_a, batch_b, layout_a,
-                                                  layout_b, seed):
-    a = make(batch_a + (m, k), seed, layout_a)
-    b = make(batch_b + (k, n), seed + 1, layout_b)
+                                                  layout_b, seed, device):
+    a = make(batch_a + (m, k), seed, layout_a, device=device)
+    b = make(batch_b + (k, n), seed + 1, layout_b, device=device)
     assert gradcheck(lambda a, b: a @ b, a, b)
 
 
@@ -46,8 +41,8 @@ def test_matmul_gradcheck_with_batch_broadcasting(m, k, n, batch_a, batch_b, lay
     ("shape_a", "shape_b"),
     [((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,)), ((3,), (2, 3, 4)), ((2, 2, 3), (3,))],
 )
-def test_matmul_with_vectors_gradcheck(shape_a, shape_b):
-    a, b = make(shape_a, 1), make(shape_b, 2)
+def test_matmul_with_vectors_gradcheck(shape_a, shape_b, device):
+    a, b = make(shape_a, 1, device=device), make(shape_b, 2, device=device)
     out = a @ b
     assert out.shape == np.matmul(a.numpy(), b.numpy()).shape
     assert gradcheck(lambda a, b: a.matmul(b), a, b)
@@ -103,8 +98,8 @@ EINSUM_CASES = [
 
 @pytest.mark.parametrize(("spec", "shape_list"), EINSUM_CASES, ids=[c[0] for c in EINSUM_CASES])
 @pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])
-def test_einsum_gradcheck(spec, shape_list, layout):
-    operands = [make(s, i, layout) for i, s in enumerate(shape_list)]
+def test_einsum_gradcheck(spec, shape_list, layout, device):
+    operands = [make(s, i, layout, device=device) for i, s in enumerate(shape_list)]
     assert gradcheck(lambda *xs: tinyrpn.einsum(spec, *xs), *operands)
 
 

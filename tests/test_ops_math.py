@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from devices import layout_on
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
@@ -17,21 +18,15 @@ FEW = settings(max_examples=20)
 LAYOUTS = ("contiguous", "transposed", "strided")
 
 
-def make(values: np.ndarray, layout: str = "contiguous", requires_grad: bool = True):
-    """A float64 leaf holding ``values`` in the given memory layout.
+def make(values: np.ndarray, layout: str = "contiguous", requires_grad: bool = True,
+         device: str = "cpu"):
+    """A float64 leaf holding ``values`` in the given memory layout, on ``device``.
 
     ``transposed`` stores the values Fortran-ordered (the transpose of a C array) and
     ``strided`` as every other element of a larger buffer; gradcheck keeps the layout, so
     the op under test really receives a non-contiguous array.
     """
-    values = np.asarray(values, dtype=np.float64)
-    if layout == "transposed":
-        array = np.array(values, order="F")  # (asfortranarray would make 0-d 1-d)
-    elif layout == "strided":
-        array = np.zeros(values.shape + (2,))[..., 0]
-        array[...] = values
-    else:
-        array = values.copy()
+    array = layout_on(device, np.asarray(values, dtype=np.float64), layout)
     return tinyrpn.Tensor._wrap(array, requires_grad)
 
 
@@ -69,11 +64,12 @@ broadcast_pairs = mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_di
 )
 @FEW
 @given(shapes=broadcast_pairs, seed=seeds, layout_a=layouts, layout_b=layouts)
-def test_binary_gradcheck_with_broadcasting(name, fn, b_low, shapes, seed, layout_a, layout_b):
+def test_binary_gradcheck_with_broadcasting(name, fn, b_low, shapes, seed, layout_a, layout_b,
+                                            device):
     shape_a, shape_b = shapes.input_shapes
     a_low = 0.5 if name == "pow" else -2.0  # a ** b needs a > 0 for a real gradient in b
-    a = make(values(shape_a, seed, a_low), layout_a)
-    b = make(values(shape_b, seed + 1, b_low), layout_b)
+    a = make(values(shape_a, seed, a_low), layout_a, device=device)
+    b = make(values(shape_b, seed + 1, b_low), layout_b, device=device)
     if name in ("maximum", "minimum"):  # a tie is a kink: finite differences cannot see it
         diff = np.abs(np.broadcast_to(a.numpy(), shapes.result_shape)
                       - np.broadcast_to(b.numpy(), shapes.result_shape))
@@ -82,14 +78,14 @@ def test_binary_gradcheck_with_broadcasting(name, fn, b_low, shapes, seed, layou
 
 
 @pytest.mark.parametrize("scalar", [2, -0.5, 3.0])
-def test_ops_with_python_numbers_gradcheck(scalar):
-    x = make(values((2, 3), 0, 0.5, 2.0))
+def test_ops_with_python_numbers_gradcheck(scalar, device):
+    x = make(values((2, 3), 0, 0.5, 2.0), device=device)
     for fn in [lambda x: x + scalar, lambda x: scalar + x, lambda x: x - scalar,
                lambda x: scalar - x, lambda x: x * scalar, lambda x: scalar * x,
                lambda x: x / scalar, lambda x: scalar / x, lambda x: x**scalar,
                lambda x: abs(scalar) ** x]:
         assert gradcheck(fn, x)
-        y = fn(tinyrpn.tensor(x.numpy(), dtype="float32"))
+        y = fn(tinyrpn.tensor(x.numpy(), dtype="float32", device=device))
         assert y.dtype == np.float32  # a Python number never widens the tensor
         np.testing.assert_allclose(y.numpy(), fn(x.numpy()), rtol=1e-5, atol=1e-6)
 
@@ -132,8 +128,8 @@ UNARY = [
 @pytest.mark.parametrize(("name", "fn", "low", "high", "kinks"), UNARY)
 @FEW
 @given(shape=array_shapes(min_dims=0, max_dims=3, max_side=3), seed=seeds, layout=layouts)
-def test_unary_gradcheck(name, fn, low, high, kinks, shape, seed, layout):
-    x = make(away_from(values(shape, seed, low, high), kinks), layout)
+def test_unary_gradcheck(name, fn, low, high, kinks, shape, seed, layout, device):
+    x = make(away_from(values(shape, seed, low, high), kinks), layout, device=device)
     assert gradcheck(fn, x)
 
 
@@ -162,10 +158,11 @@ def test_integer_inputs_become_float32_where_pytorch_does():
 @FEW
 @given(shapes=mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3, max_side=3),
        seed=seeds, layout=layouts)
-def test_where_gradcheck_with_broadcasting(shapes, seed, layout):
+def test_where_gradcheck_with_broadcasting(shapes, seed, layout, device):
     shape_c, shape_a, shape_b = shapes.input_shapes
-    cond = tinyrpn.tensor(np.random.default_rng(seed).random(shape_c) > 0.5)
-    a, b = make(values(shape_a, seed), layout), make(values(shape_b, seed + 1))
+    cond = tinyrpn.tensor(np.random.default_rng(seed).random(shape_c) > 0.5, device=device)
+    a = make(values(shape_a, seed), layout, device=device)
+    b = make(values(shape_b, seed + 1), device=device)
     assert gradcheck(lambda a, b: tinyrpn.where(cond, a, b), a, b)
 
 
@@ -209,11 +206,12 @@ dims_and_shapes = array_shapes(min_dims=1, max_dims=3, max_side=3).flatmap(
 )
 @FEW
 @given(case=dims_and_shapes, seed=seeds, layout=layouts)
-def test_reduction_gradcheck(reduce, case, seed, layout):
+def test_reduction_gradcheck(reduce, case, seed, layout, device):
     shape, dim, keep = case
-    x = make(values(shape, seed), layout)
+    x = values(shape, seed)
     # Distinct values (no ties) for amax/amin; var/std need more than `correction` elements.
-    x = make(np.argsort(np.argsort(x.numpy().ravel())).reshape(shape) * 0.37 + 0.1, layout)
+    x = make(np.argsort(np.argsort(x.ravel())).reshape(shape) * 0.37 + 0.1, layout,
+             device=device)
     n = x.numpy().size if dim is None else int(np.prod(
         [shape[d] for d in ((dim,) if isinstance(dim, int) else dim)]))
     if n < 2:
@@ -224,10 +222,10 @@ def test_reduction_gradcheck(reduce, case, seed, layout):
 @FEW
 @given(shape=array_shapes(min_dims=1, max_dims=3, max_side=3), data=st.data(), seed=seeds,
        keep=st.booleans(), layout=layouts)
-def test_max_min_with_dim_gradcheck(shape, data, seed, keep, layout):
+def test_max_min_with_dim_gradcheck(shape, data, seed, keep, layout, device):
     dim = data.draw(st.integers(-len(shape), len(shape) - 1))
     distinct = np.random.default_rng(seed).permutation(int(np.prod(shape))).reshape(shape) * 0.3
-    x = make(distinct, layout)
+    x = make(distinct, layout, device=device)
     assert gradcheck(lambda x: x.max(dim, keepdim=keep).values, x)
     assert gradcheck(lambda x: x.min(dim, keepdim=keep)[0], x)
     assert gradcheck(lambda x: x.max(), x)

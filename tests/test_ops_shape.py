@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from devices import layout_on
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes
@@ -17,17 +18,11 @@ layouts = st.sampled_from(("contiguous", "transposed", "strided"))
 seeds = st.integers(0, 2**16)
 
 
-def make(shape, seed=0, layout="contiguous", requires_grad=True):
-    """A float64 leaf of random values, stored contiguous, transposed or strided."""
+def make(shape, seed=0, layout="contiguous", requires_grad=True, device="cpu"):
+    """A float64 leaf of random values on ``device``, stored contiguous, transposed or
+    strided."""
     values = np.random.default_rng(seed).standard_normal(shape)
-    if layout == "transposed":
-        array = np.array(values, order="F")
-    elif layout == "strided":
-        array = np.zeros(tuple(shape) + (2,))[..., 0]
-        array[...] = values
-    else:
-        array = values
-    return tinyrpn.Tensor._wrap(array, requires_grad)
+    return tinyrpn.Tensor._wrap(layout_on(device, values, layout), requires_grad)
 
 
 # ----------------------------------------------------------------------------- reshape family
@@ -35,8 +30,8 @@ def make(shape, seed=0, layout="contiguous", requires_grad=True):
 
 @FEW
 @given(shape=shapes, seed=seeds, layout=layouts, data=st.data())
-def test_reshape_view_flatten_gradcheck(shape, seed, layout, data):
-    x = make(shape, seed, layout)
+def test_reshape_view_flatten_gradcheck(shape, seed, layout, data, device):
+    x = make(shape, seed, layout, device=device)
     n = x.numel()
     target = data.draw(st.sampled_from([(n,), (1, n), (n, 1), (-1,), (1, -1, 1)]))
     assert gradcheck(lambda x: x.reshape(target) * 2, x)
@@ -48,8 +43,8 @@ def test_reshape_view_flatten_gradcheck(shape, seed, layout, data):
 
 @FEW
 @given(shape=shapes, seed=seeds, layout=layouts, data=st.data())
-def test_permute_transpose_gradcheck(shape, seed, layout, data):
-    x = make(shape, seed, layout)
+def test_permute_transpose_gradcheck(shape, seed, layout, data, device):
+    x = make(shape, seed, layout, device=device)
     order = data.draw(st.permutations(range(len(shape))))
     d0, d1 = data.draw(st.integers(-len(shape), len(shape) - 1)), data.draw(
         st.integers(-len(shape), len(shape) - 1))
@@ -60,8 +55,8 @@ def test_permute_transpose_gradcheck(shape, seed, layout, data):
 
 @FEW
 @given(shape=shapes, seed=seeds, layout=layouts, data=st.data())
-def test_unsqueeze_squeeze_expand_gradcheck(shape, seed, layout, data):
-    x = make(shape, seed, layout)
+def test_unsqueeze_squeeze_expand_gradcheck(shape, seed, layout, data, device):
+    x = make(shape, seed, layout, device=device)
     dim = data.draw(st.integers(-len(shape) - 1, len(shape)))
     assert gradcheck(lambda x: x.unsqueeze(dim).squeeze(dim) * 2, x)
     assert gradcheck(lambda x: x.unsqueeze(0).squeeze() * 2, x)
@@ -72,11 +67,12 @@ def test_unsqueeze_squeeze_expand_gradcheck(shape, seed, layout, data):
 
 @FEW
 @given(shape=shapes, seed=seeds, layout=layouts, data=st.data())
-def test_roll_gradcheck(shape, seed, layout, data):
-    x = make(shape, seed, layout)
+def test_roll_gradcheck(shape, seed, layout, data, device):
+    x = make(shape, seed, layout, device=device)
     shift = data.draw(st.integers(-4, 4))
     dim = data.draw(st.integers(-len(shape), len(shape) - 1))
-    weights = tinyrpn.tensor(np.arange(x.numel(), dtype=np.float64).reshape(shape))
+    weights = tinyrpn.tensor(np.arange(x.numel(), dtype=np.float64).reshape(shape),
+                             device=device)
     assert gradcheck(lambda x: x.roll(shift, dim) * weights, x)
     assert gradcheck(lambda x: tinyrpn.roll(x, shift) * weights, x)  # over the flat tensor
     dims = tuple(range(len(shape)))
@@ -134,8 +130,8 @@ BASIC_INDICES = [
 
 @pytest.mark.parametrize("index", BASIC_INDICES, ids=repr)
 @pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])
-def test_basic_indexing_gradcheck(index, layout):
-    x = make((3, 4), 1, layout)
+def test_basic_indexing_gradcheck(index, layout, device):
+    x = make((3, 4), 1, layout, device=device)
     assert gradcheck(lambda x: x[index] * 2, x)
 
 
@@ -150,22 +146,23 @@ ADVANCED_INDICES = [
 
 
 @pytest.mark.parametrize("index", ADVANCED_INDICES, ids=repr)
-def test_integer_array_indexing_gradcheck(index):
-    x = make((3, 4), 2)
+def test_integer_array_indexing_gradcheck(index, device):
+    x = make((3, 4), 2, device=device)
     assert gradcheck(lambda x: x[index] * 2, x)
 
 
-def test_indexing_with_tensors_and_masks():
-    x = tinyrpn.tensor([[1.0, -2.0], [3.0, -4.0]], requires_grad=True)
+def test_indexing_with_tensors_and_masks(device):
+    x = tinyrpn.tensor([[1.0, -2.0], [3.0, -4.0]], requires_grad=True, device=device)
     mask = x > 0
     picked = x[mask]
     np.testing.assert_array_equal(picked.numpy(), [1, 3])
-    rows = x[tinyrpn.tensor([1, 1, 0])]
+    rows = x[tinyrpn.tensor([1, 1, 0], device=device)]
     assert rows.shape == (3, 2)
     (picked.sum() + rows.sum()).backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[2, 1], [3, 2]])
-    assert gradcheck(lambda x: x[x.detach() > 0] * 3, make((3, 4), 3))
-    assert gradcheck(lambda x: x[np.array([True, False, True]), 1:], make((3, 4), 4))
+    assert gradcheck(lambda x: x[x.detach() > 0] * 3, make((3, 4), 3, device=device))
+    assert gradcheck(lambda x: x[np.array([True, False, True]), 1:],
+                     make((3, 4), 4, device=device))
 
 
 def test_indexing_errors_name_the_index_and_shape():
@@ -178,8 +175,8 @@ def test_indexing_errors_name_the_index_and_shape():
         x[:, tinyrpn.tensor([0, 7])]
 
 
-def test_iterating_over_a_tensor_keeps_the_graph():
-    x = tinyrpn.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+def test_iterating_over_a_tensor_keeps_the_graph(device):
+    x = tinyrpn.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True, device=device)
     total = sum(row.sum() * (i + 1) for i, row in enumerate(x))
     total.backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[1, 1], [2, 2]])
@@ -190,11 +187,12 @@ def test_iterating_over_a_tensor_keeps_the_graph():
 
 @FEW
 @given(shape=shapes, seed=seeds, layout=layouts, data=st.data())
-def test_cat_stack_gradcheck(shape, seed, layout, data):
+def test_cat_stack_gradcheck(shape, seed, layout, data, device):
     dim = data.draw(st.integers(-len(shape), len(shape) - 1))
     grown = list(shape)
     grown[dim] += 1
-    a, b, c = make(shape, seed, layout), make(tuple(grown), seed + 1), make(shape, seed + 2)
+    a = make(shape, seed, layout, device=device)
+    b, c = make(tuple(grown), seed + 1, device=device), make(shape, seed + 2, device=device)
     assert gradcheck(lambda a, b: tinyrpn.cat([a, b, a], dim) * 2, a, b)
     stack_dim = data.draw(st.integers(-len(shape) - 1, len(shape)))
     assert gradcheck(lambda a, c: tinyrpn.stack((a, c, a), stack_dim) * 2, a, c)

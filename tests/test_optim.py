@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 import pytest
+from devices import host, on
 
 import tinyrpn
 from tinyrpn import nn, optim
@@ -25,13 +26,14 @@ from tinyrpn.optim import lr_scheduler
 SHAPES = [(), (3,), (4, 5), (2, 3, 4), (300, 250)]  # (300, 250): the parallel kernel path
 
 
-def params_from(arrays):
-    return [nn.Parameter(np.array(a, copy=True)) for a in arrays]
+def params_from(arrays, device="cpu"):
+    return [nn.Parameter(on(device, np.array(a, copy=True))) for a in arrays]
 
 
 def set_grads(params, grads):
+    """Each parameter's gradient, on the parameter's device."""
     for p, g in zip(params, grads):
-        p.grad = None if g is None else tinyrpn.tensor(np.array(g, copy=True))
+        p.grad = None if g is None else tinyrpn.tensor(np.array(g, copy=True), device=p.device)
 
 
 def random_problem(dtype=np.float32, steps=6, seed=0):
@@ -41,13 +43,14 @@ def random_problem(dtype=np.float32, steps=6, seed=0):
     return start, grads
 
 
-def run_ours(make, start, grads):
-    params = params_from(start)
+def run_ours(make, start, grads, device="cpu"):
+    """The parameters (as NumPy arrays) after one step per set of gradients."""
+    params = params_from(start, device)
     opt = make(params)
     for g in grads:
         set_grads(params, g)
         opt.step()
-    return [p.data for p in params]
+    return [host(p.data) for p in params]
 
 
 # ------------------------------------------------------------------ hand-computed steps
@@ -190,10 +193,10 @@ ADAM_VARIANTS = [
     [("SGD", k) for k in SGD_VARIANTS] + [("Adam", k) for k in ADAM_VARIANTS]
     + [("AdamW", k) for k in ADAM_VARIANTS],
 )
-def test_against_torch(name, kwargs, dtype):
+def test_against_torch(name, kwargs, dtype, device):
     torch = pytest.importorskip("torch")
     start, grads = random_problem(dtype, steps=6, seed=len(str(kwargs)))
-    ours = run_ours(lambda ps: getattr(optim, name)(ps, **kwargs), start, grads)
+    ours = run_ours(lambda ps: getattr(optim, name)(ps, **kwargs), start, grads, device)
     theirs = torch_run(getattr(torch.optim, name), dict(kwargs, foreach=False), start, grads)
     tol = {"rtol": 2e-5, "atol": 2e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-13}
     for a, b, s in zip(ours, theirs, start):
@@ -202,7 +205,7 @@ def test_against_torch(name, kwargs, dtype):
         assert not np.array_equal(a, s)  # they moved
 
 
-def test_param_groups_against_torch():
+def test_param_groups_against_torch(device):
     torch = pytest.importorskip("torch")
     start, grads = random_problem(np.float64, steps=5, seed=3)
 
@@ -210,7 +213,7 @@ def test_param_groups_against_torch():
         return optim.AdamW([{"params": ps[:2], "lr": 0.1}, {"params": ps[2:]}], lr=0.01,
                            weight_decay=0.05)
 
-    ours = run_ours(ours_groups, start, grads)
+    ours = run_ours(ours_groups, start, grads, device)
     params = [torch.nn.Parameter(torch.tensor(a)) for a in start]
     opt = torch.optim.AdamW([{"params": params[:2], "lr": 0.1}, {"params": params[2:]}],
                             lr=0.01, weight_decay=0.05)
@@ -246,9 +249,9 @@ def madgrad_reference(start, grads, lr, momentum, weight_decay, eps):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kwargs", [{}, {"lr": 1.7e-4}, {"momentum": 0.0},
                                     {"weight_decay": 0.01}, {"momentum": 0.5, "eps": 1e-4}])
-def test_madgrad_against_reference_formula(kwargs, dtype):
+def test_madgrad_against_reference_formula(kwargs, dtype, device):
     start, grads = random_problem(dtype, steps=6, seed=11)
-    ours = run_ours(lambda ps: optim.MADGRAD(ps, **kwargs), start, grads)
+    ours = run_ours(lambda ps: optim.MADGRAD(ps, **kwargs), start, grads, device)
     full = {"lr": 1e-2, "momentum": 0.9, "weight_decay": 0.0, "eps": 1e-6, **kwargs}
     expected = madgrad_reference(start, grads, **full)
     rtol = 1e-4 if dtype == np.float32 else 1e-11
@@ -303,10 +306,10 @@ def two_groups(make):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_state_dict_round_trip_continues_identically(case, tmp_path):
+def test_state_dict_round_trip_continues_identically(case, tmp_path, device):
     make = two_groups(CASES[case])
     start, grads = random_problem(np.float32, steps=6, seed=5)
-    whole = params_from(start)
+    whole = params_from(start, device)
     opt = make(whole)
     sched = lr_scheduler.ExponentialLR(opt, gamma=0.9)
     for g in grads:
@@ -314,7 +317,7 @@ def test_state_dict_round_trip_continues_identically(case, tmp_path):
         opt.step()
         sched.step()
 
-    first = params_from(start)
+    first = params_from(start, device)
     opt1 = make(first)
     sched1 = lr_scheduler.ExponentialLR(opt1, gamma=0.9)
     for g in grads[:3]:
@@ -325,8 +328,8 @@ def test_state_dict_round_trip_continues_identically(case, tmp_path):
     tinyrpn.save({"optimizer": opt1.state_dict(), "scheduler": sched1.state_dict(),
                    "params": [p.data for p in first]}, path)
 
-    ckpt = tinyrpn.load(path)
-    second = params_from(ckpt["params"])
+    ckpt = tinyrpn.load(path, map_location=device)
+    second = params_from([host(a) for a in ckpt["params"]], device)
     opt2 = make(second)
     sched2 = lr_scheduler.ExponentialLR(opt2, gamma=0.9)
     opt2.load_state_dict(ckpt["optimizer"])
@@ -336,7 +339,7 @@ def test_state_dict_round_trip_continues_identically(case, tmp_path):
         opt2.step()
         sched2.step()
     for a, b in zip(whole, second):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(host(a.data), host(b.data))
     assert sched2.get_last_lr() == sched.get_last_lr()
     assert repr(opt2) == repr(opt)
 
@@ -598,22 +601,23 @@ def test_bad_parameters():
         optim.Adam([good]).add_param_group({"lr": 0.1})
 
 
-@pytest.mark.skipif(not tinyrpn.cuda_is_available(), reason="needs CuPy and a CUDA device")
-def test_optimizers_on_the_gpu_match_the_cpu():
-    import cupy as cp
-
+@pytest.mark.device
+def test_optimizers_on_cuda_match_the_cpu(cuda):
     start, grads = random_problem(np.float32, steps=3, seed=9)
     for make in CASES.values():
-        cpu = params_from(start)
-        gpu = [nn.Parameter(cp.asarray(a)) for a in start]
+        cpu, gpu = params_from(start), params_from(start, cuda)
         opt_cpu, opt_gpu = make(cpu), make(gpu)
         for g in grads:
             set_grads(cpu, g)
-            for p, a in zip(gpu, g):
-                p.grad = tinyrpn.Tensor._wrap(cp.asarray(a))
+            set_grads(gpu, g)
             opt_cpu.step()
             opt_gpu.step()
         for a, b in zip(cpu, gpu):
-            np.testing.assert_allclose(cp.asnumpy(b.data), a.data, rtol=1e-5, atol=1e-6)
-        # a CPU state dict loads onto the GPU parameters
-        make(gpu).load_state_dict(opt_cpu.state_dict())
+            assert b.device == "cuda"
+            np.testing.assert_allclose(host(b.data), a.data, rtol=1e-5, atol=1e-6)
+        # a CPU state dict loads onto the GPU parameters, and steps on from there
+        again = make(gpu)
+        again.load_state_dict(opt_cpu.state_dict())
+        set_grads(gpu, grads[0])
+        again.step()
+        assert all(p.device == "cuda" for p in gpu)

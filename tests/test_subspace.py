@@ -580,3 +580,23 @@ def test_measure_projections_reports_memory_and_speed():
     assert row["projection"] == "sparse" and row["dim"] == 10
     assert row["steps_per_second"] > 0 and row["peak_rss_mb"] >= row["rss_before_build_mb"] > 0
     assert 0 < row["projection_mb"] < 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_subspace_on_a_device_matches_the_cpu(kind, device):
+    """The projection's arrays move with the module; P ω, Pᵀ g and training steps happen
+    on the device and give the cpu's numbers."""
+    x = tinyrpn.randn(6, 5, dtype="float64")
+    results = []
+    for where in ("cpu", device):
+        tinyrpn.manual_seed(0)
+        sub = Subspace(tiny_model(), 7, projection=kind, seed=1).to(where)
+        opt = tinyrpn.optim.SGD(sub.parameters(), lr=0.1)
+        for _ in range(2):
+            opt.zero_grad()
+            sub(x.to(where)).square().sum().backward()
+            opt.step()
+        assert sub.omega.device == where
+        results.append((sub.omega.numpy(), sub(x.to(where)).numpy()))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-10, atol=1e-12)

@@ -474,3 +474,45 @@ def test_resume_refuses_a_checkpoint_of_another_model_or_optimizer(tmp_path):
     other = build(out, config=None, lookahead=True)
     with pytest.raises(ResumeError, match="optimizer state does not fit this optimizer"):
         other.fit(resume=True)
+
+
+# -- on every device ---------------------------------------------------------------------------
+
+
+def test_metrics_take_tensors_and_arrays_on_any_device(device):
+    out = np.array([[0.1, 0.9, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.3, 0.2, 0.1]])
+    idx = np.array([1, 0, 0, 0])
+    on_device = tinyrpn.tensor(out, device=device)
+    assert accuracy(on_device, tinyrpn.tensor(idx, device=device)) == 0.75
+    assert accuracy(on_device, idx) == 0.75  # targets from the host
+    assert correct_count(on_device, np.eye(3)[idx]) == 3
+    m = confusion_matrix(on_device, tinyrpn.tensor(idx, device=device), 3)
+    assert type(m) is np.ndarray and m.sum() == 4 and np.trace(m) == 3
+
+
+def test_evaluate_on_a_device_matches_the_cpu(device):
+    tinyrpn.manual_seed(0)
+    (_, _), (x, y) = make_data(n_test=103)
+    model = Net()
+    on_cpu = evaluate(model, DataLoader(x, y, batch_size=25), cross_entropy)
+    moved = evaluate(model.to(device), DataLoader(x, y, batch_size=25), cross_entropy,
+                     device=device)
+    assert moved.count == on_cpu.count == 103 and moved.accuracy == on_cpu.accuracy
+    assert moved.loss == pytest.approx(on_cpu.loss, rel=1e-6)
+
+
+@pytest.mark.device
+def test_a_run_on_cuda_matches_the_cpu_run_and_resumes_there(cuda, tmp_path, reference):
+    _, final_weights, history = reference
+    out = tmp_path / "run"
+    build(out, epochs=2, device=cuda).fit()
+    resumed = build(out, epochs=4, device=cuda)
+    h = resumed.fit(resume=True)  # the checkpoint is loaded back onto the device
+    assert all(p.device == "cuda" for p in resumed.model.parameters())
+    assert h.epoch == history.epoch and h.steps == history.steps
+    np.testing.assert_allclose(h.test_loss, history.test_loss, rtol=1e-4)
+    np.testing.assert_allclose(h.step_loss, history.step_loss, rtol=1e-4)
+    for k, v in weights(resumed).items():
+        np.testing.assert_allclose(v, final_weights[k], rtol=1e-4, atol=1e-5)
+    results = json.loads((out / "results.json").read_text())
+    assert results["device"] == "cuda" and results["status"] == "completed"

@@ -30,8 +30,9 @@ def test_notebook_runs_top_to_bottom(path: Path) -> None:
     nb, seconds = run_tutorials.execute(path, cwd=run_tutorials.TUTORIALS)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, f"{path.name}: a cell raised {errors[0].get('ename')}"
-    # the 15-minute CI budget holds every notebook and the test suite: about a minute each
-    assert seconds < 180, f"{path.name} ran {seconds:.0f} s; the limit is 180 s"
+    # issue 15: each under 4 minutes on a 2-core CPU (most take well under one; the 15-minute
+    # CI budget holds them all and the test suite). A guard against a notebook left at full size.
+    assert seconds < 240, f"{path.name} ran {seconds:.0f} s; the limit is 240 s (4 minutes)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])

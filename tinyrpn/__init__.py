@@ -57,6 +57,19 @@ from tinyrpn.autograd import (
 from tinyrpn.backend import cuda_is_available
 from tinyrpn.display import TinyrpnWarning, install_warning_format
 from tinyrpn.gradcheck import GradcheckError, gradcheck
+from tinyrpn.ops.indexing import argsort, gather, masked_fill, scatter_add, sort, topk
+from tinyrpn.ops.layout import (
+    chunk,
+    diagonal,
+    flip,
+    index_select,
+    meshgrid,
+    repeat_interleave,
+    split,
+    tril,
+    triu,
+    unflatten,
+)
 from tinyrpn.ops.linalg import einsum, matmul
 from tinyrpn.ops.math import (
     abs,
@@ -86,6 +99,18 @@ from tinyrpn.ops.math import (
     tanh,
     var,
     where,
+)
+from tinyrpn.ops.reductions import (
+    all,
+    any,
+    cummax,
+    cummin,
+    cumprod,
+    cumsum,
+    logcumsumexp,
+    logsumexp,
+    std_mean,
+    var_mean,
 )
 from tinyrpn.ops.shape import (
     cat,
@@ -136,4 +161,9 @@ __all__ = [
     "save", "set_rng_state", "sigmoid", "sqrt", "squeeze", "stack", "std", "sub", "sum",
     "tanh", "tensor", "transpose", "uint8", "unsqueeze", "var", "where", "zeros",
     "zeros_like",
+    # reductions, layout and indexing ops (ops/reductions.py, ops/layout.py, ops/indexing.py)
+    "all", "any", "argsort", "chunk", "cummax", "cummin", "cumprod", "cumsum", "diagonal",
+    "flip", "gather", "index_select", "logcumsumexp", "logsumexp", "masked_fill", "meshgrid",
+    "repeat_interleave", "scatter_add", "sort", "split", "std_mean", "topk", "tril", "triu",
+    "unflatten", "var_mean",
 ]

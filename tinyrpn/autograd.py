@@ -1007,11 +1007,6 @@ class Tensor:
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return _math.argmin(self, dim, keepdim)
 
-    def any(self) -> Tensor:
-        return Tensor._wrap(self.xp.asarray(self.data.any()))
-
-    def all(self) -> Tensor:
-        return Tensor._wrap(self.xp.asarray(self.data.all()))
 
     def reshape(self, *shape: Any) -> Tensor:
         return _shape.reshape(self, *shape)
@@ -1059,6 +1054,90 @@ class Tensor:
 
     def contiguous(self) -> Tensor:
         return self
+
+    # --- reductions (ops/reductions.py) ---
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _reductions.any(self, dim, keepdim)
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _reductions.all(self, dim, keepdim)
+
+    def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return _reductions.cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return _reductions.cumprod(self, dim, dtype=dtype)
+
+    def cummax(self, dim: int) -> MaxResult:
+        return _reductions.cummax(self, dim)
+
+    def cummin(self, dim: int) -> MaxResult:
+        return _reductions.cummin(self, dim)
+
+    def logsumexp(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _reductions.logsumexp(self, dim, keepdim)
+
+    def logcumsumexp(self, dim: int) -> Tensor:
+        return _reductions.logcumsumexp(self, dim)
+
+    # --- shape and layout (ops/layout.py) ---
+
+    def flip(self, *dims: Any) -> Tensor:
+        return _layout.flip(self, dims[0] if len(dims) == 1 else dims)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return _layout.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return _layout.triu(self, diagonal)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return _layout.repeat(self, *sizes)
+
+    def repeat_interleave(self, repeats: Any, dim: int | None = None) -> Tensor:
+        return _layout.repeat_interleave(self, repeats, dim)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        return _layout.index_select(self, dim, index)
+
+    def unflatten(self, dim: int, sizes: Sequence[int]) -> Tensor:
+        return _layout.unflatten(self, dim, sizes)
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        return _layout.diagonal(self, offset, dim1, dim2)
+
+    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+        return _layout.unfold(self, dimension, size, step)
+
+    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return _layout.split(self, split_size, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return _layout.chunk(self, chunks, dim)
+
+    # --- indexing by tensors (ops/indexing.py) ---
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        return _indexing.gather(self, dim, index)
+
+    def scatter_add(self, dim: int, index: Any, src: Tensor) -> Tensor:
+        return _indexing.scatter_add(self, dim, index, src)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return _indexing.masked_fill(self, mask, value)
+
+    def sort(self, dim: int = -1, descending: bool = False, *,
+             stable: bool = False) -> MaxResult:
+        return _indexing.sort(self, dim, descending, stable=stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, *,
+                stable: bool = False) -> Tensor:
+        return _indexing.argsort(self, dim, descending, stable=stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True,
+             sorted: bool = True) -> MaxResult:
+        return _indexing.topk(self, k, dim, largest, sorted)
 
 
 def _topological_order(root: Function) -> list[Function | Tensor]:
@@ -1369,6 +1448,9 @@ def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = F
 
 
 # The operators above call into tinyrpn.ops; imported last because ops builds on Function.
+from tinyrpn.ops import indexing as _indexing  # noqa: E402
+from tinyrpn.ops import layout as _layout  # noqa: E402
 from tinyrpn.ops import linalg as _linalg  # noqa: E402
 from tinyrpn.ops import math as _math  # noqa: E402
+from tinyrpn.ops import reductions as _reductions  # noqa: E402
 from tinyrpn.ops import shape as _shape  # noqa: E402

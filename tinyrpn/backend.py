@@ -2,28 +2,54 @@
 
 This is the only module in tinyrpn that imports CuPy, and it does so lazily, the first
 time a GPU is asked for. Everything above it asks ``get_array_module(array)`` (``xp``)
-and writes code that works on either.
+and writes code that works on either. With ``TINYRPN_CUPY=standin`` in the environment,
+``tinyrpn.cupy_standin`` (NumPy behind CuPy's refusals) plays CuPy's part, so that the GPU
+path can be tested on any machine.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-_cupy: ModuleType | None = None
+from tinyrpn.display import TinyrpnWarning
+
+_cupy: ModuleType | None = None  # cupy, or the stand-in, once device 'cuda' was asked for
 _cupy_error: str | None = None
+_cupy_choice: str | None = None  # the TINYRPN_CUPY value that _cupy/_cupy_error belong to
+_standin_announced = False
 
 DEVICES = ("cpu", "cuda")
 
+STANDIN_WARNING = (
+    "device 'cuda' runs on tinyrpn's CuPy stand-in (TINYRPN_CUPY=standin): NumPy on the CPU, "
+    "with CuPy's refusals, for testing the GPU path; it is not a GPU"
+)
+
 
 def _import_cupy() -> ModuleType:
-    """Import CuPy once, or raise an error that says why a GPU is not available."""
-    global _cupy, _cupy_error
+    """Import CuPy once, or raise an error that says why a GPU is not available.
+
+    With ``TINYRPN_CUPY=standin`` in the environment, the strict NumPy-backed stand-in
+    (``tinyrpn.cupy_standin``) takes CuPy's place, and a warning says so once. The variable
+    is read on every call, so a test can switch to the stand-in and back.
+    """
+    global _cupy, _cupy_error, _cupy_choice
+    choice = os.environ.get("TINYRPN_CUPY", "").strip().lower()
+    if choice != _cupy_choice:
+        _cupy, _cupy_error, _cupy_choice = None, None, choice
     if _cupy is not None:
         return _cupy
+    if choice == "standin":
+        _cupy = _import_standin()
+        return _cupy
+    if choice not in ("", "cupy"):
+        raise RuntimeError(f"TINYRPN_CUPY={choice!r} is not understood; valid values are "
+                           "'standin' (the NumPy-backed stand-in) and 'cupy' (or unset)")
     if _cupy_error is None:
         try:
             import cupy  # the one place tinyrpn imports cupy
@@ -42,6 +68,25 @@ def _import_cupy() -> ModuleType:
     if _cupy is None:
         raise RuntimeError(f"device 'cuda' is not available: {_cupy_error}")
     return _cupy
+
+
+class StandinWarning(TinyrpnWarning):
+    """Device 'cuda' is the CuPy stand-in (NumPy on the CPU), not a GPU."""
+
+
+def _import_standin() -> ModuleType:
+    global _standin_announced
+    from tinyrpn import cupy_standin
+
+    if not _standin_announced:
+        _standin_announced = True
+        warnings.warn(STANDIN_WARNING, StandinWarning, stacklevel=4)
+    return cupy_standin
+
+
+def using_standin() -> bool:
+    """True when device 'cuda' is (or would be) the CuPy stand-in."""
+    return os.environ.get("TINYRPN_CUPY", "").strip().lower() == "standin"
 
 
 def cuda_is_available() -> bool:
@@ -109,6 +154,8 @@ def scatter_add(target: Any, index: Any, values: Any) -> None:
     """``target[index] += values`` in place, adding up repeated indices (``np.add.at``)."""
     if isinstance(target, np.ndarray):
         np.add.at(target, index, values)
+    elif _cupy is not None and _cupy.__name__ == "tinyrpn.cupy_standin":
+        _cupy.scatter_add(target, index, values)
     else:
         import cupyx  # only reached with a CuPy array, so CuPy is installed
 

@@ -10,15 +10,25 @@
     tinyrpn report runs/mlp_small                          # Markdown table of the epochs
     tinyrpn sweep configs/subspace_d1000.yaml --dims 3,10,100,300,1000,full
 
-Exit codes: 0 success; 2 bad usage, a bad config, or a missing file; 1 a failure (the
-training diverged, a checkpoint cannot be read, an unexpected error); 130 interrupted by
-Ctrl-C (the checkpoint of the last completed epoch is kept; ``--resume`` continues).
-User errors print one line to stderr, without a traceback.
+Exit codes:
+
+- 0 success;
+- 1 a failure: the training diverged, a checkpoint cannot be read, a file cannot be
+  written (disk full, read-only folder: the previous file is kept), an unexpected error;
+- 2 bad usage, a bad config, a missing file, or a run directory in use by another run;
+- 3 bad data: an MNIST file missing (and not to be downloaded), corrupt or truncated, a
+  download that failed, or a batch holding NaN or inf;
+- 130 interrupted by Ctrl-C (the checkpoint of the last completed epoch is kept;
+  ``--resume`` continues).
+
+Every error but an unexpected one prints one line to stderr, naming the file and what to
+do, without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -53,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="tinyrpn", description="Train, evaluate and inspect tinyrpn experiments.",
-        epilog="Exit codes: 0 success, 2 bad usage or config, 1 failure, 130 interrupted.",
+        epilog="Exit codes: 0 success, 1 failure (diverged, unreadable checkpoint, failed "
+        "write), 2 bad usage, config or missing file, or run directory in use, 3 bad or "
+        "missing data, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"tinyrpn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -147,6 +159,7 @@ def _print_epoch(epoch: int, r: dict[str, Any]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from tinyrpn.rundir import run_lock
     from tinyrpn.train import RESULTS, Trainer
 
     overrides: dict[str, Any] = {}
@@ -158,29 +171,26 @@ def _train(args: argparse.Namespace) -> int:
         overrides["device"] = args.device
     exp = _load_experiment(args.config, overrides)
     out = Path(args.out) if args.out else Path("runs") / exp.name
-    limits = {"limit_train": args.limit_train, "limit_test": args.limit_test}
-    if args.resume and (out / RESULTS).is_file():
-        # Resume on the same data as the run began with: the limits come from the run.
-        recorded = json.loads((out / RESULTS).read_text())
-        for key, given in limits.items():
-            before = recorded.get(key)
-            if given is not None and given != before:
-                raise UsageError(
-                    f"--{key.replace('_', '-')} {given} differs from the run in {out}, which "
-                    f"used {before}; resume without it, or train into another --out"
-                )
-            limits[key] = before
-    print(f"run directory: {out}", flush=True)
-    trainer = Trainer.from_experiment(exp, out, **limits, progress=not args.no_progress,
-                                      on_epoch_end=_print_epoch if args.no_progress else None)
-    if args.resume and not trainer.checkpoint_path.exists():
-        print(f"no checkpoint in {out} yet: starting a new run", flush=True)
+    new_directory = not out.exists()
     try:
-        history = trainer.fit(resume=args.resume)
-    except KeyboardInterrupt:
-        print(f"continue with: tinyrpn train {args.config} --out {out} --resume",
-              file=sys.stderr)
-        raise
+        # The lock first, so that a second run into `out` refuses before anything else.
+        with run_lock(out):
+            limits = _data_limits(out, args)
+            trainer = Trainer.from_experiment(
+                exp, out, **limits, progress=not args.no_progress,
+                on_epoch_end=_print_epoch if args.no_progress else None)
+            print(f"run directory: {out}", flush=True)  # once there is a run to put in it
+            if args.resume and not trainer.checkpoint_path.exists():
+                print(f"no checkpoint in {out} yet: starting a new run", flush=True)
+            try:
+                history = trainer.fit(resume=args.resume)
+            except KeyboardInterrupt:
+                print(f"continue with: tinyrpn train {args.config} --out {out} --resume",
+                      file=sys.stderr)
+                raise
+    finally:
+        if new_directory and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # nothing was trained (bad data): leave no empty run directory behind
     results = json.loads((out / RESULTS).read_text())
     print(f"final test accuracy {_fmt(results['final_test_acc'])} (loss "
           f"{_fmt(results['final_test_loss'])}) after {len(history.epoch)} epochs; best "
@@ -188,6 +198,32 @@ def _train(args: argparse.Namespace) -> int:
           f"{_fmt(results['seconds_per_epoch'], '.1f')} s per epoch")
     print(f"results: {out / RESULTS}")
     return 0
+
+
+def _data_limits(out: Path, args: argparse.Namespace) -> dict[str, int | None]:
+    """``--limit-train``/``--limit-test``; when resuming, the ones the run in ``out`` began
+    with (a resumed run goes on with the same data)."""
+    from tinyrpn.train import RESULTS
+
+    limits = {"limit_train": args.limit_train, "limit_test": args.limit_test}
+    if not args.resume or not (out / RESULTS).is_file():
+        return limits
+    try:
+        recorded = json.loads((out / RESULTS).read_text())
+    except ValueError as e:
+        raise UsageError(
+            f"cannot resume: {out / RESULTS} is damaged ({e}); it records the data limits "
+            f"the run began with: put back a good copy, or delete it and resume with the "
+            f"run's --limit-train/--limit-test") from None
+    for key, given in limits.items():
+        before = recorded.get(key)
+        if given is not None and given != before:
+            raise UsageError(
+                f"--{key.replace('_', '-')} {given} differs from the run in {out}, which "
+                f"used {before}; resume without it, or train into another --out"
+            )
+        limits[key] = before
+    return limits
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -207,10 +243,14 @@ def _eval(args: argparse.Namespace) -> int:
     if not (run_dir / CONFIG).is_file():
         raise UsageError(f"no {CONFIG} beside {ckpt}: cannot rebuild the model")
     exp = _load_experiment(run_dir / CONFIG, {"device": args.device} if args.device else None)
-    state = serialization.load(ckpt, map_location=exp.device)  # before the slow data loading
+    try:
+        state = serialization.load(ckpt, map_location=exp.device)  # before the slow data
+    except serialization.SerializationError as e:
+        raise serialization.SerializationError(
+            f"{e}; put back a good copy of {ckpt}, or evaluate another checkpoint") from e
     trandom.manual_seed(exp.seed)
     model = exp.build_model()
-    _, test_loader = exp.build_data(limit_test=args.limit_test)
+    _, test_loader = exp.build_data(limit_test=args.limit_test, train=False)  # test files only
     trainer = Trainer(model, None, test_loader, exp.build_loss(),
                       exp.build_optimizer(model.parameters()), epochs=0, device=exp.device,
                       progress=False)
@@ -309,18 +349,36 @@ def _sweep(args: argparse.Namespace) -> int:
 # -- entry point -----------------------------------------------------------------------------
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean bad usage or a bad config: exit code 2, one line, no traceback."""
-    from tinyrpn.train import ResumeError
+def _exit_code(e: Exception) -> int | None:
+    """The exit code of an error that is reported in one line (None: an unexpected error)."""
+    from tinyrpn.config import ConfigError
+    from tinyrpn.data.checks import BadInputData
+    from tinyrpn.data.mnist import MNISTDownloadError, MNISTFileError, MNISTNotFoundError
+    from tinyrpn.rundir import RunDirectoryInUse, SaveError
+    from tinyrpn.serialization import SerializationError
+    from tinyrpn.train import ResumeError, TrainingDiverged
 
-    errors: list[type[BaseException]] = [UsageError, ResumeError, FileNotFoundError]
-    try:
-        from tinyrpn.config import ConfigError
-    except ImportError:
-        pass
-    else:
-        errors.append(ConfigError)
-    return tuple(errors)
+    # the data first: MNISTNotFoundError is a FileNotFoundError, MNISTFileError a ValueError
+    if isinstance(e, (MNISTFileError, MNISTNotFoundError, MNISTDownloadError, BadInputData)):
+        return 3
+    if isinstance(e, (UsageError, ResumeError, ConfigError, RunDirectoryInUse,
+                      FileNotFoundError)):
+        return 2
+    if isinstance(e, (TrainingDiverged, SerializationError, SaveError)):
+        return 1
+    if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:  # (`plot --out` where it can't)
+        return 1
+    return None
+
+
+# a full disk, a read-only folder, no permission: the machine's state, not a bug to trace
+_DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM,
+                getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _one_line(message: str) -> str:
+    """A message on one line: the data layer's messages put their advice on a line of its own."""
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -342,15 +400,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as e:
-        from tinyrpn.serialization import SerializationError
-        from tinyrpn.train import TrainingDiverged
-
-        if isinstance(e, _user_errors()):
-            print(f"{prefix} {e}", file=sys.stderr)
-            return 2
-        if isinstance(e, (TrainingDiverged, SerializationError)):
-            print(f"{prefix} {e}", file=sys.stderr)
-            return 1
+        code = _exit_code(e)
+        if code is not None:
+            message = str(e)
+            if type(e) in (OSError, PermissionError) and e.filename is not None:
+                message = (f"{e.strerror}: {e.filename} (free some space, or use a folder "
+                           "you can write to)")
+            print(f"{prefix} {_one_line(message)}", file=sys.stderr)
+            return code
         traceback.print_exc()  # not the user's mistake: the details help fix tinyrpn
         print(f"{prefix} {type(e).__name__}: {e}", file=sys.stderr)
         return 1

@@ -29,8 +29,17 @@ killed in the middle of epoch ``e`` (SIGKILL, power cut, Ctrl-C) continues with
 that was never interrupted: the work done in the interrupted part of epoch ``e`` is
 discarded and redone identically. On Ctrl-C the Trainer makes sure that checkpoint is on
 disk, says so, and re-raises ``KeyboardInterrupt``. A NaN or infinite loss raises
-:class:`TrainingDiverged` naming the epoch, the step and the value; the checkpoint of the
-last good epoch is kept.
+:class:`TrainingDiverged` naming the epoch, the step and the value; a NaN or infinite value
+in a batch of input data (images or targets) raises :class:`BadInputData` naming the batch
+and its examples. Either way the checkpoint of the last good epoch is kept.
+
+Faults. Every file is written atomically (a temporary file renamed over the old one), so a
+write that fails (disk full, a read-only folder) leaves the previous file whole; it raises
+:class:`SaveError` naming the file, the reason, and the epoch the checkpoint still holds.
+While ``fit`` runs it holds the run directory's lock (:mod:`tinyrpn.rundir`): a second run
+into the same directory raises :class:`~tinyrpn.rundir.RunDirectoryInUse` before it writes
+anything. The temporary files a run killed while saving left behind are removed when the
+next run takes the lock.
 """
 
 from __future__ import annotations
@@ -53,11 +62,15 @@ import numpy as np
 from tinyrpn import backend, serialization
 from tinyrpn import random as trandom
 from tinyrpn.autograd import Tensor, no_grad
+from tinyrpn.data.checks import BadInputData, check_finite_batch
+from tinyrpn.rundir import SaveError, run_lock
 
 __all__ = [
+    "BadInputData",
     "EvalResult",
     "History",
     "ResumeError",
+    "SaveError",
     "Trainer",
     "TrainingDiverged",
     "accuracy",
@@ -120,6 +133,8 @@ def correct_count(output: Any, target: Any) -> int:
     if out.ndim != 2:
         raise ValueError(f"output must be scores of shape (N, C), got shape {tuple(out.shape)}")
     pred, true = out.argmax(axis=1), class_indices(target, "target")
+    if backend.get_array_module(pred) is not backend.get_array_module(true):
+        pred, true = backend.to_numpy(pred), backend.to_numpy(true)  # one is on a GPU
     if pred.shape[0] != true.shape[0]:
         raise ValueError(f"output has {pred.shape[0]} rows but target has {true.shape[0]}")
     return int((pred == true).sum())
@@ -162,13 +177,14 @@ class EvalResult(NamedTuple):
 
 
 def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Any] | None = None,
-             device: str | None = None) -> EvalResult:
+             device: str | None = None, data_name: str = "the evaluation data") -> EvalResult:
     """Mean loss and accuracy of ``model`` over ``loader``, in eval mode and without gradients.
 
     ``loss_fn`` must return the batch mean (``reduction='mean'``); batch means are weighted
     by batch size, so ``loss`` is the mean over all examples (``batch_mean_loss``, their
     plain mean, is there for comparison with tools that report that). The model's
-    train/eval mode is restored afterwards.
+    train/eval mode is restored afterwards. A batch holding NaN or inf raises
+    :class:`BadInputData` (``data_name`` says which data in its message).
     """
     was_training = getattr(model, "training", False)
     model.eval()
@@ -177,6 +193,7 @@ def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Any] | No
         with no_grad():
             for xb, yb in loader:
                 xb, yb = _to(xb, device), _to(yb, device)
+                check_finite_batch(xb, yb, loader, f"batch {batches + 1} of {data_name}")
                 out = model(xb)
                 n = int(out.shape[0])
                 if loss_fn is not None:
@@ -458,8 +475,9 @@ class Trainer:
 
     def evaluate(self, loader: Any) -> EvalResult:
         """Evaluate on ``loader`` (on Lookahead's slow weights when there are any)."""
+        name = "the test set" if loader is self.test_loader else "the training set"
         with self._eval_weights():
-            return evaluate(self.model, loader, self.loss_fn, self.device)
+            return evaluate(self.model, loader, self.loss_fn, self.device, data_name=name)
 
     def _train_eval_data(self) -> Any:
         """The training set in a fixed order, without random transforms, for eval_train."""
@@ -528,8 +546,23 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         if self.checkpoint_path is not None:
-            serialization.save(self.state_dict(), self.checkpoint_path)
+            with self._saving(self.checkpoint_path):
+                serialization.save(self.state_dict(), self.checkpoint_path)
             self._saved_epoch = self.epoch
+
+    @contextlib.contextmanager
+    def _saving(self, path: Path) -> Any:
+        """Turn a failed write of ``path`` into a :class:`SaveError` that says what is kept."""
+        try:
+            yield
+        except OSError as e:
+            kept = (f"{self.checkpoint_path} still holds the state after epoch "
+                    f"{self._saved_epoch} (resume to continue from there)"
+                    if self._saved_epoch is not None else "no checkpoint was saved yet")
+            raise SaveError(
+                f"could not write {path}: {e.strerror or e}; the previous file, if any, is "
+                f"unchanged and {kept}; free some space or make {path.parent} writable"
+            ) from e
 
     def _write_results(self, status: str, **extra: Any) -> dict[str, Any]:
         h = self.history
@@ -556,7 +589,8 @@ class Trainer:
             **self.meta, **extra,
         }
         if self.out_dir is not None:
-            _atomic_write(self.out_dir / RESULTS, json.dumps(results, indent=2).encode())
+            with self._saving(self.out_dir / RESULTS):
+                _atomic_write(self.out_dir / RESULTS, json.dumps(results, indent=2).encode())
         return results
 
     # -- the loop ----------------------------------------------------------------------
@@ -568,23 +602,40 @@ class Trainer:
         starts afresh); an interrupted epoch restarts from its beginning with identical
         results.
         """
-        ckpt = self.checkpoint_path
         if self.device == "cpu":
             backend.keep_freed_memory()  # big arrays reuse freed pages: no page-fault storm
+        # One run at a time in a run directory: a second one fails here, writing nothing.
+        with run_lock(self.out_dir) if self.out_dir is not None else contextlib.nullcontext():
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> History:
         if self.out_dir is not None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
+            # Half-written temporary files of a run that was killed while saving: with the
+            # lock held, nobody else is writing them.
+            for tmp in self.out_dir.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+        ckpt = self.checkpoint_path
         resuming = resume and ckpt is not None and ckpt.exists()
         if resuming:
-            self.load_state_dict(serialization.load(ckpt, map_location=self.device))
+            try:
+                state = serialization.load(ckpt, map_location=self.device)
+            except serialization.SerializationError as e:
+                raise serialization.SerializationError(
+                    f"cannot resume: {e}; put back a good copy of {ckpt}, or start the run "
+                    f"again without resuming (which replaces everything in {self.out_dir})"
+                ) from e
+            self.load_state_dict(state)
         if self.out_dir is not None and self.config is not None:  # (epochs may have changed)
             import yaml
 
             text = yaml.safe_dump(self.config, sort_keys=False, default_flow_style=None,
                                   width=100)
-            _atomic_write(self.out_dir / CONFIG, text.encode())
+            with self._saving(self.out_dir / CONFIG):
+                _atomic_write(self.out_dir / CONFIG, text.encode())
         if self.out_dir is not None and not resuming:
             self.save_checkpoint()  # epoch 0: an interrupt in epoch 1 resumes from here
-            self.history.save(self.out_dir / HISTORY)  # replace what an older run left here
+            with self._saving(self.out_dir / HISTORY):  # replace what an older run left here
+                self.history.save(self.out_dir / HISTORY)
             self._write_results("running")
             for stale in ("loss.png", "accuracy.png"):
                 (self.out_dir / stale).unlink(missing_ok=True)
@@ -597,9 +648,16 @@ class Trainer:
         except TrainingDiverged as e:
             self._write_results("diverged", error=str(e))
             raise
+        except BadInputData as e:
+            self._write_results("bad_input", error=str(e))
+            raise
         self._write_results("completed")
         self._write_plots()
         return self.history
+
+    def _kept_text(self) -> str:
+        return (f"; the last good checkpoint (epoch {self._saved_epoch}) is "
+                f"{self.checkpoint_path}" if self.checkpoint_path else "")
 
     def _interrupted(self) -> None:
         epoch = self.epoch + (0 if self._epoch_complete else 1)
@@ -630,21 +688,22 @@ class Trainer:
         start = time.perf_counter()
         next_postfix = start + _POSTFIX_SECONDS
         self._epoch_complete = False
+        kept = self._kept_text()  # for the messages of a bad batch or a NaN loss
         model.train()
         try:
             for i, (xb, yb) in enumerate(self.train_loader, start=1):
                 xb, yb = _to(xb, self.device), _to(yb, self.device)
+                where = f"training batch {i} of epoch {epoch} (global step {step + 1})"
+                check_finite_batch(xb, yb, self.train_loader, where, kept)
                 opt.zero_grad()
                 out = model(xb)
                 loss = loss_fn(out, yb)
                 value = float(loss.item())
                 step += 1
                 if not math.isfinite(value):
-                    saved = (f"; the last good checkpoint (epoch {self._saved_epoch}) is "
-                             f"{self.checkpoint_path}" if self.checkpoint_path else "")
                     raise TrainingDiverged(
                         f"training diverged: the loss is {value} at epoch {epoch}, step {i} "
-                        f"(global step {step}){saved}", epoch, i, value)
+                        f"(global step {step}){kept}", epoch, i, value)
                 loss.backward()
                 opt.step()
                 n = int(out.shape[0])
@@ -705,7 +764,8 @@ class Trainer:
         self._epoch_complete = True
         self.save_checkpoint()
         if self.out_dir is not None:
-            h.save(self.out_dir / HISTORY)
+            with self._saving(self.out_dir / HISTORY):
+                h.save(self.out_dir / HISTORY)
             self._write_results("running")
         if self.on_epoch_end is not None:
             self.on_epoch_end(epoch, record)

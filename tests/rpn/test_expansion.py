@@ -22,9 +22,9 @@ from tinyrpn.rpn import (
 from tinyrpn.rpn.expansion import taylor_reference
 
 
-def _x(shape, seed=0, low=-1.0, high=1.0, requires_grad=False):
+def _x(shape, seed=0, low=-1.0, high=1.0, requires_grad=False, device="cpu"):
     data = np.random.default_rng(seed).uniform(low, high, shape)
-    return tinyrpn.tensor(data, requires_grad=requires_grad, dtype="float64")
+    return tinyrpn.tensor(data, requires_grad=requires_grad, dtype="float64", device=device)
 
 
 # ----------------------------------------------------------------------------- Taylor
@@ -76,8 +76,8 @@ def test_taylor2_kernel_path_agrees_with_the_composed_ops_in_float32():
 
 
 @pytest.mark.parametrize("d", [1, 2, 3])
-def test_taylor_gradcheck(d):
-    x = _x((3, 4), seed=10 + d, requires_grad=True)
+def test_taylor_gradcheck(d, device):
+    x = _x((3, 4), seed=10 + d, requires_grad=True, device=device)
     assert gradcheck(lambda x: TaylorExpansion(d=d)(x), x)
 
 
@@ -110,15 +110,15 @@ def test_chebyshev_values_drop_t0_and_are_feature_major():
                                        atol=1e-12)
 
 
-def test_chebyshev_gradcheck():
-    x = _x((2, 3), seed=4, requires_grad=True)
+def test_chebyshev_gradcheck(device):
+    x = _x((2, 3), seed=4, requires_grad=True, device=device)
     assert gradcheck(lambda x: ChebyshevExpansion(d=4)(x), x)
 
 
-def test_gaussian_rbf_values_and_gradcheck():
+def test_gaussian_rbf_values_and_gradcheck(device):
     centers = [-0.5, 0.0, 0.7]
-    x = _x((3, 2), seed=5, requires_grad=True)
-    rbf = GaussianRBFExpansion(centers=centers, sigma=0.4)
+    x = _x((3, 2), seed=5, requires_grad=True, device=device)
+    rbf = GaussianRBFExpansion(centers=centers, sigma=0.4).to(device)
     z = rbf(x).numpy()
     assert z.shape == (3, 6) and rbf.output_dim(2) == 6
     xs = x.numpy()
@@ -130,10 +130,10 @@ def test_gaussian_rbf_values_and_gradcheck():
     np.testing.assert_allclose(evenly.centers, [-2, -1, 0, 1, 2])
 
 
-def test_bspline_partition_of_unity_inside_the_grid_and_gradcheck():
-    spline = BSplineExpansion(grid_range=(-1, 1), t=5, d=3)
+def test_bspline_partition_of_unity_inside_the_grid_and_gradcheck(device):
+    spline = BSplineExpansion(grid_range=(-1, 1), t=5, d=3).to(device)
     assert spline.output_dim(4) == 4 * 8
-    x = _x((6, 4), seed=6, low=-0.99, high=0.99, requires_grad=True)
+    x = _x((6, 4), seed=6, low=-0.99, high=0.99, requires_grad=True, device=device)
     z = spline(x).numpy().reshape(6, 4, 8)
     assert np.all(z >= -1e-12)
     np.testing.assert_allclose(z.sum(axis=2), 1.0, atol=1e-12)
@@ -158,14 +158,14 @@ def test_layer_norm_postprocess_normalises_each_sample_over_all_features():
     np.testing.assert_allclose(z.var(axis=1), raw_var / (raw_var + 1e-5), rtol=1e-10)
 
 
-def test_postprocess_chain_gradcheck_with_affine_layer_norm_module():
+def test_postprocess_chain_gradcheck_with_affine_layer_norm_module(device):
     m = 3
     ln = LayerNorm(12, elementwise_affine=True).double()
     with tinyrpn.no_grad():
         ln.weight.copy_(np.linspace(0.5, 1.5, 12))
         ln.bias.copy_(np.linspace(-0.2, 0.3, 12))
-    expansion = TaylorExpansion(d=2, postprocess=[ln, "tanh"])
-    x = _x((3, m), seed=8, requires_grad=True)
+    expansion = TaylorExpansion(d=2, postprocess=[ln, "tanh"]).to(device)
+    x = _x((3, m), seed=8, requires_grad=True, device=device)
     assert gradcheck(lambda x: expansion(x), x)
     assert {name for name, _ in expansion.named_parameters()} == {
         "postprocess.0.weight", "postprocess.0.bias"}
@@ -220,12 +220,12 @@ def test_postprocess_errors_and_repr():
 
 
 @pytest.mark.parametrize("postprocess", [None, "layer_norm"])
-def test_taylor2_contract_matches_the_expansion_times_m_and_gradchecks(postprocess):
+def test_taylor2_contract_matches_the_expansion_times_m_and_gradchecks(postprocess, device):
     """Without post-processing the fused Taylor2Contract runs; with it, the base class."""
     rng = np.random.default_rng(20)
     expansion = TaylorExpansion(2, postprocess=postprocess)
-    x = tinyrpn.tensor(rng.standard_normal((3, 4)), requires_grad=True)  # D = 20
-    M = tinyrpn.tensor(rng.standard_normal((5, 2)), requires_grad=True)
+    x = tinyrpn.tensor(rng.standard_normal((3, 4)), requires_grad=True, device=device)  # D=20
+    M = tinyrpn.tensor(rng.standard_normal((5, 2)), requires_grad=True, device=device)
     expected = expansion(x).numpy().reshape(3, 4, 5) @ M.numpy()
     np.testing.assert_allclose(expansion.contract(x, M).numpy(), expected, rtol=1e-12,
                                atol=1e-12)

@@ -44,14 +44,15 @@ def _dual_lphm_reference_model(layout: str = "kron") -> RPN:
 
 def _check_parameter_gradients(module, x, eps=1e-6, rtol=1e-5, atol=1e-8):
     """Central differences for every parameter entry of a float64 module."""
-    g = tinyrpn.tensor(np.random.default_rng(0).standard_normal(module(x).shape))
+    g = tinyrpn.tensor(np.random.default_rng(0).standard_normal(module(x).shape),
+                       device=x.device)
     module.zero_grad()
     (module(x) * g).sum().backward()
     for name, p in module.named_parameters():
         flat = p.data.reshape(-1)
         numeric = np.zeros(flat.size)
         for j in range(flat.size):
-            keep = flat[j]
+            keep = float(flat[j])  # a copy: on a GPU, flat[j] is a view
             with tinyrpn.no_grad():
                 flat[j] = keep + eps
                 plus = float((module(x) * g).sum().item())
@@ -80,14 +81,15 @@ def test_head_is_expansion_then_reconciliation_plus_remainder():
 
 
 @pytest.mark.parametrize("layout", ["kron", "tinybig"])
-def test_head_gradients_wrt_input_and_every_parameter(layout):
+def test_head_gradients_wrt_input_and_every_parameter(layout, device):
     tinyrpn.manual_seed(1)
     from tinyrpn.nn import LayerNorm
 
     head = RPNHead(3, 4, TaylorExpansion(d=2, postprocess=[LayerNorm(12), "tanh"]),
                    DualLPHMReconciliation(4, 12, p=2, q=3, r=2, layout=layout),
-                   LinearRemainder(3, 4, bias=True)).double()
-    x = tinyrpn.tensor(np.random.default_rng(2).standard_normal((5, 3)), requires_grad=True)
+                   LinearRemainder(3, 4, bias=True)).double().to(device)
+    x = tinyrpn.tensor(np.random.default_rng(2).standard_normal((5, 3)), requires_grad=True,
+                       device=device)
     assert gradcheck(lambda x: head(x), x)
     _check_parameter_gradients(head, x.detach())
     names = {name for name, _ in head.named_parameters()}
@@ -189,12 +191,12 @@ def test_model_parameter_count_formulas(name):
     assert model.num_parameters() == expected
 
 
-def test_model_chains_layers_and_flattens_images():
+def test_model_chains_layers_and_flattens_images(device):
     tinyrpn.manual_seed(6)
     model = make_rpn([4, 3, 2], expansion=lambda m: TaylorExpansion(d=2, postprocess="layer_norm"),
                      reconciliation=lambda n, D: LorrReconciliation(n, D, r=2),
-                     remainder=lambda m, n: LinearRemainder(m, n))
-    x = tinyrpn.randn(5, 4)
+                     remainder=lambda m, n: LinearRemainder(m, n)).to(device)
+    x = tinyrpn.randn(5, 4, device=device)
     h = x
     for layer in model.layers:
         h = layer(h)
@@ -203,14 +205,15 @@ def test_model_chains_layers_and_flattens_images():
     assert (model.m, model.n, model.depth) == (4, 2, 2)
 
 
-def test_model_gradients_float64():
+def test_model_gradients_float64(device):
     tinyrpn.manual_seed(7)
     model = make_rpn([3, 4, 2], expansion=lambda m: TaylorExpansion(d=2, postprocess="layer_norm"),
                      reconciliation=[lambda n, D: LPHMReconciliation(n, D, p=2, q=3, r=2,
                                                                      layout="tinybig"),
                                      lambda n, D: DualLPHMReconciliation(n, D, p=2, q=4, r=1)],
-                     remainder=[lambda m, n: LinearRemainder(m, n), None]).double()
-    x = tinyrpn.tensor(np.random.default_rng(8).standard_normal((4, 3)), requires_grad=True)
+                     remainder=[lambda m, n: LinearRemainder(m, n), None]).double().to(device)
+    x = tinyrpn.tensor(np.random.default_rng(8).standard_normal((4, 3)), requires_grad=True,
+                       device=device)
     assert gradcheck(lambda x: model(x), x)
     _check_parameter_gradients(model, x.detach())
 

@@ -96,25 +96,25 @@ def test_matrix_matches_numpy_reference_of_the_documented_layout(make):
 
 
 @pytest.mark.parametrize("make", MAKERS, ids=IDS)
-def test_apply_equals_z_times_matrix_transposed(make):
+def test_apply_equals_z_times_matrix_transposed(make, device):
     tinyrpn.manual_seed(1)
-    rec = make().double()
-    z = tinyrpn.tensor(np.random.default_rng(2).standard_normal((5, rec.D)))
+    rec = make().double().to(device)
+    z = tinyrpn.tensor(np.random.default_rng(2).standard_normal((5, rec.D)), device=device)
     expected = z.numpy() @ rec.matrix().numpy().T
     np.testing.assert_allclose(rec.apply(z).numpy(), expected, rtol=1e-12, atol=1e-12)
     # float32 as used in training
-    rec32 = make()
-    z32 = tinyrpn.tensor(z.numpy().astype(np.float32))
+    rec32 = make().to(device)
+    z32 = tinyrpn.tensor(z.numpy().astype(np.float32), device=device)
     np.testing.assert_allclose(rec32.apply(z32).numpy(),
                                z32.numpy() @ rec32.matrix().numpy().T, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("make", MAKERS, ids=IDS)
-def test_gradcheck_apply_and_matrix_wrt_z_and_w(make):
+def test_gradcheck_apply_and_matrix_wrt_z_and_w(make, device):
     tinyrpn.manual_seed(3)
-    rec = make()
+    rec = make().to(device)
     z = tinyrpn.tensor(np.random.default_rng(4).standard_normal((3, rec.D)),
-                       requires_grad=True)
+                       requires_grad=True, device=device)
     w = rec.w.detach().requires_grad_(True)
     assert gradcheck(lambda z, w: rec.apply(z, w), z, w)
     assert gradcheck(lambda w: rec.matrix(w), w)
@@ -262,17 +262,17 @@ EXPANDED = _all_cases(EXPANDED_SHAPES)
 @pytest.mark.parametrize("postprocess", [None, "layer_norm"])
 @pytest.mark.parametrize("make", [c[1] for c in EXPANDED], ids=[c[0] for c in EXPANDED])
 def test_apply_expanded_equals_the_expansion_times_matrix_transposed(make, postprocess, route,
-                                                                     monkeypatch):
+                                                                     monkeypatch, device):
     """``route``: the way the fused Taylor contraction goes (both are exact)."""
     from tinyrpn.kernels import taylor
     from tinyrpn.rpn import TaylorExpansion
 
     monkeypatch.setattr(taylor, "contract_method", lambda m, L, r: route)
     tinyrpn.manual_seed(9)
-    rec = make().double()
+    rec = make().double().to(device)
     expansion = TaylorExpansion(2, postprocess=postprocess)
     rng = np.random.default_rng(10)
-    x = tinyrpn.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    x = tinyrpn.tensor(rng.standard_normal((3, 4)), requires_grad=True, device=device)
     expected = expansion(x).numpy() @ rec.matrix().numpy().T
     np.testing.assert_allclose(rec.apply_expanded(x, expansion).numpy(), expected,
                                rtol=1e-12, atol=1e-12)
@@ -282,14 +282,16 @@ def test_apply_expanded_equals_the_expansion_times_matrix_transposed(make, postp
 
 @pytest.mark.parametrize("postprocess", [None, "layer_norm"])
 @pytest.mark.parametrize("d", [1, 2, 3])
-def test_identity_apply_expanded_equals_the_expansion_times_matrix_transposed(d, postprocess):
+def test_identity_apply_expanded_equals_the_expansion_times_matrix_transposed(d, postprocess,
+                                                                              device):
     """Degree 2 without post-processing multiplies through [1, x] ⊗ x; the rest expand."""
     from tinyrpn.rpn import TaylorExpansion
 
     tinyrpn.manual_seed(13)
     expansion = TaylorExpansion(d, postprocess=postprocess)
-    rec = IdentityReconciliation(3, expansion.output_dim(4)).double()
-    x = tinyrpn.tensor(np.random.default_rng(14).standard_normal((5, 4)), requires_grad=True)
+    rec = IdentityReconciliation(3, expansion.output_dim(4)).double().to(device)
+    x = tinyrpn.tensor(np.random.default_rng(14).standard_normal((5, 4)), requires_grad=True,
+                       device=device)
     expected = expansion(x).numpy() @ rec.matrix().numpy().T
     np.testing.assert_allclose(rec.apply_expanded(x, expansion).numpy(), expected,
                                rtol=1e-12, atol=1e-12)

@@ -19,11 +19,11 @@ from tinyrpn.rpn import (
 )
 
 
-def test_zero_remainder_is_zero_and_skipped_by_the_head():
+def test_zero_remainder_is_zero_and_skipped_by_the_head(device):
     pi = ZeroRemainder()
     pi.bind(3, 5)
-    out = pi(tinyrpn.randn(4, 3))
-    assert out.shape == (4, 5) and not out.numpy().any()
+    out = pi(tinyrpn.randn(4, 3, device=device))
+    assert out.shape == (4, 5) and not out.numpy().any() and out.device == device
     assert pi.is_zero
     head = RPNHead(3, 5, TaylorExpansion(d=2), IdentityReconciliation(5, 12))
     assert isinstance(head.remainder, ZeroRemainder)
@@ -39,11 +39,11 @@ def test_identity_remainder_returns_x_and_needs_m_equal_n():
         RPNHead(4, 3, TaylorExpansion(d=1), IdentityReconciliation(3, 4), IdentityRemainder())
 
 
-def test_identity_remainder_adds_x_in_a_head():
+def test_identity_remainder_adds_x_in_a_head(device):
     tinyrpn.manual_seed(0)
     head = RPNHead(3, 3, TaylorExpansion(d=2), IdentityReconciliation(3, 12),
-                   IdentityRemainder())
-    x = tinyrpn.randn(5, 3)
+                   IdentityRemainder()).to(device)
+    x = tinyrpn.randn(5, 3, device=device)
     expected = head.reconciliation.apply(head.expansion(x)).numpy() + x.numpy()
     # (atol: the head multiplies through [1, x] ⊗ x, summing in another order in float32)
     np.testing.assert_allclose(head(x).numpy(), expected, rtol=1e-6, atol=1e-6)

@@ -252,9 +252,10 @@ def find_config(path_or_name: str | os.PathLike[str]) -> Path:
     path = Path(path_or_name)
     if path.is_file():
         return path
-    if path.is_dir():
+    bare = len(path.parts) == 1 and not given.endswith(("/", os.sep))  # a name, not a path
+    if path.is_dir() and not bare:
         raise ConfigError("this is a folder, not a config file", file=given)
-    if len(path.parts) != 1:  # a path with folders in it names one file, and it is missing
+    if not bare:  # a path with folders in it names one file, and it is missing
         folder = path.parent
         near = closest(path.stem, config_names(folder))
         raise ConfigError("no such config file", file=given,
@@ -266,9 +267,11 @@ def find_config(path_or_name: str | os.PathLike[str]) -> Path:
             candidate = folder / f"{name}{suffix}"
             if candidate.is_file():
                 return candidate
+    # (a folder of that name, say a run directory `--out mlp_small`, does not hide a config)
     available = sorted({n for folder in folders for n in config_names(folder)})
+    what = "this is a folder, not a config file" if path.is_dir() else "no such config file"
     raise ConfigError(
-        f"no such config file, and no config named {name!r}",
+        f"{what}, and no config named {name!r}",
         file=given, suggestions=closest(name, available),
         note=f"names available: {', '.join(available) or '(none)'}\n  folders searched: "
         + ", ".join(_short(f) + os.sep for f in folders),

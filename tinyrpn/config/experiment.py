@@ -220,10 +220,12 @@ class Experiment:
         return model
 
     def build_data(
-        self, limit_train: int | None = None, limit_test: int | None = None
+        self, limit_train: int | None = None, limit_test: int | None = None, *,
+        train: bool = True,
     ) -> tuple[Any, Any]:
         """(train loader, test loader). The train loader shuffles with ``seed`` when
-        ``data.shuffle``; ``limit_train``/``limit_test`` keep the first N examples. With
+        ``data.shuffle``; ``limit_train``/``limit_test`` keep the first N examples.
+        ``train=False`` reads the test files only and gives ``(None, test loader)``. With
         ``torch_seed``, both loaders draw from one PyTorch stream, positioned after the
         model's initialisation, as tinyBIG's train and test loaders do.
 
@@ -238,20 +240,22 @@ class Experiment:
         data = self.config["data"]
         dataset = REGISTRIES["dataset"][data["dataset"]["type"]]
         x_train, y_train, x_test, y_test = dataset.build(
-            {k: v for k, v in data["dataset"].items() if k != "type"})
+            {k: v for k, v in data["dataset"].items() if k != "type"}, train=train)
         for name, limit in (("limit_train", limit_train), ("limit_test", limit_test)):
             if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                                       or limit < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {limit!r}")
-        if limit_train is not None:
+        if limit_train is not None and train:
             x_train, y_train = x_train[:limit_train], y_train[:limit_train]
         if limit_test is not None:
             x_test, y_test = x_test[:limit_test], y_test[:limit_test]
         dtype = np.dtype(self.config["dtype"])
         if data["targets"] == "pm1":
-            y_train, y_test = one_hot_pm1(y_train, dtype=dtype), one_hot_pm1(y_test, dtype=dtype)
+            y_test = one_hot_pm1(y_test, dtype=dtype)
+            y_train = one_hot_pm1(y_train, dtype=dtype) if train else None
         else:
-            y_train, y_test = np.asarray(y_train, np.int64), np.asarray(y_test, np.int64)
+            y_test = np.asarray(y_test, np.int64)
+            y_train = np.asarray(y_train, np.int64) if train else None
 
         transforms = [REGISTRIES["transform"][step_name(s)].build(step_params(s))
                       for s in data["transforms"]]
@@ -265,7 +269,7 @@ class Experiment:
                 for i, s in enumerate(data["augment"])
             ]
             train_transform = Compose([*augment, *transforms])
-        else:
+        elif train:
             x_train = prepare(x_train)
         x_test = prepare(x_test)
         stream = None
@@ -276,12 +280,15 @@ class Experiment:
             sizes = [head["l"] for layer in rpn_layer_sizes(self.config["model"])
                      for head in layer["heads"]]
             stream = tinybig_torch_stream(self.config["torch_seed"], sizes)
-        train = DataLoader(x_train, y_train, batch_size=data["batch_size"],
-                           shuffle=data["shuffle"], drop_last=data["drop_last"], seed=self.seed,
-                           transform=train_transform, device=self.device, torch_stream=stream)
+        train_loader = None
+        if train:
+            train_loader = DataLoader(
+                x_train, y_train, batch_size=data["batch_size"], shuffle=data["shuffle"],
+                drop_last=data["drop_last"], seed=self.seed, transform=train_transform,
+                device=self.device, torch_stream=stream)
         test = DataLoader(x_test, y_test, batch_size=data["test_batch_size"], shuffle=False,
                           device=self.device, torch_stream=stream)
-        return train, test
+        return train_loader, test
 
     def build_loss(self) -> Callable[[Any, Any], Any]:
         loss = self.config["loss"]

@@ -264,27 +264,34 @@ REG = REGISTRIES
 #
 # A dataset builder returns (train_images, train_labels, test_images, test_labels) as
 # NumPy arrays: labels are int64 class indices; `data.targets` turns them into ±1 vectors
-# when asked.
+# when asked. With train=False it leaves the training files alone and returns None for
+# the first two (`tinyrpn eval` needs only the test set).
 
 
-def _build_mnist(params: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+def _build_mnist(params: dict[str, Any], train: bool = True) -> tuple[Any, Any, Any, Any]:
     from tinyrpn.data import MNIST
 
-    train = MNIST(train=True, download=params["download"])
     test = MNIST(train=False, download=params["download"])
-    return train.images, train.labels, test.images, test.labels
+    if not train:
+        return None, None, test.images, test.labels
+    train_set = MNIST(train=True, download=params["download"])
+    return train_set.images, train_set.labels, test.images, test.labels
 
 
-def _build_lecun1989(params: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+def _build_lecun1989(params: dict[str, Any], train: bool = True) -> tuple[Any, Any, Any, Any]:
     import numpy as np
 
     from tinyrpn.data import lecun1989_subset
 
     seed, draw, download = params["subset_seed"], params["subset_draw"], params["download"]
-    x_train, y_train = lecun1989_subset(train=True, seed=seed, draw=draw, download=download)
+    # (the test subset's indices depend on the seed and draw only, not on the training file)
     x_test, y_test = lecun1989_subset(train=False, seed=seed, draw=draw, download=download)
+    x_train = y_train = None
+    if train:
+        x_train, y_train = lecun1989_subset(train=True, seed=seed, draw=draw, download=download)
+        y_train = np.argmax(y_train, axis=1)
     # lecun1989_subset gives ±1 targets; keep class indices here like every dataset.
-    return x_train, np.argmax(y_train, axis=1), x_test, np.argmax(y_test, axis=1)
+    return x_train, y_train, x_test, np.argmax(y_test, axis=1)
 
 
 REG["dataset"].register(

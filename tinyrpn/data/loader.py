@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import normalize_device
+from ..backend import get_array_module, normalize_device
 from ..random import TorchCPUGenerator
 
 __all__ = ["DataLoader"]
@@ -34,9 +34,12 @@ class DataLoader:
       does not divide N, unless ``drop_last=True`` drops it.
     - ``shuffle``: a new random order every epoch (from a generator seeded with ``seed``);
       otherwise the order of the arrays.
-    - ``transform``: a function applied to each batch of images (a NumPy array) before it
-      becomes a Tensor, e.g. a :class:`~tinyrpn.data.transforms.Compose`.
+    - ``transform``: a function applied to each batch of images (an array where the images
+      live: NumPy, or CuPy for images already on a GPU) before it becomes a Tensor, e.g.
+      a :class:`~tinyrpn.data.transforms.Compose`.
     - ``device``: 'cpu' (default) or 'cuda'; batches are moved there with ``.to(device)``.
+      Images and labels already on the GPU (CuPy arrays) stay there: each batch is cut on
+      the device, and nothing crosses to the host.
     - ``torch_stream``: a :class:`~tinyrpn.random.TorchCPUGenerator` standing for PyTorch's
       global generator; ``seed`` is then unused. Each epoch draws from it what a PyTorch
       DataLoader (``num_workers=0``) draws from the global generator: a base seed, and
@@ -47,7 +50,8 @@ class DataLoader:
     Iterating yields tinyrpn Tensors (``requires_grad=False``) with the arrays' dtypes
     unchanged: labels stay int64 class indices or float ±1 vectors, float32 images stay
     float32. :meth:`iter_arrays` yields the same batches as NumPy arrays.
-    ``len(loader)`` is the number of batches per epoch.
+    ``len(loader)`` is the number of batches per epoch; ``batch_indices`` holds the indices
+    (into ``images``) of the batch handed out last.
     """
 
     def __init__(
@@ -62,8 +66,7 @@ class DataLoader:
         device: str = "cpu",
         torch_stream: TorchCPUGenerator | None = None,
     ) -> None:
-        images = np.asarray(images)
-        labels = np.asarray(labels)
+        images, labels = _array(images), _array(labels)
         if images.ndim < 1 or labels.ndim < 1:
             raise ValueError(
                 "DataLoader: images and labels must be arrays with a leading example axis, "
@@ -97,6 +100,7 @@ class DataLoader:
         self._epoch_start_state: dict[str, Any] | None = None  # rng state before its shuffle
         self._batches_done = 0  # batches handed out in the current epoch
         self._skip_batches = 0  # set by load_state_dict to resume mid-epoch
+        self.batch_indices: np.ndarray | None = None  # indices of the last batch handed out
 
     def __len__(self) -> int:
         n = len(self.images)
@@ -118,6 +122,7 @@ class DataLoader:
         self._batches_done = start
         for b in range(start, len(self)):
             index = order[b * self.batch_size : (b + 1) * self.batch_size]
+            self.batch_indices = index  # which examples, for messages about a bad batch
             x, y = self.images[index], self.labels[index]  # fancy indexing copies
             if self.transform is not None:
                 x = self.transform(x)
@@ -133,7 +138,7 @@ class DataLoader:
         for x, y in self.iter_arrays():
             # Each batch is a fresh array (fancy indexing copies), so wrap it without copying.
             xt, yt = as_tensor(x), as_tensor(y)
-            if self.device != "cpu":
+            if xt.device != self.device or yt.device != self.device:
                 xt, yt = xt.to(self.device), yt.to(self.device)
             yield xt, yt
 
@@ -208,3 +213,9 @@ class DataLoader:
             f"batches={len(self)}, shuffle={self.shuffle}, drop_last={self.drop_last}, "
             f"seed={self.seed}, device={self.device!r})"
         )
+
+
+def _array(values: Any) -> Any:
+    """``values`` as an array: a device (CuPy) array is kept where it is, anything else
+    becomes a NumPy array."""
+    return values if get_array_module(values) is not np else np.asarray(values)

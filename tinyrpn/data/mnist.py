@@ -106,10 +106,14 @@ class MNISTFileError(ValueError):
     def __init__(self, path: Path | str, problem: str, advice: str = "") -> None:
         self.path = Path(path)
         self.problem = problem
+        self.advice = advice
         message = f"{self.path}: {problem}"
         if advice:
             message += f"\n{advice}"
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles (a sweep's runs report from a child)
+        return type(self), (self.path, self.problem, self.advice)
 
 
 class MNISTNotFoundError(FileNotFoundError):
@@ -291,8 +295,9 @@ def _read_mnist_file(path: Path, name: str) -> np.ndarray:
         raise MNISTFileError(
             path,
             exc.problem,
-            f"What to do: delete {path} so that MNIST(download=True) fetches a fresh copy, "
-            f"or replace it with a good copy of {name}{checksum}.",
+            f"What to do: delete {path} so that it is downloaded again (MNIST(download=True), "
+            f"or download: true in a config's data.dataset), or replace it with a good copy "
+            f"of {name}{checksum}.",
         ) from None
     return array
 
@@ -425,6 +430,10 @@ class MNIST:
         timeout: float = 30.0,
     ) -> None:
         self.root, root_source = _resolve_root(root)
+        # How the repr names the folder: as the user gave it, or where it came from
+        # ($TINYRPN_DATA, the default), never the absolute path a notebook would then carry.
+        self._root_shown = {"the root argument": str(root), f"${ENV_VAR}": f"${ENV_VAR}",
+                            "the default location": DEFAULT_ROOT}[root_source]
         self.train = bool(train)
         self.split = "train" if self.train else "test"
         names = FILES[self.split]
@@ -435,8 +444,9 @@ class MNIST:
             listed = ", ".join(f"{name}(.gz)" for name in missing)
             raise MNISTNotFoundError(
                 f"MNIST {self.split} files missing in {self.root} (root from {root_source}): "
-                f"{listed}.\nWhat to do: pass download=True to fetch them, put them in that "
-                f"folder, or pass root= (or set ${ENV_VAR}) to a folder that has them."
+                f"{listed}.\nWhat to do: pass download=True (in a config: download: true in "
+                f"data.dataset) to fetch them, put them in that folder, or pass root= (or "
+                f"set ${ENV_VAR}) to a folder that has them."
             )
         for name in missing:
             paths[name] = download_file(
@@ -462,7 +472,7 @@ class MNIST:
         return self.images[index], self.labels[index]
 
     def __repr__(self) -> str:
-        return f"MNIST(split={self.split!r}, n={len(self)}, root={str(self.root)!r})"
+        return f"MNIST(split={self.split!r}, n={len(self)}, root={self._root_shown!r})"
 
 
 # --------------------------------------------------------------------------- LeCun 1989

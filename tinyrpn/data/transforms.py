@@ -8,7 +8,8 @@ array; none of them changes its input. They compose by plain function calls, or 
     x = prepare(mnist.images)            # (60000, 784) float32
 
 Images are laid out as ``(..., H, W)``: ``(N, H, W)`` or ``(N, C, H, W)`` both work, and
-the spatial axes are always the last two.
+the spatial axes are always the last two. ``to_float``, ``normalize`` and ``flatten`` also
+take images already on a GPU (CuPy arrays) and keep them there; the others work on the host.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
+
+from ..backend import get_array_module
 
 __all__ = [
     "Compose",
@@ -73,15 +76,20 @@ class Compose:
         return f"Compose([{names}])"
 
 
+def _array(values: Any) -> Any:
+    """A device (CuPy) array as it is; anything else as a NumPy array."""
+    return values if get_array_module(values) is not np else np.asarray(values)
+
+
 def to_float(images: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
     """Scale 8-bit pixels to floats in [0, 1]: ``x / 255``, as ``dtype`` (float32)."""
-    images = np.asarray(images)
+    images = _array(images)
     if not (np.issubdtype(images.dtype, np.integer) or images.dtype == np.bool_):
         raise TypeError(
             f"to_float expects integer pixels in 0..255 (e.g. uint8), got dtype {images.dtype}; "
             "the images look already scaled"
         )
-    return images.astype(dtype) / np.asarray(255, dtype=dtype)
+    return images.astype(dtype) / np.dtype(dtype).type(255)
 
 
 def normalize(x: np.ndarray, mean: float, std: float) -> np.ndarray:
@@ -89,7 +97,7 @@ def normalize(x: np.ndarray, mean: float, std: float) -> np.ndarray:
 
     For MNIST scaled to [0, 1] the usual values are mean 0.1307 and std 0.3081.
     """
-    x = np.asarray(x)
+    x = _array(x)
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(
             f"normalize expects a float array, got dtype {x.dtype}; "
@@ -102,7 +110,7 @@ def normalize(x: np.ndarray, mean: float, std: float) -> np.ndarray:
 
 def flatten(images: np.ndarray) -> np.ndarray:
     """Flatten every image to a vector: shape ``(N, ...)`` becomes ``(N, prod(...))``."""
-    images = np.asarray(images)
+    images = _array(images)
     if images.ndim < 1:
         raise ValueError("flatten expects a batch with a leading axis N, got a scalar")
     return images.reshape(images.shape[0], -1)

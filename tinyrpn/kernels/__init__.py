@@ -69,3 +69,19 @@ def set_num_threads(n: int) -> None:
 
 
 __all__ += ["set_num_threads"]
+
+# 2-D max and average pooling (used by tinyrpn.ops.pool).
+from .pool import (  # noqa: E402
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+
+__all__ += ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
+            "avg_pool2d_backward"]
+
+# Gather along a dim and its scatter-add gradient (used by tinyrpn.ops.indexing).
+from .gather import gather_backward, gather_forward  # noqa: E402
+
+__all__ += ["gather_forward", "gather_backward"]

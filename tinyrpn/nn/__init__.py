@@ -10,21 +10,27 @@ from tinyrpn.nn.activations import LogSoftmax, Mish, ReLU, Sigmoid, Softmax, Sof
 from tinyrpn.nn.layers import (
     BatchNorm1d,
     BatchNorm2d,
+    BatchNorm3d,
+    Conv1d,
     Conv2d,
+    ConvTranspose2d,
     Dropout,
+    Embedding,
     Flatten,
     Identity,
     LayerNorm,
     Linear,
 )
-from tinyrpn.nn.losses import CrossEntropyLoss, MSELoss, NLLLoss
+from tinyrpn.nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from tinyrpn.nn.module import Module, ModuleList, Parameter, Sequential
+from tinyrpn.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
     "Module", "ModuleList", "Parameter", "Sequential",
-    "Linear", "Conv2d", "LayerNorm", "BatchNorm1d", "BatchNorm2d", "Dropout", "Flatten",
-    "Identity",
+    "Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "LayerNorm", "BatchNorm1d",
+    "BatchNorm2d", "BatchNorm3d", "Dropout",
+    "Flatten", "Identity", "Embedding", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "ReLU", "Tanh", "Sigmoid", "Softplus", "Mish", "Softmax", "LogSoftmax",
-    "CrossEntropyLoss", "NLLLoss", "MSELoss",
+    "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "BCEWithLogitsLoss",
     "functional", "init",
 ]

@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import Tensor, as_dtype, is_floating
+from tinyrpn.autograd import Tensor, as_dtype, is_floating, no_grad
 from tinyrpn.nn import functional as F
 from tinyrpn.nn import init
 from tinyrpn.nn.module import Module, Parameter
 
-__all__ = ["Linear", "Conv2d", "LayerNorm", "BatchNorm1d", "BatchNorm2d", "Dropout",
-           "Flatten", "Identity"]
+__all__ = ["Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "LayerNorm", "BatchNorm1d",
+           "BatchNorm2d", "BatchNorm3d", "Embedding", "Dropout", "Flatten", "Identity"]
 
 
 def _parameter(shape: tuple[int, ...], dtype: Any, device: Any) -> Parameter:
@@ -175,6 +175,78 @@ class Conv2d(Module):
         return s
 
 
+class Conv1d(Module):
+    """1-D convolution over (N, C_in, L) inputs, as ``torch.nn.Conv1d`` (zero padding).
+
+    weight: (out_channels, in_channels/groups, K); bias: (out_channels,); PyTorch's init,
+    as :class:`Conv2d` (fan_in = in_channels/groups · K).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 stride: int = 1, padding: int | str = 0, dilation: int = 1, groups: int = 1,
+                 bias: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv1d: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must be divisible by groups ({groups})")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size, self.stride = int(kernel_size), int(stride)
+        self.dilation = int(dilation)
+        self.padding, self.groups = padding, int(groups)
+        shape = (self.out_channels, self.in_channels // self.groups, self.kernel_size)
+        self.weight = _parameter(shape, dtype, device)
+        if bias:
+            self.bias = _parameter((self.out_channels,), dtype, device)
+        else:
+            self.register_parameter("bias", None)
+        Conv2d.reset_parameters(self)  # the same rule: kaiming_uniform_(a=√5), U(±1/√fan_in)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+class ConvTranspose2d(Module):
+    """Transposed 2-D convolution, as ``torch.nn.ConvTranspose2d``.
+
+    weight: (in_channels, out_channels/groups, kH, kW); bias: (out_channels,). PyTorch's
+    init: kaiming_uniform_(a=√5) with fan_in computed from the weight's dim 1
+    (out_channels/groups · kH · kW), and the bias U(±1/√fan_in) likewise.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, output_padding: Any = 0, groups: int = 1, bias: bool = True,
+                 dilation: Any = 1, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"ConvTranspose2d: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must be divisible by groups ({groups})")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = _pair("kernel_size", kernel_size)
+        self.stride, self.padding = _pair("stride", stride), _pair("padding", padding)
+        self.output_padding = _pair("output_padding", output_padding)
+        self.dilation, self.groups = _pair("dilation", dilation), int(groups)
+        shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+        self.weight = _parameter(shape, dtype, device)
+        if bias:
+            self.bias = _parameter((self.out_channels,), dtype, device)
+        else:
+            self.register_parameter("bias", None)
+        Conv2d.reset_parameters(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self.output_padding, self.groups, self.dilation)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
 # ----------------------------------------------------------------------------- norms
 
 
@@ -312,6 +384,74 @@ class BatchNorm2d(_BatchNorm):
 
     _expected_dims = (4,)
     _expected_text = "4-D (N, C, H, W)"
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W) inputs over N, D, H and W, per channel."""
+
+    _expected_dims = (5,)
+    _expected_text = "5-D (N, C, D, H, W)"
+
+
+# ----------------------------------------------------------------------------- Embedding
+
+
+class Embedding(Module):
+    """A lookup table: y[...] = weight[index[...]], weight (num_embeddings, embedding_dim).
+
+    Default init (PyTorch's): weight ~ N(0, 1), with the ``padding_idx`` row (if any) set
+    to zero and never trained. ``max_norm``, ``scale_grad_by_freq`` and ``sparse`` are
+    not supported.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 max_norm: float | None = None, norm_type: float = 2.0,
+                 scale_grad_by_freq: bool = False, sparse: bool = False,
+                 _weight: Tensor | None = None, _freeze: bool = False, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        if max_norm is not None or scale_grad_by_freq or sparse:
+            raise NotImplementedError(
+                "Embedding: max_norm, scale_grad_by_freq and sparse are not supported by "
+                "tinyrpn; leave them at their defaults (None, False, False)")
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} must be within "
+                                 f"num_embeddings {self.num_embeddings}")
+            padding_idx %= self.num_embeddings
+        self.padding_idx = padding_idx
+        if _weight is None:
+            self.weight = _parameter((self.num_embeddings, self.embedding_dim), dtype, device)
+            self.reset_parameters()
+        else:
+            if tuple(_weight.shape) != (self.num_embeddings, self.embedding_dim):
+                raise ValueError(f"Embedding: _weight has shape {tuple(_weight.shape)}, "
+                                 f"expected ({self.num_embeddings}, {self.embedding_dim})")
+            self.weight = Parameter(_weight, requires_grad=not _freeze)
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True,
+                        padding_idx: int | None = None, **kwargs: Any) -> Embedding:
+        """An Embedding whose table is ``embeddings`` (2-D), frozen unless told otherwise."""
+        if embeddings.ndim != 2:
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape "
+                             f"{embeddings.shape}")
+        return cls(*embeddings.shape, padding_idx=padding_idx, _weight=embeddings,
+                   _freeze=freeze, **kwargs)
+
+    def reset_parameters(self) -> None:
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with no_grad():
+                self.weight[self.padding_idx] = 0.0
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.embedding(input, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        extra = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{extra}"
 
 
 # ----------------------------------------------------------------------------- helpers

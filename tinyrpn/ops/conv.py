@@ -1,4 +1,4 @@
-"""Convolution and padding, with their gradients.
+"""Convolution (2-D, 1-D and transposed 2-D) and padding, with their gradients.
 
 ``conv2d`` hands the loops to ``tinyrpn.kernels.conv2d_forward/backward`` (Numba on the
 CPU, im2col + matrix products elsewhere); this file adds the bias, checks the arguments
@@ -157,6 +157,140 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
                         groups=int(groups))
 
 
+# ----------------------------------------------------------------------------- conv1d
+
+
+def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1,
+           padding: int | str = 0, dilation: int = 1, groups: int = 1) -> Tensor:
+    """1-D convolution of x (N, C_in, L) — or unbatched (C_in, L) — with weight
+    (C_out, C_in/groups, K), as ``torch.nn.functional.conv1d``.
+
+    A 1-D convolution is a 2-D one on images of height 1, so this runs conv2d (and its
+    im2col kernels) on x viewed as (N, C_in, 1, L):
+    L_out = ⌊(L + 2p − d·(K − 1) − 1) / s⌋ + 1.
+    """
+    if not isinstance(x, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError(f"conv1d: input and weight must be Tensors, got {type(x).__name__} "
+                        f"and {type(weight).__name__}")
+    if x.ndim == 2:
+        return squeeze(conv1d(unsqueeze(x, 0), weight, bias, stride, padding, dilation,
+                              groups), 0)
+    if x.ndim != 3 or weight.ndim != 3:
+        raise ValueError(f"conv1d: input must be 3-D (N, C_in, L) or 2-D (C_in, L) and weight "
+                         f"3-D (C_out, C_in/groups, K); got shapes {x.shape} and "
+                         f"{weight.shape}")
+    one = {name: _single("conv1d", name, value) for name, value in
+           (("stride", stride), ("dilation", dilation))}
+    pad2 = padding if isinstance(padding, str) else (0, _single("conv1d", "padding", padding))
+    out = conv2d(unsqueeze(x, 2), unsqueeze(weight, 2), bias, (1, one["stride"]), pad2,
+                 (1, one["dilation"]), groups)
+    return squeeze(out, 2)
+
+
+def _single(op: str, name: str, value: Any) -> int:
+    if isinstance(value, Sequence) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    raise ValueError(f"{op}: {name} must be an int, got {value!r}")
+
+
+# ----------------------------------------------------------------------------- conv_transpose2d
+
+
+class ConvTranspose2d(Function):
+    """The transposed 2-D convolution: the gradient of conv2d with respect to its input,
+    used as a layer (each input pixel spreads a kH x kW patch of weights over the output).
+
+    forward:  out[n, g·C_g + c, i·s_h + u·d_h − p_h, j·s_w + v·d_w − p_w]
+                  += x[n, o, i, j] · w[o, c, u, v]       (o in group g; then + b[c])
+              i.e. out = conv2d_backward_input(grad_out = x, weight = w), which is what the
+              kernel computes, with the output's shape standing in for conv2d's input
+    backward: dx = conv2d(d, w)  (the same geometry),
+              dw = conv2d's weight gradient for input d and output gradient x,
+              db = Σ_{n, i, j} d[n, c, i, j]
+    """
+
+    def forward(self, x: Any, weight: Any, bias: Any = None, *, stride: tuple[int, int],
+                padding: tuple[int, int], dilation: tuple[int, int], groups: int,
+                out_shape: tuple[int, ...]) -> Any:
+        self.x, self.weight, self.has_bias = x, weight, bias is not None
+        self.geometry = (stride, padding, dilation, groups)
+        shape_only = _xp(x).broadcast_to(_xp(x).zeros((), dtype=x.dtype), out_shape)
+        out, _ = _kernels().conv2d_backward(x, shape_only, weight, *self.geometry,
+                                            need_grad_weight=False)
+        out = out.astype(x.dtype, copy=False)
+        if bias is not None:
+            out = out + bias.reshape(1, -1, 1, 1)
+        return out
+
+    def backward(self, d: Any) -> tuple[Any, ...]:
+        need_x, need_w = self.needs_input_grad[:2]
+        dx = dw = None
+        if need_x:
+            dx = _kernels().conv2d_forward(d, self.weight, *self.geometry)
+            dx = dx.astype(self.x.dtype, copy=False)
+        if need_w:
+            _, dw = _kernels().conv2d_backward(self.x, d, self.weight, *self.geometry,
+                                               need_grad_x=False)
+            dw = dw.astype(self.weight.dtype, copy=False)
+        grads = (dx, dw)
+        if self.has_bias:
+            grads += (d.sum(axis=(0, 2, 3)),)
+        return grads
+
+
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
+                     stride: IntPair = 1, padding: IntPair = 0, output_padding: IntPair = 0,
+                     groups: int = 1, dilation: IntPair = 1) -> Tensor:
+    """The transposed convolution of x (N, C_in, H, W) — or (C_in, H, W) — with weight
+    (C_in, C_out/groups, kH, kW), as ``torch.nn.functional.conv_transpose2d``:
+    H_out = (H − 1)·s_h − 2·p_h + d_h·(kH − 1) + output_padding_h + 1, likewise W_out.
+    """
+    op = "conv_transpose2d"
+    if not isinstance(x, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError(f"{op}: input and weight must be Tensors, got {type(x).__name__} and "
+                        f"{type(weight).__name__}")
+    if x.ndim == 3:
+        return squeeze(conv_transpose2d(unsqueeze(x, 0), weight, bias, stride, padding,
+                                        output_padding, groups, dilation), 0)
+    if x.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"{op}: input must be 4-D (N, C_in, H, W) or 3-D and weight 4-D "
+                         f"(C_in, C_out/groups, kH, kW); got shapes {x.shape} and "
+                         f"{weight.shape}")
+    if not is_floating(x.dtype) or not is_floating(weight.dtype):
+        raise TypeError(f"{op}: input and weight must be floating point, got {x.dtype} and "
+                        f"{weight.dtype}")
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    stride, padding = _pair("stride", stride), _pair("padding", padding)
+    dilation, extra = _pair("dilation", dilation), _pair("output_padding", output_padding)
+    c_in, c_g, kh, kw = weight.shape
+    if x.shape[1] != c_in or c_in % groups:
+        raise ValueError(f"{op}: input has {x.shape[1]} channels but weight {weight.shape} "
+                         f"expects {c_in} (divisible by groups={groups})")
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0 or min(extra) < 0:
+        raise ValueError(f"{op}: need stride >= 1, dilation >= 1, padding >= 0 and "
+                         f"output_padding >= 0; got stride={stride}, dilation={dilation}, "
+                         f"padding={padding}, output_padding={extra}")
+    if any(e >= max(s, d) for e, s, d in zip(extra, stride, dilation)):
+        raise ValueError(f"{op}: output_padding {extra} must be smaller than the stride "
+                         f"{stride} or the dilation {dilation}")
+    size = tuple((x.shape[2 + a] - 1) * stride[a] - 2 * padding[a]
+                 + dilation[a] * ((kh, kw)[a] - 1) + extra[a] + 1 for a in (0, 1))
+    if min(size) < 1:
+        raise ValueError(f"{op}: the output would be {size[0]}x{size[1]} for input {x.shape}, "
+                         f"weight {weight.shape} and padding {padding}")
+    out_channels = c_g * groups
+    if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (out_channels,)):
+        got = bias.shape if isinstance(bias, Tensor) else type(bias).__name__
+        raise ValueError(f"{op}: bias must be a Tensor of shape ({out_channels},), got {got}")
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return ConvTranspose2d.apply(*inputs, stride=stride, padding=padding, dilation=dilation,
+                                 groups=int(groups),
+                                 out_shape=(x.shape[0], out_channels) + size)
+
+
 # ----------------------------------------------------------------------------- pad
 
 
@@ -190,15 +324,20 @@ class PadConstant(Function):
 
 
 def _source_index(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
-    """For each output position along one dim, the input position it copies."""
+    """For each output position along one dim, the input position it copies.
+
+    A negative width crops, as in PyTorch: for 'reflect' and 'replicate' the mirror and
+    the edge stay those of the whole input; 'circular' wraps around the kept part only.
+    """
     p = np.arange(-lo, n + hi)
     if mode == "reflect":  # mirror without repeating the edge: -1 -> 1, n -> n - 2
         p = np.abs(p)
         p = np.where(p > n - 1, 2 * (n - 1) - p, p)
     elif mode == "replicate":
         p = np.clip(p, 0, n - 1)
-    else:  # circular
-        p = p % n
+    else:  # circular, over the kept part [start, stop)
+        start, stop = max(-lo, 0), n - max(-hi, 0)
+        p = (np.arange(-max(lo, 0), stop - start + max(hi, 0)) % (stop - start)) + start
     return p
 
 
@@ -238,9 +377,9 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant",
 
     ``pad`` lists widths from the last dim backwards: (left, right) for the last dim, then
     (top, bottom) for the one before, and so on. ``mode='constant'`` fills with ``value``
-    (LeCun 1989 pads its images with -1) and accepts negative widths, which crop;
-    ``'reflect'`` mirrors without repeating the edge, ``'replicate'`` repeats the edge,
-    ``'circular'`` wraps around.
+    (LeCun 1989 pads its images with -1); ``'reflect'`` mirrors without repeating the edge,
+    ``'replicate'`` repeats the edge, ``'circular'`` wraps around. In every mode a
+    negative width crops that side.
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"pad: expected a Tensor, got {type(x).__name__}")
@@ -273,11 +412,9 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant",
         if lo == hi == 0:
             continue
         n = x.shape[dim]
-        if lo < 0 or hi < 0:
-            raise ValueError(f"pad: negative widths are only allowed in constant mode, got "
-                             f"({lo}, {hi}) on dim {dim}")
+        kept = n - max(-lo, 0) - max(-hi, 0)  # what is left after cropping
         limit = {"reflect": n - 1, "circular": n}.get(mode, max(lo, hi))
-        if n == 0 or max(lo, hi) > limit:
+        if n == 0 or kept <= 0 or max(lo, hi) > limit:
             rule = "smaller than" if mode == "reflect" else "at most"
             raise ValueError(
                 f"pad: {mode} padding widths must be {rule} the dim's size; got ({lo}, {hi}) "

@@ -1,4 +1,5 @@
-"""Loss functions: cross-entropy, negative log-likelihood, mean squared error.
+"""Loss functions: cross-entropy, negative log-likelihood, mean squared error, binary
+cross-entropy (on probabilities or on logits).
 
 Each takes PyTorch's arguments and ``reduction`` ('mean', 'sum' or 'none'). Class-index
 targets are checked before any arithmetic, so a label out of range, a float label or a
@@ -166,7 +167,8 @@ def _unflatten(losses: Tensor, x: Tensor, reduction: str) -> Tensor:
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, *,
-                  ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+                  ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy, as ``torch.nn.functional.cross_entropy``.
 
     ``input``: logits (N, C), (C,) or (N, C, d1, ...). ``target``: class indices (N,)
@@ -174,6 +176,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, *
     loss_i = −log softmax(x_i)[t_i]; 'mean' averages over samples (weighted by
     ``weight[t_i]`` when class weights are given; targets equal to ``ignore_index``
     count for nothing).
+
+    ``label_smoothing`` ε mixes the target with the uniform distribution over the C
+    classes: loss_i = (1 − ε) · w_t_i · (−log p_i,t_i) + ε · Σ_c w_c · (−log p_ic) / C, and
+    'mean' divides both parts by Σ_i w_t_i, as PyTorch does.
     """
     if isinstance(weight, str):
         raise TypeError(f"cross_entropy: the third argument is the class weight; did you mean "
@@ -185,11 +191,41 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, *
                         f"got {got}")
     if input.ndim == 0:
         raise ValueError("cross_entropy: input must have a class dim, got a 0-d tensor")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
+                         f"{label_smoothing}")
+    classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
     if isinstance(target, Tensor) and is_floating(target.dtype) and target.shape == input.shape:
+        if label_smoothing:
+            target = target * (1.0 - label_smoothing) + label_smoothing / classes
         return _soft_cross_entropy(input, target, weight, reduction)
     rows, t, weights = _class_targets("cross_entropy", input, target, weight, ignore_index)
     losses = CrossEntropy.apply(rows, target=t, weights=weights, reduction=reduction)
+    if label_smoothing:
+        valid = target.data.reshape(-1) != ignore_index
+        losses = losses * (1.0 - label_smoothing) + label_smoothing * _uniform_term(
+            rows, valid, weights, weight, reduction)
     return _unflatten(losses, input, reduction)
+
+
+def _uniform_term(rows: Tensor, valid: Any, weights: Any, weight: Tensor | None,
+                  reduction: str) -> Tensor:
+    """The label-smoothing part: Σ_c w_c · (−log p_ic) / C per row, 0 for ignored rows,
+    reduced as the cross-entropy is (its 'mean' divides by Σ_i w_t_i)."""
+    classes = rows.shape[1]
+    terms = -log_softmax(rows, 1)
+    if weight is not None:
+        terms = terms * reshape(weight.to(dtype=rows.dtype), 1, classes)
+    per_row = terms.sum(1) / float(classes)
+    if not bool(valid.all()):
+        per_row = per_row * Tensor._wrap(valid.astype(rows.dtype))
+    if reduction == "none":
+        return per_row
+    total = per_row.sum()
+    if reduction == "sum":
+        return total
+    denominator = weights.sum() if weights is not None else rows.shape[0]
+    return total / float(denominator)
 
 
 def _soft_cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None,
@@ -282,3 +318,150 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
             TinyrpnWarning, stacklevel=2,
         )
     return MSE.apply(input, target, reduction=reduction)
+
+
+# ----------------------------------------------------------------------------- binary
+
+
+def _mean_or_sum_grad(d: Any, shape: tuple[int, ...], reduction: str) -> Any:
+    """dL/dloss for every element of an elementwise loss of ``shape``."""
+    if reduction == "none":
+        return d
+    scale = d / max(int(np.prod(shape)), 1) if reduction == "mean" else d
+    return _xp(d).broadcast_to(scale, shape)
+
+
+def _reduce_elementwise(losses: Any, reduction: str) -> Any:
+    if reduction == "none":
+        return losses
+    total = losses.mean() if reduction == "mean" else losses.sum()
+    return _xp(losses).asarray(total, dtype=losses.dtype)
+
+
+class BinaryCrossEntropy(Function):
+    """Binary cross-entropy of probabilities x against targets t (same shape).
+
+    forward:  loss = −w · (t · log x + (1 − t) · log(1 − x)), each log clamped at −100
+              (PyTorch's guard: x = 0 or 1 gives a large loss, not inf)
+    backward: dx = g · w · (x − t) / max(x (1 − x), 1e−12),
+              dt = g · w · (log(1 − x) − log x)       (not clamped, as in PyTorch: ±inf
+                                                       at x = 0 or 1)
+    """
+
+    def forward(self, x: Any, t: Any, *, weight: Any, reduction: str) -> Any:
+        xp = _xp(x)
+        with np.errstate(divide="ignore"):
+            self.log_x = xp.maximum(xp.log(x), -100.0)
+            self.log_1mx = xp.maximum(xp.log1p(-x), -100.0)
+        self.x, self.t, self.weight, self.reduction = x, t, weight, reduction
+        losses = -(t * self.log_x + (1 - t) * self.log_1mx)
+        if weight is not None:
+            losses = losses * weight
+        return _reduce_elementwise(losses.astype(x.dtype, copy=False), reduction)
+
+    def backward(self, d: Any) -> tuple[Any, Any]:
+        xp = _xp(d)
+        g = _mean_or_sum_grad(d, self.x.shape, self.reduction)
+        if self.weight is not None:
+            g = g * self.weight
+        dx = g * (self.x - self.t) / xp.maximum(self.x * (1 - self.x), 1e-12)
+        dt = None
+        if self.needs_input_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                dt = g * (xp.log1p(-self.x) - xp.log(self.x))
+        return dx, dt
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """Binary cross-entropy of σ(x) against t, computed from the logits x, stably.
+
+    forward:  loss = w · ((1 − t) · x + (1 + (p − 1) t) · softplus(−x)),
+              softplus(−x) = log(1 + e^−|x|) + max(−x, 0)      (p = pos_weight, default 1)
+              which is −w · (p t log σ(x) + (1 − t) log(1 − σ(x)))
+    backward: dx = g · w · ((p t + 1 − t) σ(x) − p t),
+              dt = g · w · ((p − 1) softplus(−x) − x)
+    """
+
+    def forward(self, x: Any, t: Any, *, weight: Any, pos_weight: Any, reduction: str) -> Any:
+        xp = _xp(x)
+        self.softplus_neg = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)
+        p = 1.0 if pos_weight is None else pos_weight
+        self.x, self.t, self.p, self.weight, self.reduction = x, t, p, weight, reduction
+        losses = (1 - t) * x + (1 + (p - 1) * t) * self.softplus_neg
+        if weight is not None:
+            losses = losses * weight
+        return _reduce_elementwise(losses.astype(x.dtype, copy=False), reduction)
+
+    def backward(self, d: Any) -> tuple[Any, Any]:
+        xp = _xp(d)
+        g = _mean_or_sum_grad(d, self.x.shape, self.reduction)
+        if self.weight is not None:
+            g = g * self.weight
+        x, t, p = self.x, self.t, self.p
+        with np.errstate(over="ignore"):
+            sigmoid = 1 / (1 + xp.exp(-x))
+        dx = g * ((p * t + 1 - t) * sigmoid - p * t)
+        dt = g * ((p - 1) * self.softplus_neg - x) if self.needs_input_grad[1] else None
+        return dx, dt
+
+
+def _binary_arguments(op: str, input: Any, target: Any, weight: Any,
+                      reduction: str) -> tuple[Tensor, Tensor, Any]:
+    _check_reduction(op, reduction)
+    if not isinstance(input, Tensor) or not is_floating(input.dtype):
+        got = input.dtype if isinstance(input, Tensor) else type(input).__name__
+        raise TypeError(f"{op}: input must be a floating-point Tensor, got {got}")
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
+    if target.shape != input.shape:
+        raise ValueError(f"{op}: target shape {target.shape} must equal input shape "
+                         f"{input.shape}")
+    if target.dtype != input.dtype:
+        target = target.to(dtype=input.dtype)
+    w = None
+    if weight is not None:
+        w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+        try:
+            np.broadcast_shapes(w.shape, input.shape)
+        except ValueError:
+            raise ValueError(f"{op}: weight of shape {tuple(w.shape)} does not broadcast to "
+                             f"the input's shape {input.shape}") from None
+        w = w.astype(input.dtype, copy=False)
+    return input, target, w
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """−w · (t log x + (1 − t) log(1 − x)) for probabilities x in [0, 1], as
+    ``torch.nn.functional.binary_cross_entropy`` (logs clamped at −100; ``weight``
+    broadcasts to the input and gets no gradient). For logits use
+    :func:`binary_cross_entropy_with_logits`, which is stabler."""
+    x, t, w = _binary_arguments("binary_cross_entropy", input, target, weight, reduction)
+    data = x.data
+    if data.size and not bool(((data >= 0) & (data <= 1)).all()):
+        raise ValueError(f"binary_cross_entropy: every input must be a probability in [0, 1], "
+                         f"got values from {float(data.min())} to {float(data.max())} (for "
+                         f"logits use binary_cross_entropy_with_logits)")
+    return BinaryCrossEntropy.apply(x, t, weight=w, reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
+                                     weight: Tensor | None = None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """Binary cross-entropy of sigmoid(input) against target, computed stably from the
+    logits, as ``torch.nn.functional.binary_cross_entropy_with_logits``; ``pos_weight``
+    (broadcast along the last dim) scales the positive term. ``weight`` and
+    ``pos_weight`` get no gradient."""
+    op = "binary_cross_entropy_with_logits"
+    x, t, w = _binary_arguments(op, input, target, weight, reduction)
+    p = None
+    if pos_weight is not None:
+        p = pos_weight.data if isinstance(pos_weight, Tensor) else np.asarray(pos_weight)
+        try:
+            np.broadcast_shapes(p.shape, x.shape)
+        except ValueError:
+            raise ValueError(f"{op}: pos_weight of shape {tuple(p.shape)} does not broadcast "
+                             f"to the input's shape {x.shape}") from None
+        p = p.astype(x.dtype, copy=False)
+    return BinaryCrossEntropyWithLogits.apply(x, t, weight=w, pos_weight=p,
+                                              reduction=reduction)
