@@ -11,7 +11,7 @@ import pytest
 
 import tinyrpn
 from tinyrpn import rpn
-from tinyrpn.config import ConfigError, config_from_dict
+from tinyrpn.config import ConfigError, ConfigWarning, config_from_dict
 from tinyrpn.config.tinybig import build_function
 
 T = "tinybig."
@@ -57,7 +57,8 @@ def _config(data_class, m=2):
 
 def test_function_data_sets_fail_at_the_data_set_alone():
     with pytest.raises(ConfigError, match="data set 'tinybig.data.elementary_function' is not "
-                       "available in tinyrpn.*the rest of this config converts"):
+                       "available in tinyrpn.*the rest of this config converts"), \
+            pytest.warns(ConfigWarning, match="linear remainder .* has its own"):
         config_from_dict(_config(T + "data.elementary_function"))
 
 
