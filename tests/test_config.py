@@ -56,6 +56,9 @@ PUBLISHED_COUNTS = {
     "rpn_taylor_dual_lphm_kron": 9_330,
     "mlp_madgrad_lookahead": 1_937_010,
     "mlp_small": 784 * 128 + 128 + 128 * 10 + 10,
+    # W (n x D, D = m (t + d)) and the remainder's W' (n x m), per layer
+    "rpn_kan_bspline": 64 * 784 * 8 + 64 * 784 + 10 * 64 * 8 + 10 * 64,
+    "rpn_naive_bayes": 10 * 784,
     "lecun1989": 9_760,
     "lecun1989_modern": 9_760,
     "subspace_full": 199_210,
@@ -357,8 +360,8 @@ def test_tinybig_ignored_and_unsupported_keys() -> None:
     cfg = tinybig_config([tinybig_layer(16, 4, [head])])
     cfg["configurations"]["model_configs"]["model_parameters"]["layer_configs"][0][
         "layer_parameters"]["head_configs"][0]["head_parameters"]["channel_num"] = 2
-    with pytest.raises(ConfigError, match="channel_num: is 2; tinyrpn builds heads with one"):
-        small(cfg, 16)
+    # channel_num C: C reconciliations whose matrices are averaged (C times the parameters)
+    assert small(cfg, 16).config["model"]["layers"][0]["heads"][0]["channels"] == 2
 
     head = tinybig_head("identity", {})
     head["head_parameters"]["l"] = 123
@@ -389,9 +392,9 @@ def test_tinybig_remainders_and_identity_expansion() -> None:
 
     cases = [
         (head("linear", require_parameters=True, enable_bias=True),
-         {"type": "linear", "bias": True}, 16 * 16 + 16 * 16 + 16),
-        (head("linear", require_parameters=True), {"type": "linear", "bias": False},
-         2 * 16 * 16),
+         {"type": "linear", "bias": True, "activation": []}, 16 * 16 + 16 * 16 + 16),
+        (head("linear", require_parameters=True),
+         {"type": "linear", "bias": False, "activation": []}, 2 * 16 * 16),
         (head("linear"), {"type": "identity"}, 16 * 16),  # no parameters: returns x
         (head("identity"), {"type": "identity"}, 16 * 16),
     ]
@@ -715,6 +718,11 @@ def test_overrides(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(file, {"training.epoch": 2})
     assert "did you mean 'epochs'" in str(info.value) and "set by an override" in str(info.value)
+    # an unknown section an override made up is the override's fault, not the file's
+    with pytest.raises(ConfigError) as info:
+        load_config(file, {"optimizr.lr": 0.1})
+    assert "did you mean 'optimizer'" in str(info.value)
+    assert "(the value at optimizr.lr was set by an override)" in str(info.value)
     with pytest.raises(ConfigError, match="index 5 is out of range"):
         load_config(file, {"model.sizes[5]": 3})
     # a shorthand name becomes a mapping when a key under it is overridden

@@ -195,7 +195,7 @@ def test_parse_idx_rejects_unknown_type_code():
 # --------------------------------------------------------------------------- local files
 
 
-def test_loads_gzipped_files_and_exposes_arrays(tmp_path, small):
+def test_loads_gzipped_files_and_exposes_arrays(tmp_path, small, monkeypatch):
     write_files(tmp_path, small)
     ds = MNIST(tmp_path, train=True, download=False)
     np.testing.assert_array_equal(ds.images, as_array(small["train-images-idx3-ubyte"]))
@@ -207,6 +207,10 @@ def test_loads_gzipped_files_and_exposes_arrays(tmp_path, small):
     np.testing.assert_array_equal(image, ds.images[2])
     assert label == ds.labels[2]
     assert repr(ds) == f"MNIST(split='train', n=6, root={str(tmp_path)!r})"
+    # from the environment or the default, the repr names the source, not the absolute folder
+    monkeypatch.setenv("TINYRPN_DATA", str(tmp_path))
+    assert repr(MNIST(train=True, download=False)) == (
+        "MNIST(split='train', n=6, root='$TINYRPN_DATA')")
     test = MNIST(tmp_path, train=False, download=False)
     assert len(test) == 4 and test.split == "test"
 

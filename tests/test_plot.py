@@ -248,3 +248,12 @@ def test_a_one_epoch_run_is_visible_with_integer_ticks(x):
         assert ax.get_xlim() == (0.5, 1.5)
         ticks = [t for t in ax.get_xticks() if 0.5 <= t <= 1.5]
         assert ticks == [1.0]
+
+
+def test_digits_and_confusion_matrix_take_a_figure_size():
+    images = np.zeros((4, 28, 28))
+    fig = plot.plot_digits(images, [0, 1, 2, 3], figsize=(4, 1.5))
+    assert tuple(fig.get_size_inches()) == (4, 1.5)
+    assert tuple(plot.plot_digits(images, [0, 1, 2, 3]).get_size_inches()) == (1.1 * 4, 1.25)
+    fig = plot.plot_confusion_matrix(np.eye(3), figsize=(3, 3))
+    assert tuple(fig.get_size_inches()) == (3, 3)

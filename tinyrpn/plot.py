@@ -205,11 +205,13 @@ def plot_digits(
     predictions: Any = None,
     path: str | os.PathLike[str] | None = None,
     ncols: int = 10,
+    figsize: tuple[float, float] | None = None,
 ) -> Any:
     """A grid of images, each titled with its true label (and ``true→predicted`` in red
     where the prediction is wrong).
 
     ``labels`` and ``predictions`` are class indices or score / one-hot / ±1 vectors.
+    ``figsize`` (inches) defaults to about 1.1 × 1.25 per image.
     """
     imgs = _images_2d(images)
     true = backend.to_numpy(class_indices(labels, "labels"))
@@ -221,7 +223,7 @@ def plot_digits(
     n = len(imgs)
     cols = max(1, min(ncols, n))
     rows = max(1, math.ceil(n / cols))
-    fig = _figure(1.1 * cols, 1.25 * rows)
+    fig = _figure(*(figsize or (1.1 * cols, 1.25 * rows)))
     for i in range(rows * cols):
         ax = fig.add_subplot(rows, cols, i + 1)
         ax.set_axis_off()
@@ -239,8 +241,11 @@ def plot_confusion_matrix(
     matrix: Any,
     path: str | os.PathLike[str] | None = None,
     class_names: Sequence[str] | None = None,
+    figsize: tuple[float, float] | None = None,
 ) -> Any:
-    """A confusion matrix (rows: true class, columns: predicted) with the counts written in."""
+    """A confusion matrix (rows: true class, columns: predicted) with the counts written in.
+
+    ``figsize`` (inches) defaults to a size that grows with the number of classes."""
     m = np.asarray(backend.to_numpy(matrix))
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
         raise ValueError(f"plot_confusion_matrix: expected a square matrix, got shape {m.shape}")
@@ -248,7 +253,7 @@ def plot_confusion_matrix(
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
     if len(names) != k:
         raise ValueError(f"plot_confusion_matrix: {len(names)} class names for {k} classes")
-    fig = _figure(0.5 * k + 2.5, 0.5 * k + 2)
+    fig = _figure(*(figsize or (0.5 * k + 2.5, 0.5 * k + 2)))
     ax = fig.add_subplot()
     im = ax.imshow(m, cmap="Blues")
     fig.colorbar(im, ax=ax, shrink=0.8)

@@ -56,13 +56,18 @@ _HEAD_FIELDS = {
     "n": Field(Nullable(Int(min=1)), None,
                "this head's outputs: only with fusion: concatenate (else the layer's n)"),
     "repeat": Field(Int(min=1), 1, "independent copies of this head"),
+    "channels": Field(Int(min=1), 1, "reconciliations whose matrices are averaged (tinyBIG's "
+                      "channel_num): l times as many parameters"),
+    "output_process": Field(ListOf(Typed("postprocess")), [],
+                            "applied to the head's output, after the remainder"),
 }
 _LAYER_FIELDS = {
     "m": Field(Nullable(Int(min=1)), None, "inputs (default: the previous layer's n)"),
     "n": Field(Int(min=1), REQUIRED, "outputs"),
     "heads": Field(ListOf(Section(_HEAD_FIELDS, what="head key"), min_len=1), REQUIRED),
-    "fusion": Field(Str(["average", "sum", "concatenate"], what="fusion"), "average",
-                    "how the heads' outputs combine: their mean (tinyBIG), sum, or side by side"),
+    "fusion": Field(Str(["average", "sum", "concatenate", "linear"], what="fusion"), "average",
+                    "how the heads' outputs combine: their mean (tinyBIG), sum, side by side, "
+                    "or side by side times a learnt n x (n width) matrix"),
     "repeat": Field(Int(min=1), 1, "copies of this layer (each with its own parameters)"),
 }
 
@@ -82,7 +87,10 @@ def head_info(m: int, n: int, head: dict[str, Any]) -> dict[str, int]:
                for p in head["postprocess"])
     rem = REGISTRIES["remainder"][head["remainder"]["type"]].info["params_count"](
         m, n, head["remainder"])
-    return {"D": D, "l": l, "n": n, "parameters": l + post + rem}
+    out = sum(REGISTRIES["postprocess"][p["type"]].info["params_count"](n, p)
+              for p in head.get("output_process", []))
+    channels = head.get("channels", 1)
+    return {"D": D, "l": l, "n": n, "parameters": channels * l + post + rem + out}
 
 
 def _resolve_rpn(params: dict[str, Any], path: str, ctx: Context) -> dict[str, Any]:
@@ -158,8 +166,9 @@ def rpn_layer_sizes(model: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for layer in model["layers"]:
         heads = [head_info(layer["m"], layer["n"], h) for h in layer["heads"]]
+        fusion = layer["n"] * layer["n"] * len(heads) if layer["fusion"] == "linear" else 0
         out.append({"m": layer["m"], "n": layer["n"], "heads": heads,
-                    "parameters": sum(h["parameters"] for h in heads)})
+                    "parameters": sum(h["parameters"] for h in heads) + fusion})
     return out
 
 

@@ -707,6 +707,7 @@ REG["reconciliation"].register(
     doc="dual low-rank hypercomplex: W = (P Q^T) (x) (S T^T) (l = r (p + q + s + t))",
 )
 
+_ACTIVATIONS = ("relu", "tanh", "sigmoid", "silu", "gelu", "leaky_relu", "softplus")
 REG["remainder"].register(
     "zero", build=None, params_count=lambda m, n, p: 0,
     shape_error=lambda m, n, p: None, doc="pi(x) = 0 (no parameters)",
@@ -718,7 +719,9 @@ REG["remainder"].register(
     doc="pi(x) = x, a residual connection (needs m == n)",
 )
 REG["remainder"].register(
-    "linear", {"bias": Field(Bool(), False, "add a learned bias b")},
+    "linear", {"bias": Field(Bool(), False, "add a learned bias b"),
+               "activation": Field(ListOf(Str(_ACTIVATIONS, what="activation")), [],
+                                   "applied to pi(x), in order (e.g. [silu])")},
     build=None,
     params_count=lambda m, n, p: n * m + (n if p["bias"] else 0),
     shape_error=lambda m, n, p: None, doc="pi(x) = x W'^T (+ b), W' n x m",

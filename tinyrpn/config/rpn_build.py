@@ -12,6 +12,8 @@ from typing import Any
 
 from tinyrpn import nn, rpn
 
+from . import registry_tinybig
+
 __all__ = ["build_expansion", "build_head", "build_postprocess", "build_reconciliation",
            "build_remainder", "build_rpn"]
 
@@ -21,6 +23,8 @@ _EXPANSIONS = {
     "chebyshev": rpn.ChebyshevExpansion,
     "gaussian_rbf": rpn.GaussianRBFExpansion,
     "bspline": rpn.BSplineExpansion,
+    "tinybig": None,  # any tinyBIG function, through registry_tinybig.build
+    **{name: cls for name, (cls, _) in registry_tinybig.NATIVE_EXPANSIONS.items()},
 }
 _RECONCILIATIONS = {
     "identity": rpn.IdentityReconciliation,
@@ -28,6 +32,8 @@ _RECONCILIATIONS = {
     "hm": rpn.HMReconciliation,
     "lphm": rpn.LPHMReconciliation,
     "dual_lphm": rpn.DualLPHMReconciliation,
+    "tinybig": None,
+    **{name: cls for name, (cls, _) in registry_tinybig.NATIVE_RECONCILIATIONS.items()},
 }
 
 
@@ -46,6 +52,12 @@ def build_postprocess(spec: dict[str, Any], D: int) -> Any:
 
 
 def build_expansion(spec: dict[str, Any], m: int, postprocess: list[dict[str, Any]]) -> Any:
+    if spec["type"] == "tinybig" or spec["type"] in registry_tinybig.NATIVE_EXPANSIONS:
+        expansion = (registry_tinybig.build(spec) if spec["type"] == "tinybig"
+                     else registry_tinybig.native("expansion", spec))
+        for step in postprocess:
+            expansion.postprocess.append(build_postprocess(step, expansion.output_dim(m)))
+        return expansion
     params = _params(spec)
     for key in ("base_range", "grid_range"):
         if key in params:
@@ -57,24 +69,35 @@ def build_expansion(spec: dict[str, Any], m: int, postprocess: list[dict[str, An
 
 
 def build_reconciliation(spec: dict[str, Any], n: int, D: int) -> Any:
+    if spec["type"] == "tinybig":
+        return registry_tinybig.build(spec, n=n, D=D)
+    if spec["type"] in registry_tinybig.NATIVE_RECONCILIATIONS:
+        return registry_tinybig.native("reconciliation", spec, n=n, D=D)
     return _RECONCILIATIONS[spec["type"]](n, D, **_params(spec))
 
 
 def build_remainder(spec: dict[str, Any], m: int, n: int) -> Any:
+    if spec["type"] == "tinybig":
+        return registry_tinybig.build(spec, m=m, n=n)
+    if spec["type"] in registry_tinybig.NATIVE_REMAINDERS:
+        return registry_tinybig.native("remainder", spec, m=m, n=n)
     if spec["type"] == "zero":
         return rpn.ZeroRemainder()
     if spec["type"] == "identity":
         return rpn.IdentityRemainder()
-    return rpn.LinearRemainder(m, n, bias=spec["bias"])
+    return rpn.LinearRemainder(m, n, bias=spec["bias"], activation=spec["activation"] or None)
 
 
 def build_head(head: dict[str, Any], m: int, n: int) -> Any:
     n = head.get("n") or n
     expansion = build_expansion(head["expansion"], m, head["postprocess"])
     D = expansion.output_dim(m)
-    reconciliation = build_reconciliation(head["reconciliation"], n, D)
+    channels = [build_reconciliation(head["reconciliation"], n, D)
+                for _ in range(head.get("channels", 1))]
     remainder = build_remainder(head["remainder"], m, n)
-    return rpn.RPNHead(m, n, expansion, reconciliation, remainder)
+    output = [build_postprocess(p, n) for p in head.get("output_process", [])]
+    return rpn.RPNHead(m, n, expansion, channels if len(channels) > 1 else channels[0],
+                       remainder, output_process=output or None)
 
 
 def build_rpn(params: dict[str, Any]) -> Any:

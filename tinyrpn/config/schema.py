@@ -158,7 +158,10 @@ class Context:
         valid: Iterable[str] | None = None,
         note: str = "",
     ) -> ConfigError:
-        for p in _prefixes(path):
+        # The override that set this value, or (for an unknown key an override made up,
+        # such as ``optimizr.lr``) one inside it: the file itself may be fine.
+        inside = sorted(o for o in self.overridden if o.startswith((f"{path}.", f"{path}[")))
+        for p in [*_prefixes(path), *inside[:1]]:
             if p in self.overridden:
                 said = f"(the value at {p} was set by an override)"
                 note = f"{note}\n  {said}" if note else said

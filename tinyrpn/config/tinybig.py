@@ -21,7 +21,12 @@ The converted config builds the model that tinyBIG 0.1.1 actually built from the
   weight and bias, so they were never trained): ``{type: layer_norm, affine: false}``;
 * the hm family of reconciliations uses the ``tinybig`` layout of W;
 * keys tinyBIG ignores (``name``, ``device``, ``require_parameters: true``...) are
-  accepted.
+  accepted;
+* every expansion, reconciliation and remainder without a native tinyrpn entry here
+  becomes ``{type: tinybig, class, parameters}``, built by :func:`build_function`
+  (``tinybig_functions.py``), which reproduces what tinyBIG 0.1.1 computes; a head's
+  ``channel_num`` and output processing convert too;
+* a data set tinyrpn does not have fails last, alone, saying so.
 
 Errors found after conversion still name the tinyBIG keys: the converter records which
 tinyBIG path each part of the converted config came from.
@@ -34,8 +39,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .schema import Context, closest, join_path, type_name
+from .tinybig_functions import SECTIONS, build_function
 
-__all__ = ["CLASSES", "convert", "is_tinybig"]
+__all__ = ["CLASSES", "build_function", "convert", "is_tinybig"]
 
 ROOT = "configurations"
 
@@ -180,28 +186,38 @@ class _Converter:
         if "device" in root:
             out["device"] = root["device"]
             pm["device"] = join_path(ROOT, "device")
-        out["data"] = self.data(root["data_configs"], join_path(ROOT, "data_configs"))
+        # the data set last: a config whose data tinyrpn lacks fails there alone
         out["model"] = self.model(root["model_configs"], join_path(ROOT, "model_configs"))
         if "random_seed" in root:
             # tinyBIG seeds torch.manual_seed with it: replay its draws (init, batch order)
             heads = [h for layer in out["model"]["layers"] for h in layer["heads"]]
-            if all(h["remainder"]["type"] != "linear" for h in heads):
+            if all(h["remainder"]["type"] in ("zero", "identity") and "tinybig" not in (
+                    h["expansion"]["type"], h["reconciliation"]["type"]) for h in heads):
                 out["torch_seed"] = root["random_seed"]
                 pm["torch_seed"] = join_path(ROOT, "random_seed")
             else:
                 self.ctx.warn(join_path(ROOT, "random_seed"),
                               "seeds tinyrpn's own random streams: tinyBIG's PyTorch draws "
                               "are replayed (torch_seed) only for heads whose one parameter "
-                              "is w, and a linear remainder has its own")
+                              "is w, and a linear remainder (or a component built through "
+                              "build_function) has its own")
         out.update(self.learner(root["learner_configs"], join_path(ROOT, "learner_configs")))
         for key in ("metric_configs", "result_configs"):
             if key in root:  # accuracy is always measured; results go to the run directory
                 prefix = key.split("_")[0]
                 block = self.block(root[key], join_path(ROOT, key), prefix, CLASSES[prefix])
                 self.params(block, {"name": ""}, prefix)
+        out["data"] = self.data(root["data_configs"], join_path(ROOT, "data_configs"))
         return out
 
     def data(self, value: Any, path: str) -> dict[str, Any]:
+        name = value.get("data_class") if isinstance(value, Mapping) else None
+        if name in TINYBIG_DATA:
+            raise self.ctx.error(
+                join_path(path, "data_class"),
+                f"tinyBIG's data set {name!r} is not available in tinyrpn (only "
+                f"{', '.join(CLASSES['data'])} is); the rest of this config converts",
+                note=TINYBIG_DATA[name])
         block = self.block(value, path, "data", CLASSES["data"])
         params = self.params(block, {"name": "", "train_batch_size": "batch_size",
                                      "test_batch_size": "test_batch_size", "device": ""}, "data")
@@ -317,17 +333,15 @@ class _Converter:
         pp = block.params_path
         p = block.params
         self.keys(p, pp, {"name", "m", "n", "l", "channel_num", "data_transformation_configs",
-                          "parameter_fabrication_configs", "remainder_configs", "device"},
+                          "parameter_fabrication_configs", "remainder_configs", "device",
+                          "output_process_function_configs", "output_process_functions"},
                   "rpn_head parameter")
         pm = self.ctx.path_map
         pm[tag] = pp
         channels = p.get("channel_num", 1)
-        if channels != 1:
-            raise self.ctx.error(
-                join_path(pp, "channel_num"),
-                f"is {channels!r}; tinyrpn builds heads with one channel only (for independent "
-                "heads averaged together, use the layer's width_alloc)",
-            )
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise self.ctx.error(join_path(pp, "channel_num"),
+                                 f"expected a positive integer, got {channels!r}")
         if warn:
             for key, dim in (("m", m), ("n", n)):
                 if p.get(key) is not None and p[key] != dim:
@@ -353,7 +367,43 @@ class _Converter:
                                            join_path(pp, "remainder_configs"), tag)
         if p.get("l") is not None:
             self.expected_l[tag] = (p["l"], join_path(pp, "l"))
+        if channels != 1:
+            head["channels"] = channels
+            pm[tag + ".channels"] = join_path(pp, "channel_num")
+        steps = []
+        for key in ("output_process_functions", "output_process_function_configs"):
+            if p.get(key) is not None:
+                steps += self.output_steps(p[key], join_path(pp, key))
+        if steps:
+            head["output_process"] = steps
         return head
+
+    def output_steps(self, value: Any, path: str) -> list[dict[str, Any]]:
+        """A head's output processing as postprocess entries (elementwise ones and LayerNorms
+        without affine parameters, as tinyBIG never trains them)."""
+        from .tinybig_functions import MODULES, PROCESSING
+
+        steps = []
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            at = join_path(path, i) if isinstance(value, list) else path
+            if isinstance(item, str):
+                name = item.rsplit(".", 1)[-1].lower()
+                kind = PROCESSING.get(name)
+                valid = sorted(PROCESSING)
+            else:
+                name = item.get("function_class") if isinstance(item, Mapping) else item
+                kind = MODULES.get(name) if isinstance(name, str) else None
+                valid = sorted(MODULES)
+            if kind in (None, "batch_norm", "exp"):
+                raise self.ctx.error(at, f"{name!r} is not an output processing tinyrpn "
+                                     "converts", suggestions=closest(name, valid), valid=valid)
+            if kind == "layer_norm":
+                eps = (item.get("function_parameters") or {}).get("eps", 1e-5) if isinstance(
+                    item, Mapping) else 1e-5
+                steps.append({"type": "layer_norm", "eps": eps, "affine": False})
+            elif kind != "identity":
+                steps.append({"type": kind})
+        return steps
 
     def expansion(
         self, value: Any, path: str, tag: str, warn: bool, where: str
@@ -379,6 +429,8 @@ class _Converter:
         kind = CLASSES["expansion"][block.name]
         if kind == "taylor":
             known["d"] = "d"
+        if kind == "tinybig" or not _native_expansion(block.params, known):
+            return self.bridge(block, "expansion", tag), []
         params = self.params(block, known, block.name.rsplit(".", 1)[-1])
         if params.get("preprocess"):
             raise self.ctx.error(join_path(block.params_path, "preprocess_function_configs"),
@@ -422,6 +474,8 @@ class _Converter:
                  "enable_bias": "enable_bias"}
         known.update({k: k for k in {"lorr": ["r"], "hm": ["p", "q"], "lphm": ["p", "q", "r"],
                                      "dual_lphm": ["p", "q", "r"]}.get(kind, [])})
+        if kind == "tinybig":
+            return self.bridge(block, "reconciliation", tag)
         params = self.params(block, known, block.name.rsplit(".", 1)[-1])
         self._flag(params, "require_parameters", True, block.params_path,
                    "a reconciliation without parameters is not supported")
@@ -437,6 +491,9 @@ class _Converter:
         pm = self.ctx.path_map
         pm[tag + ".remainder"] = block.params_path
         pm[tag + ".remainder.type"] = join_path(path, "remainder_class")
+        if kind == "tinybig" or set(block.params) - {"name", "device", "require_parameters",
+                                                     "enable_bias"}:
+            return self.bridge(block, "remainder", tag)
         params = self.params(block, {"name": "", "device": "",
                                      "require_parameters": "require_parameters",
                                      "enable_bias": "enable_bias"},
@@ -455,6 +512,12 @@ class _Converter:
             )
         return {"type": kind}
 
+    def bridge(self, block: _Block, section: str, tag: str) -> dict[str, Any]:
+        """A component without a native tinyrpn name: ``{type: tinybig, class, parameters}``,
+        built by ``build_function`` with tinyBIG's own parameter names."""
+        self.ctx.path_map[f"{tag}.{section}.parameters"] = block.params_path
+        return {"type": "tinybig", "class": block.name, "parameters": dict(block.params)}
+
     def _bool(self, params: dict[str, Any], key: str, path: str) -> bool:
         value = params.pop(key, False)  # tinyBIG's remainders default both flags to false
         if not isinstance(value, bool):
@@ -472,12 +535,23 @@ class _Converter:
                 raise self.ctx.error(join_path(path, key), f"is {str(value).lower()}: {why}")
 
 
+def _native_expansion(params: Mapping[str, Any], known: Mapping[str, str]) -> bool:
+    """Whether an identity or Taylor block fits tinyrpn's own expansion entries: only known
+    keys, post-processing by LayerNorms alone (else it goes through build_function)."""
+    if set(params) - set(known) or params.get("preprocess_function_configs"):
+        return False
+    post = params.get("postprocess_function_configs") or []
+    post = post if isinstance(post, list) else [post]
+    return all(isinstance(f, Mapping) and f.get("function_class") in CLASSES["postprocess"]
+               for f in post)
+
+
 #: Every tinyBIG (and torch) class name that the converter knows, by section, with the
-#: tinyrpn name it becomes.
+#: tinyrpn name it becomes ("tinybig": through ``build_function``).
 CLASSES: dict[str, dict[str, str]] = {
     "data": {"tinybig.data.mnist": "mnist"},
     "learner": {"tinybig.learner.backward_learner": "backward"},
-    "metric": {"tinybig.metric.accuracy": "accuracy"},
+    "metric": {"tinybig.metric.accuracy": "accuracy", "tinybig.metric.mse": "mse"},
     "result": {"tinybig.output.rpn_output": "rpn_output"},
     "model": {"tinybig.model.rpn": "rpn"},
     "layer": {"tinybig.module.rpn_layer": "rpn_layer"},
@@ -503,6 +577,20 @@ CLASSES: dict[str, dict[str, str]] = {
                   "torch.optim.lr_scheduler.LinearLR": "linear"},
     "loss": {"torch.nn.CrossEntropyLoss": "cross_entropy", "torch.nn.NLLLoss": "nll",
              "torch.nn.MSELoss": "mse"},
+}
+for _section, _table in SECTIONS.items():
+    for _name in _table:
+        CLASSES[_section].setdefault(f"tinybig.{_section}.{_name}", "tinybig")
+CLASSES["remainder"].setdefault("tinybig.remainder.basic_remainder.one_remainder", "tinybig")
+
+
+#: tinyBIG 0.1.1's data sets that tinyrpn does not have, and why.
+TINYBIG_DATA = {
+    **{f"tinybig.data.{k}_function": "it generates data from formulas (sympy); not yet "
+       "ported" for k in ("elementary", "composite", "feynman")},
+    **{f"tinybig.data.{k}": "it needs a download that tinyrpn does not make" for k in (
+        "cifar10", "imdb", "agnews", "sst2", "cora", "citeseer", "pubmed", "iris",
+        "diabetes", "banknote")},
 }
 
 

@@ -430,6 +430,10 @@ class MNIST:
         timeout: float = 30.0,
     ) -> None:
         self.root, root_source = _resolve_root(root)
+        # How the repr names the folder: as the user gave it, or where it came from
+        # ($TINYRPN_DATA, the default), never the absolute path a notebook would then carry.
+        self._root_shown = {"the root argument": str(root), f"${ENV_VAR}": f"${ENV_VAR}",
+                            "the default location": DEFAULT_ROOT}[root_source]
         self.train = bool(train)
         self.split = "train" if self.train else "test"
         names = FILES[self.split]
@@ -468,7 +472,7 @@ class MNIST:
         return self.images[index], self.labels[index]
 
     def __repr__(self) -> str:
-        return f"MNIST(split={self.split!r}, n={len(self)}, root={str(self.root)!r})"
+        return f"MNIST(split={self.split!r}, n={len(self)}, root={self._root_shown!r})"
 
 
 # --------------------------------------------------------------------------- LeCun 1989

@@ -59,10 +59,12 @@ class Postprocess(Module):
     ``Postprocess('layer_norm', eps=1e-5)``: (z − mean(z)) / √(var(z) + eps) per sample,
     over all D features, without weight or bias (what tinyBIG's LayerNorms amount to, since
     their affine parameters were never trained). ``'relu'``, ``'tanh'``, ``'sigmoid'``:
-    the activation, elementwise. ``Postprocess(fn=callable)`` wraps any Tensor -> Tensor.
+    the activation, elementwise (also ``'silu'``, ``'gelu'``, ``'leaky_relu'``,
+    ``'softplus'``, ``'exp'``). ``Postprocess(fn=callable)`` wraps any Tensor -> Tensor.
     """
 
-    NAMES = ("layer_norm", "relu", "tanh", "sigmoid")
+    NAMES = ("layer_norm", "relu", "tanh", "sigmoid", "silu", "gelu", "leaky_relu", "softplus",
+             "exp")
 
     def __init__(self, name: str | None = None, eps: float = 1e-5,
                  fn: Callable[[Tensor], Tensor] | None = None) -> None:
@@ -70,10 +72,15 @@ class Postprocess(Module):
         if fn is not None:
             self.name, self.fn = getattr(fn, "__name__", type(fn).__name__), fn
         elif name in self.NAMES:
+            from tinyrpn.ops.nn import softplus
+            from tinyrpn.rpn import elementwise as E
+
             self.name = name
             self.fn = {
                 "layer_norm": lambda z: _layer_norm(z, eps),
                 "relu": _math.relu, "tanh": _math.tanh, "sigmoid": _math.sigmoid,
+                "silu": E.silu, "gelu": E.gelu, "leaky_relu": E.leaky_relu,
+                "softplus": softplus, "exp": _math.exp,
             }[name]
         else:
             raise ValueError(
@@ -114,12 +121,16 @@ def _postprocess_steps(spec: Any) -> list[Module]:
 
 class Expansion(Module):
     """Base class: ``expand(x)`` computes κ(x) for x of shape (N, m); ``forward`` adds the
-    post-processing; ``output_dim(m)`` is D.
+    pre- and post-processing; ``output_dim(m)`` is D.
+
+    ``preprocess=`` (same forms as ``postprocess=``) is applied to x before the expansion,
+    elementwise steps only, since D is computed from the m features it leaves.
     """
 
-    def __init__(self, postprocess: Any = None) -> None:
+    def __init__(self, postprocess: Any = None, preprocess: Any = None) -> None:
         super().__init__()
         self.postprocess = ModuleList(_postprocess_steps(postprocess))
+        self.preprocess = ModuleList(_postprocess_steps(preprocess))
 
     def output_dim(self, m: int) -> int:
         """D, the size of κ(x) for an input of m features."""
@@ -139,6 +150,8 @@ class Expansion(Module):
         # Memory: the graph links Functions, not tensors, so once a post-processing step
         # has run, the raw expansion (157 MB for 64 MNIST images) is freed here unless some
         # backward saved it. Taylor2 saves only x and LayerNorm only its output: it is.
+        for step in self.preprocess:
+            x = step(x)
         z = self.expand(x)
         for step in self.postprocess:
             z = step(z)
@@ -305,8 +318,9 @@ class TaylorExpansion(Expansion):
     ``taylor2`` kernels; other degrees are composed from differentiable ops.
     """
 
-    def __init__(self, d: int = 2, postprocess: Any = None) -> None:
-        super().__init__(postprocess)
+    def __init__(self, d: int = 2, postprocess: Any = None,
+                 preprocess: Any = None) -> None:
+        super().__init__(postprocess, preprocess)
         self.d = _check_positive("TaylorExpansion", "d", d)
 
     def output_dim(self, m: int) -> int:
@@ -318,7 +332,7 @@ class TaylorExpansion(Expansion):
         return taylor_reference(x, self.d)
 
     def contract(self, x: Tensor, M: Tensor) -> Tensor:
-        if self.d != 2 or len(self.postprocess):
+        if self.d != 2 or len(self.postprocess) or len(self.preprocess):
             return super().contract(x, M)
         if not isinstance(x, Tensor):
             x = as_tensor(x)
@@ -331,7 +345,7 @@ class TaylorExpansion(Expansion):
         return Taylor2Contract.apply(x, M)
 
     def contract_dense(self, x: Tensor, w: Tensor, n: int) -> Tensor | None:
-        if self.d != 2 or len(self.postprocess):
+        if self.d != 2 or len(self.postprocess) or len(self.preprocess):
             return None
         if not isinstance(x, Tensor):
             x = as_tensor(x)
@@ -359,8 +373,9 @@ class ChebyshevExpansion(Expansion):
     orthogonal on [−1, 1]; inputs outside that range are not clipped.
     """
 
-    def __init__(self, d: int = 5, postprocess: Any = None) -> None:
-        super().__init__(postprocess)
+    def __init__(self, d: int = 5, postprocess: Any = None,
+                 preprocess: Any = None) -> None:
+        super().__init__(postprocess, preprocess)
         self.d = _check_positive("ChebyshevExpansion", "d", d)
 
     def output_dim(self, m: int) -> int:
@@ -393,8 +408,9 @@ class GaussianRBFExpansion(Expansion):
     """
 
     def __init__(self, centers: int | Sequence[float] = 10, sigma: float = 1.0,
-                 base_range: tuple[float, float] = (-1.0, 1.0), postprocess: Any = None) -> None:
-        super().__init__(postprocess)
+                 base_range: tuple[float, float] = (-1.0, 1.0), postprocess: Any = None,
+                 preprocess: Any = None) -> None:
+        super().__init__(postprocess, preprocess)
         if isinstance(centers, (int, np.integer)) and not isinstance(centers, bool):
             count = _check_positive("GaussianRBFExpansion", "centers", centers)
             values = np.linspace(base_range[0], base_range[1], count)
@@ -438,8 +454,9 @@ class BSplineExpansion(Expansion):
     """
 
     def __init__(self, grid_range: tuple[float, float] = (-1.0, 1.0), t: int = 5, d: int = 3,
-                 postprocess: Any = None) -> None:
-        super().__init__(postprocess)
+                 postprocess: Any = None,
+                 preprocess: Any = None) -> None:
+        super().__init__(postprocess, preprocess)
         self.t = _check_positive("BSplineExpansion", "t", t)
         self.d = int(d)
         if self.d < 0:

@@ -5,18 +5,28 @@ A **head** maps x ∈ R^m to R^n in three steps:
     z = post(κ(x))            expansion, then its post-processing     (N × D)
     y = z · W(w)ᵀ             reconciliation.apply, from W's factors   (N × n)
     y = y + π(x)              remainder (skipped when it is zero)
+    y = out(y)                output processing, if any (an activation, a norm)
+
+With C channels (several reconciliations, as tinyBIG's ``channel_num``), W is the mean of
+their matrices: y = z · (1/C Σ_c W(w_c))ᵀ.
 
 A **layer** runs ``width`` heads on the same input and fuses their outputs: ``'average'``
-(the default, what tinyBIG does), ``'sum'``, or ``'concatenate'`` (the heads' outputs side
-by side; their n's add up to the layer's n).
+(the default, what tinyBIG does), ``'sum'``, ``'concatenate'`` (the heads' outputs side
+by side; their n's add up to the layer's n), or ``'linear'`` (side by side, times a learnt
+n × (n·width) matrix: y = [y_1, ..., y_H] · Pᵀ).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 from tinyrpn.autograd import Tensor, as_tensor
-from tinyrpn.nn.module import Module, ModuleList
+from tinyrpn.nn import init
+from tinyrpn.nn.module import Module, ModuleList, Parameter
 from tinyrpn.ops.shape import cat
 from tinyrpn.rpn.expansion import Expansion
 from tinyrpn.rpn.reconciliation import Reconciliation
@@ -24,7 +34,7 @@ from tinyrpn.rpn.remainder import Remainder, ZeroRemainder
 
 __all__ = ["RPNHead", "RPNLayer", "FUSIONS"]
 
-FUSIONS = ("average", "sum", "concatenate")
+FUSIONS = ("average", "sum", "concatenate", "linear")
 
 
 class RPNHead(Module):
@@ -36,13 +46,29 @@ class RPNHead(Module):
       post-processing); it gives D = ``expansion.output_dim(m)``.
     - ``reconciliation``: a :class:`~tinyrpn.rpn.reconciliation.Reconciliation` built for
       this head's n and D, e.g. ``DualLPHMReconciliation(n, D, p=8, q=784, r=5)``.
+      A list of reconciliations makes the channels: W is the mean of their matrices.
     - ``remainder``: a :class:`~tinyrpn.rpn.remainder.Remainder`; ``None`` means
       ``ZeroRemainder()``.
+    - ``output_process``: steps applied to the head's output (names such as ``'silu'``,
+      Modules or callables, as an expansion's ``postprocess=``).
     """
 
-    def __init__(self, m: int, n: int, expansion: Expansion, reconciliation: Reconciliation,
-                 remainder: Remainder | None = None) -> None:
+    def __init__(self, m: int, n: int, expansion: Expansion,
+                 reconciliation: Reconciliation | Sequence[Reconciliation],
+                 remainder: Remainder | None = None, output_process: Any = None) -> None:
         super().__init__()
+        from tinyrpn.rpn.expansion import _postprocess_steps
+
+        channels = list(reconciliation) if isinstance(reconciliation, (list, tuple)) else [
+            reconciliation]
+        if not channels:
+            raise ValueError("RPNHead: needs at least one reconciliation")
+        for extra in channels[1:]:
+            if not isinstance(extra, Reconciliation) or (extra.n, extra.D) != (
+                    channels[0].n, channels[0].D):
+                raise ValueError("RPNHead: every channel's reconciliation must be built for "
+                                 "the same n and D")
+        reconciliation = channels[0]
         if not isinstance(expansion, Expansion):
             raise TypeError(f"RPNHead: expansion must be an Expansion, got "
                             f"{type(expansion).__name__}")
@@ -65,7 +91,14 @@ class RPNHead(Module):
         self.m, self.n, self.D = m, n, D
         self.expansion = expansion
         self.reconciliation = reconciliation
+        self.extra_channels = ModuleList(channels[1:])
         self.remainder = remainder
+        self.output_process = ModuleList(_postprocess_steps(output_process))
+
+    @property
+    def channels(self) -> int:
+        """How many reconciliations (channels) the head averages."""
+        return 1 + len(self.extra_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
@@ -73,8 +106,15 @@ class RPNHead(Module):
         if x.ndim != 2 or x.shape[1] != self.m:
             raise ValueError(f"RPNHead: expected input of shape (N, m={self.m}), got {x.shape}")
         y = self.reconciliation.apply_expanded(x, self.expansion)
+        if len(self.extra_channels):
+            # z·(mean_c W_c)ᵀ = mean_c z·W_cᵀ, each from its own factors
+            for channel in self.extra_channels:
+                y = y + channel.apply_expanded(x, self.expansion)
+            y = y * (1.0 / self.channels)
         if not self.remainder.is_zero:
             y = y + self.remainder(x)
+        for step in self.output_process:
+            y = step(y)
         return y
 
     def extra_repr(self) -> str:
@@ -115,6 +155,11 @@ class RPNLayer(Module):
             )
         self.m, self.n, self.fusion = m, n, fusion
         self.heads = ModuleList(heads)
+        if fusion == "linear":
+            # P (n × n·width), Xavier-uniform as tinyBIG's fusion parameters
+            self.fusion_weight = Parameter(np.zeros((n, n * len(heads)), dtype=np.float32))
+            bound = math.sqrt(6.0 / (n + n * len(heads)))
+            init.uniform_(self.fusion_weight, -bound, bound)
 
     @property
     def width(self) -> int:
@@ -122,6 +167,9 @@ class RPNLayer(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         outputs = [head(x) for head in self.heads]
+        if self.fusion == "linear":
+            joined = cat(outputs, 1) if len(outputs) > 1 else outputs[0]
+            return joined @ self.fusion_weight.T
         if len(outputs) == 1:
             return outputs[0]
         if self.fusion == "concatenate":

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import Function, Tensor, zeros
+from tinyrpn.autograd import Function, Tensor, as_tensor, zeros
 from tinyrpn.nn import init
 from tinyrpn.nn.module import Module, Parameter
 from tinyrpn.ops.linalg import matmul
@@ -179,6 +179,10 @@ class Reconciliation(Module):
     def _weight(self, w: Tensor | None) -> Tensor:
         if w is None:
             return self.w
+        if not isinstance(w, Tensor) and hasattr(w, "__len__"):
+            w = as_tensor(np.asarray(w))  # a NumPy array or a list, as tinyBIG's flat w
+        if isinstance(w, Tensor) and w.shape == (1, self.l):
+            w = w.reshape(self.l)  # tinyBIG keeps w as a 1 × l matrix
         if not isinstance(w, Tensor) or w.shape != (self.l,):
             got = w.shape if isinstance(w, Tensor) else type(w).__name__
             raise ValueError(f"{type(self).__name__}: w must have shape ({self.l},), got {got}")

@@ -1,12 +1,21 @@
 """Remainder functions π: the term an RPN head adds beside W·κ(x), y = W·κ(x) + π(x).
 
-=======================  =====================  ===========================================
-class                    π(x)                   parameters
-=======================  =====================  ===========================================
-ZeroRemainder()          0                      none (the head skips the addition)
-IdentityRemainder()      x                      none; needs m == n (a residual connection)
-LinearRemainder(m, n)    x·Wᵀ (+ b)             W (n × m), and b (n) when ``bias=True``
-=======================  =====================  ===========================================
+=========================  =====================  =========================================
+class                      π(x)                   parameters
+=========================  =====================  =========================================
+ZeroRemainder()            0                      none (the head skips the addition)
+ConstantRemainder(c)       c (every output)       none
+OneRemainder()             1 (every output)       none
+IdentityRemainder()        x                      none; needs m == n (a residual connection)
+LinearRemainder(m, n)      x·Wᵀ (+ b)             W (n × m), and b (n) when ``bias=True``
+BSplineRemainder(m, n)     B(x)·Cᵀ·Wᵀ (+ b)       C (m × m(t+d)), W (n × m), b when asked
+=========================  =====================  =========================================
+
+Every remainder takes ``activation=`` (a name such as ``'silu'``, a Module, a callable, or
+a list of these, as an expansion's ``postprocess=``), applied to π(x) last:
+π(x) = σ(x·Wᵀ + b) for ``LinearRemainder(m, n, activation='silu')``, the "base" term of a
+KAN layer. ``remainder(x, w=..., b=...)`` uses the given W and b instead of its own (a
+tinyBIG head keeps them outside the remainder).
 
 A head calls ``remainder.bind(m, n)`` when it is built; that records the dimensions and
 raises an error when the remainder cannot map m inputs to n outputs.
@@ -15,24 +24,46 @@ raises an error when the remainder cannot map m inputs to n outputs.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import Tensor, zeros
+from tinyrpn.autograd import Tensor, as_tensor, ones, zeros
 from tinyrpn.nn import init
-from tinyrpn.nn.module import Module, Parameter
+from tinyrpn.nn.module import Module, ModuleList, Parameter
 
-__all__ = ["Remainder", "ZeroRemainder", "IdentityRemainder", "LinearRemainder"]
+__all__ = ["Remainder", "ZeroRemainder", "ConstantRemainder", "OneRemainder",
+           "IdentityRemainder", "LinearRemainder", "BSplineRemainder"]
 
 
 class Remainder(Module):
-    """Base class. ``is_zero`` tells a head it may skip adding π(x)."""
+    """Base class. ``is_zero`` tells a head it may skip adding π(x).
+
+    Subclasses define ``compute(x, w, b)``; ``forward(x, w=None, b=None)`` adds the
+    activation steps.
+    """
 
     is_zero = False
 
-    def __init__(self, m: int | None = None, n: int | None = None) -> None:
+    def __init__(self, m: int | None = None, n: int | None = None,
+                 activation: Any = None) -> None:
         super().__init__()
+        from tinyrpn.rpn.expansion import _postprocess_steps
+
         self.m, self.n = m, n
+        self.activation = ModuleList(_postprocess_steps(activation))
+
+    def compute(self, x: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, w: Any = None, b: Any = None) -> Tensor:
+        x = x if isinstance(x, Tensor) else as_tensor(x)
+        w = w if w is None or isinstance(w, Tensor) else as_tensor(w)
+        b = b if b is None or isinstance(b, Tensor) else as_tensor(b)
+        out = self.compute(x, w, b)
+        for step in self.activation:
+            out = step(out)
+        return out
 
     def bind(self, m: int, n: int) -> None:
         """Record the head's m and n; raise if they contradict what this remainder holds."""
@@ -48,22 +79,61 @@ class Remainder(Module):
         return "" if self.m is None else f"m={self.m}, n={self.n}"
 
 
-class ZeroRemainder(Remainder):
-    """π(x) = 0. ``ZeroRemainder(m=None, n=None)``."""
+class ConstantRemainder(Remainder):
+    """π(x) = c for every output: shape (N, n). ``ConstantRemainder(c=1.0, m=None, n=None,
+    activation=None)``. (tinyBIG returns c·1 of shape (n,) and lets the head broadcast it.)
+    """
 
-    is_zero = True
+    def __init__(self, c: float = 1.0, m: int | None = None, n: int | None = None,
+                 activation: Any = None) -> None:
+        super().__init__(m, n, activation)
+        self.c = float(c)
 
-    def forward(self, x: Tensor) -> Tensor:
-        if self.n is None:
+    @property
+    def is_zero(self) -> bool:  # type: ignore[override]
+        return self.c == 0.0 and not len(self.activation)
+
+    def compute(self, x: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
+        n = self.n if self.n is not None or w is None else w.shape[0]  # W is n × m
+        if n is None:
+            raise RuntimeError(f"{type(self).__name__}: n is unknown until a head binds it")
+        return ones(x.shape[0], n, dtype=x.dtype, device=x.device) * self.c
+
+    def extra_repr(self) -> str:
+        return f"c={self.c:g}" + (f", {super().extra_repr()}" if self.m is not None else "")
+
+
+class ZeroRemainder(ConstantRemainder):
+    """π(x) = 0. ``ZeroRemainder(m=None, n=None, activation=None)``."""
+
+    def __init__(self, m: int | None = None, n: int | None = None,
+                 activation: Any = None) -> None:
+        super().__init__(0.0, m, n, activation)
+
+    def compute(self, x: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
+        n = self.n if self.n is not None or w is None else w.shape[0]
+        if n is None:
             raise RuntimeError("ZeroRemainder: n is unknown until a head binds it")
-        return zeros(x.shape[0], self.n, dtype=x.dtype, device=x.device)
+        return zeros(x.shape[0], n, dtype=x.dtype, device=x.device)
+
+    def extra_repr(self) -> str:
+        return Remainder.extra_repr(self)
+
+
+class OneRemainder(ConstantRemainder):
+    """π(x) = 1 for every output. ``OneRemainder(m=None, n=None, activation=None)``."""
+
+    def __init__(self, m: int | None = None, n: int | None = None,
+                 activation: Any = None) -> None:
+        super().__init__(1.0, m, n, activation)
 
 
 class IdentityRemainder(Remainder):
     """π(x) = x, a residual connection. ``IdentityRemainder(m=None, n=None)``; needs m == n."""
 
-    def __init__(self, m: int | None = None, n: int | None = None) -> None:
-        super().__init__(m, n)
+    def __init__(self, m: int | None = None, n: int | None = None,
+                 activation: Any = None) -> None:
+        super().__init__(m, n, activation)
         if m is not None and n is not None:
             self._check(m, n)
 
@@ -79,7 +149,7 @@ class IdentityRemainder(Remainder):
         self._check(m, n)
         super().bind(m, n)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def compute(self, x: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
         return x
 
 
@@ -89,10 +159,18 @@ class LinearRemainder(Remainder):
     W is n × m, initialised as tinyBIG does, Xavier-uniform: U(±√(6/(m + n))); the bias
     (when ``bias=True``) Xavier-uniform on a 1 × n tensor: U(±√(6/(n + 1))). The default
     ``bias=False`` follows tinyBIG's ``linear_remainder`` (``enable_bias: False``).
+
+    ``LinearRemainder(None, None)`` has no parameters of its own: every call passes W (and
+    b), as a tinyBIG head does (``build_function`` makes one when m and n are not given).
     """
 
-    def __init__(self, m: int, n: int, bias: bool = False) -> None:
-        super().__init__(m, n)
+    def __init__(self, m: int | None, n: int | None, bias: bool = False,
+                 activation: Any = None) -> None:
+        super().__init__(m, n, activation)
+        if m is None and n is None:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+            return
         for name, value in (("m", m), ("n", n)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"LinearRemainder: {name} must be a positive integer, "
@@ -106,9 +184,39 @@ class LinearRemainder(Remainder):
         else:
             self.register_parameter("bias", None)
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = x @ self.weight.T
-        return out + self.bias if self.bias is not None else out
+    def compute(self, x: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
+        if w is None and self.weight is None:
+            raise ValueError("LinearRemainder without m and n has no weight of its own: "
+                             "pass w (n x m), as remainder(x, w=..., b=...)")
+        out = x @ (self.weight if w is None else w).T
+        b = self.bias if b is None else b
+        return out + b if b is not None else out
 
     def extra_repr(self) -> str:
+        if self.weight is None:
+            return "w and b given at each call"
         return f"m={self.m}, n={self.n}, bias={self.bias is not None}"
+
+
+class BSplineRemainder(LinearRemainder):
+    """π(x) = (B(x)·Cᵀ)·Wᵀ + b: a B-spline expansion of x, mapped back to m features by a
+    matrix C (m × m(t + d)), then a linear remainder.
+
+    ``BSplineRemainder(m, n, grid_range=(-1, 1), t=5, d=3, bias=False, activation=None)``;
+    B(x) is ``BSplineExpansion(grid_range, t, d)``'s output. C is initialised as tinyBIG
+    does, Xavier-uniform, and trained with the rest.
+    """
+
+    def __init__(self, m: int, n: int, grid_range: tuple[float, float] = (-1.0, 1.0),
+                 t: int = 5, d: int = 3, bias: bool = False, activation: Any = None) -> None:
+        from tinyrpn.rpn.expansion import BSplineExpansion
+
+        super().__init__(m, n, bias, activation)
+        self.splines = BSplineExpansion(grid_range, t, d)
+        D = self.splines.output_dim(m)
+        self.spline_weight = Parameter(np.zeros((m, D), dtype=np.float32))
+        bound = math.sqrt(6.0 / (m + D))
+        init.uniform_(self.spline_weight, -bound, bound)
+
+    def compute(self, x: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
+        return super().compute(self.splines(x) @ self.spline_weight.T, w, b)
