@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-# H2's three groups of four maps read H1 maps 0-7, 4-11, and 0-3 with 8-11 (REFERENCE.md §5).
+# H2's three groups of four maps read H1 maps 0-7, 4-11, and 0-3 with 8-11 (docs/EXPERIMENTS.md §5).
 H2_INPUT_CHANNELS = [*range(0, 8), *range(4, 12), *range(0, 4), *range(8, 12)]
 
 

@@ -10,7 +10,7 @@ weights and images tinyrpn used, end where tinyrpn ended?". The data is tinyrpn'
 pass. Needs PyTorch.
 
 - The 1989 network (default): plain SGD lr 0.03, batch 1, MSE, 23 passes in a fixed order,
-  as REFERENCE.md §5 and ``configs/lecun1989.yaml``; about 4 minutes on one thread.
+  as docs/EXPERIMENTS.md §5 and ``configs/lecun1989.yaml``; about 4 minutes on one thread.
 - ``--modern``: modern.py's training, as ``configs/lecun1989_modern.yaml``: AdamW lr 3e-4
   (PyTorch's default weight decay 0.01) decayed linearly to 1e-4, cross-entropy, dropout
   0.25 drawn from PyTorch's generator after the weights, and before every step a roll by

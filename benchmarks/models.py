@@ -2,12 +2,12 @@
 
     python benchmarks/models.py [--repeats 7] [--threads 1]
 
-- lecun1989: REFERENCE.md §5's network, one batch-1 SGD step (forward, MSE, backward,
+- lecun1989: docs/EXPERIMENTS.md §5's network, one batch-1 SGD step (forward, MSE, backward,
   update). At batch 1 the step is dominated by per-op overhead: this row measures the
   engine, not the arithmetic. Target: at most 1.5x PyTorch. Timed in float32 and in
   float64 (``configs/lecun1989.yaml`` trains in float64), both sides in the same dtype.
 - lecun1989_modern: the modern variant (ReLU, dropout, cross-entropy, AdamW), batch 1.
-- mlp_madgrad: REFERENCE.md §3's MLP, one batch-512 step with Adam on both sides (PyTorch
+- mlp_madgrad: docs/EXPERIMENTS.md §3's MLP, one batch-512 step with Adam on both sides (PyTorch
   has no MADGRAD), so the row compares the forward/backward work.
 
 Both sides build the same network with the same weights; PyTorch is optional (without

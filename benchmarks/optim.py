@@ -4,7 +4,7 @@
     python benchmarks/optim.py --repeats 11  # more rounds
     python benchmarks/optim.py --json out.json
 
-The parameters are those of REFERENCE.md §1's RPN, 39,696,000 float32 numbers, almost all
+The parameters are those of docs/EXPERIMENTS.md §1's RPN, 39,696,000 float32 numbers, almost all
 in one (64 × 615,440) matrix, plus a few small vectors (biases, say): that one big
 parameter is where an optimizer step's time goes (AdamW over 39.4 M weights takes 199 ms
 of tinyBIG's 500 ms training step). Gradients are random; the timing does not depend on
@@ -18,7 +18,7 @@ other processes slows them alike):
   for information torch's single-tensor loop and its fused CPU kernel.
 - SGD with momentum 0.9: tinyrpn against ``torch.optim.SGD(foreach=True)``.
 - MADGRAD (momentum 0.9): tinyrpn against the facebookresearch algorithm written with
-  torch operations (torch has no MADGRAD; this is the code REFERENCE.md §3 ran).
+  torch operations (torch has no MADGRAD; this is the code docs/EXPERIMENTS.md §3 ran).
 - Lookahead's synchronisation of slow and fast weights (every k steps).
 
 torch runs with ``torch.set_num_threads(2)``; Numba with its default thread count.
@@ -46,7 +46,7 @@ import tinyrpn  # noqa: E402
 from tinyrpn import nn, optim  # noqa: E402
 from tinyrpn.kernels import optim as kernels_optim  # noqa: E402
 
-# REFERENCE.md §1: W of layers 1-3 (39,696,000 numbers), then a few small vectors.
+# docs/EXPERIMENTS.md §1: W of layers 1-3 (39,696,000 numbers), then a few small vectors.
 SHAPES = [(64, 615_440), (64, 4_160), (10, 4_160), (64,), (64,), (10,)]
 
 

@@ -1,4 +1,4 @@
-"""Speed and memory of tinyrpn.rpn on the reference RPNs of REFERENCE.md §1–2 (batch 64).
+"""Speed and memory of tinyrpn.rpn on the reference RPNs of docs/EXPERIMENTS.md §1–2 (batch 64).
 
     python benchmarks/rpn.py                 # everything, a few minutes on 2 cores
     python benchmarks/rpn.py --steps 3       # fewer timed steps

@@ -1,4 +1,4 @@
-"""Training in a random subspace (REFERENCE.md §4): memory and speed of each projection,
+"""Training in a random subspace (docs/EXPERIMENTS.md §4): memory and speed of each projection,
 against the reference's way in PyTorch, measured in the same run.
 
     python benchmarks/subspace.py                      # about three minutes on 2 cores

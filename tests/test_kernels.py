@@ -706,7 +706,7 @@ def test_taylor2_contract_fft_tables_hold_every_run_once():
 
 
 def test_taylor2_contract_picks_the_fft_route_for_the_kronecker_layouts_short_blocks():
-    # REFERENCE.md §2, layer 1: the Kronecker layout contracts blocks of t = 785 with r = 5
+    # docs/EXPERIMENTS.md §2, layer 1: the Kronecker layout contracts blocks of t = 785 with r = 5
     # columns (about 6x fewer operations through FFTs); tinyBIG's layout one block of
     # s·t = 6280 with one column, where the direct sum is cheaper
     assert taylor.contract_method(784, 785, 5) == "fft"

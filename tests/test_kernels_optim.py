@@ -144,7 +144,8 @@ def test_sgd_twin_matches_formula():
 
 
 def madgrad_reference(p0, grads, lr, momentum, weight_decay, eps):
-    """REFERENCE.md §3 in float64: x0 fixed at the first step, z = x0 - s / (cbrt(nu) + eps)."""
+    """docs/EXPERIMENTS.md §3 in float64: x0 fixed at the first step,
+    z = x0 - s / (cbrt(nu) + eps)."""
     x0 = p0.astype(np.float64)
     x = x0.copy()
     nu, s = np.zeros_like(x), np.zeros_like(x)

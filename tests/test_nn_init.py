@@ -112,7 +112,7 @@ def test_xavier_uniform_bound_and_rpn_value():
     v = init.xavier_uniform_(_param(1, 5000)).detach().numpy()
     bound = math.sqrt(6 / 5001)
     assert np.abs(v).max() <= bound * (1 + 1e-6) and np.abs(v).max() > 0.99 * bound
-    # REFERENCE.md, experiment 1: layer 1's identity W has l = 64 * 615,440 weights, and
+    # docs/EXPERIMENTS.md, experiment 1: layer 1's identity W has l = 64 * 615,440 weights, and
     # Xavier-uniform on the 1 x l tensor gives the bound 3.90e-4. The fans are computed
     # from the shape alone, so a zero-stride view is enough to check it without 157 MB.
     huge = tinyrpn.Tensor._wrap(np.broadcast_to(np.float32(0), (1, 64 * 615_440)))

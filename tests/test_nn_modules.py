@@ -255,7 +255,7 @@ def test_layer_and_batch_norm_start_as_identity_affine():
 
 
 def test_reference_mlp_parameter_count():
-    """REFERENCE.md experiment 3: 1,937,010 parameters."""
+    """docs/EXPERIMENTS.md experiment 3: 1,937,010 parameters."""
     mlp = nn.Sequential(nn.Linear(784, 1500), nn.Mish(), nn.BatchNorm1d(1500),
                         nn.Linear(1500, 500), nn.Mish(), nn.BatchNorm1d(500),
                         nn.Linear(500, 10), nn.LogSoftmax(dim=1))

@@ -3,7 +3,7 @@
 - one or two steps of each optimizer against arithmetic written out here;
 - SGD / Adam / AdamW against torch.optim over several steps (random gradients, several
   shapes, every variant), when torch is installed;
-- MADGRAD against a direct NumPy transcription of REFERENCE.md §3 (torch has no MADGRAD);
+- MADGRAD against a direct NumPy transcription of docs/EXPERIMENTS.md §3 (torch has no MADGRAD);
 - state dicts: 3 steps, save to disk, load into fresh objects, 3 more steps gives exactly
   what 6 uninterrupted steps give;
 - the contract: parameters without gradients are skipped, versions are bumped, and
@@ -229,7 +229,7 @@ def test_param_groups_against_torch(device):
 
 
 def madgrad_reference(start, grads, lr, momentum, weight_decay, eps):
-    """REFERENCE.md §3 transcribed in float64, one parameter at a time."""
+    """docs/EXPERIMENTS.md §3 transcribed in float64, one parameter at a time."""
     out = []
     for i, x0 in enumerate(start):
         x0 = x0.astype(np.float64)

@@ -1,4 +1,4 @@
-"""Sweeps over the subspace dimension d (REFERENCE.md §4, Li et al. 2018).
+"""Sweeps over the subspace dimension d (docs/EXPERIMENTS.md §4, Li et al. 2018).
 
 :func:`run_subspace_sweep` trains one run per d from one config (its ``model.dim`` is
 overridden), each in its own directory ``out_dir/d<d>`` (``out_dir/full`` for the whole

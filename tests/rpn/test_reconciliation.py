@@ -57,7 +57,7 @@ MAKERS = [c[1] for c in CASES]
 
 
 def _dense_reference(rec) -> np.ndarray:
-    """W built in NumPy, straight from the layout of w in REFERENCE.md §1–2."""
+    """W built in NumPy, straight from the layout of w in docs/EXPERIMENTS.md §1–2."""
     w = rec.w.detach().numpy().astype(np.float64)
     n, D = rec.n, rec.D
     if isinstance(rec, IdentityReconciliation):
@@ -196,7 +196,7 @@ def test_initialisation_is_xavier_uniform_on_a_1_by_l_tensor_and_seeded():
     np.testing.assert_array_equal(IdentityReconciliation(64, 4160).w.detach().numpy(), w)
     tinyrpn.manual_seed(1235)
     assert not np.array_equal(IdentityReconciliation(64, 4160).w.detach().numpy(), w)
-    # REFERENCE.md: 3.90e-4 for layer 1's identity W
+    # docs/EXPERIMENTS.md: 3.90e-4 for layer 1's identity W
     assert abs(math.sqrt(6 / (64 * 615440 + 1)) - 3.90e-4) < 5e-7
 
 

@@ -8,7 +8,7 @@ to a converter, in :data:`CLASSES`, that writes the equivalent tinyrpn config. A
 not in the table fails with the closest known names.
 
 The converted config builds the model that tinyBIG 0.1.1 actually built from the file
-(REFERENCE.md §1-2), including what it did differently from what the file seems to say:
+(docs/EXPERIMENTS.md §1-2), including what it did differently from what the file seems to say:
 
 * ``depth``/``depth_alloc`` and ``width``/``width_alloc`` repeat layer and head configs
   as tinyBIG's ``process_num_alloc_configs`` does (each repeat has its own parameters);

@@ -516,7 +516,7 @@ def lecun1989_subset(
     download: bool = True,
     draw: str = "default_rng",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The 16x16 digits of LeCun et al. 1989, rebuilt from MNIST (REFERENCE.md section 5).
+    """The 16x16 digits of LeCun et al. 1989, rebuilt from MNIST (docs/EXPERIMENTS.md section 5).
 
     Draws 7,291 training (or 2,007 test) images at random from MNIST train (or test), in
     the order :func:`lecun1989_indices` gives for ``seed`` and ``draw``. Each pixel becomes

@@ -1,6 +1,6 @@
 """LeCun et al. 1989's convolutional network on 16x16 digits, and its modernised version.
 
-REFERENCE.md §5. The network has 9,760 parameters:
+docs/EXPERIMENTS.md §5. The network has 9,760 parameters:
 
     H1   pad the 1x16x16 input by 2 with -1, conv 12 maps 5x5 stride 2 -> 12x8x8,
          one bias per output unit (12x8x8)                                  1,068

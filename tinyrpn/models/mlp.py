@@ -1,4 +1,4 @@
-"""Multi-layer perceptrons, including the MADGRAD + Lookahead network of REFERENCE.md §3."""
+"""Multi-layer perceptrons, including the MADGRAD + Lookahead network of docs/EXPERIMENTS.md §3."""
 
 from __future__ import annotations
 
@@ -90,12 +90,12 @@ class MLP(nn.Sequential):
 
 
 def madgrad_mlp() -> MLP:
-    """The 1,937,010-parameter MLP of REFERENCE.md §3 (Mish, BatchNorm, Mish init)."""
+    """The 1,937,010-parameter MLP of docs/EXPERIMENTS.md §3 (Mish, BatchNorm, Mish init)."""
     return MLP([784, 1500, 500, 10], activation="mish", batchnorm=True, init="mish")
 
 
 def subspace_mlp() -> MLP:
-    """The 784-200-200-10 ReLU network of REFERENCE.md §4 (199,210 parameters), with the
+    """The 784-200-200-10 ReLU network of docs/EXPERIMENTS.md §4 (199,210 parameters), with the
     reference's init: std 0.001 for the first two weights, 0.01 for the last, zero biases."""
     return MLP([784, 200, 200, 10], activation="relu", init="normal",
                init_std=[0.001, 0.001, 0.01])

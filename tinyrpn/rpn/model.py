@@ -93,7 +93,7 @@ def make_rpn(dims: Sequence[int],
     ``expansion(m)`` makes a head's expansion, ``reconciliation(n, D)`` its
     reconciliation, ``remainder(m, n)`` its remainder (default zero); each may instead be a
     list with one recipe per layer. Every layer gets ``width`` independent heads. E.g. the
-    dual-LPHM model of REFERENCE.md §2 (in the documented Kronecker layout)::
+    dual-LPHM model of docs/EXPERIMENTS.md §2 (in the documented Kronecker layout)::
 
         make_rpn([784, 64, 64, 10],
                  expansion=lambda m: TaylorExpansion(d=2, postprocess="layer_norm"),

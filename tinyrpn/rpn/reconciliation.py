@@ -3,7 +3,7 @@
 An RPN head computes y = κ(x) · W(w)ᵀ. W would have n·D entries (64 × 615,440 for the
 first layer of the MNIST model, 39.4 million); a *reconciliation* says how to build it from
 a parameter vector w of length l, which may be far shorter. Each reconciliation here holds
-exactly ONE Parameter, ``w``, laid out as below (REFERENCE.md §1–2), and offers two ways
+exactly ONE Parameter, ``w``, laid out as below (docs/EXPERIMENTS.md §1–2), and offers two ways
 to use it:
 
 * ``matrix()`` materialises the n × D matrix W (differentiably): for teaching, testing,
