@@ -17,14 +17,9 @@ from typing import Any
 import numpy as np
 
 from tinyrpn.autograd import ArgumentError, Function, Tensor
+from tinyrpn.ops.lazy import kernels as _kernels
 from tinyrpn.ops.math import _normalize_dims, _xp, clamp, neg
 from tinyrpn.ops.nn import _float_tensor, softmax
-
-
-def _kernels() -> Any:
-    from tinyrpn import kernels  # imported on first use (it loads Numba)
-
-    return kernels
 
 
 def _quiet(method: Any) -> Any:

@@ -15,17 +15,11 @@ import numpy as np
 
 from tinyrpn import backend
 from tinyrpn.autograd import ArgumentError, Function, Tensor, is_floating
+from tinyrpn.ops.lazy import kernels as _kernels
 from tinyrpn.ops.math import _xp, same_dtype
 from tinyrpn.ops.shape import squeeze, unsqueeze
 
 IntPair = int | tuple[int, int]
-
-
-def _kernels() -> Any:
-    # Imported on first use: the kernels pull in Numba, which takes a moment to load.
-    from tinyrpn import kernels
-
-    return kernels
 
 
 # ----------------------------------------------------------------------------- conv2d

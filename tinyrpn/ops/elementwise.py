@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tinyrpn.autograd import Function, Tensor, _new_tensor
+from tinyrpn.ops.lazy import kernels as _kernels
 from tinyrpn.ops.math import (
     _binary,
     _float_input,
@@ -20,13 +21,6 @@ from tinyrpn.ops.math import (
     _xp,
     to_operand,
 )
-
-
-def _kernels() -> Any:
-    from tinyrpn import kernels  # imported on first use (it loads Numba)
-
-    return kernels
-
 
 # ----------------------------------------------------------------------------- trigonometric
 

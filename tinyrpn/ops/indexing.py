@@ -11,6 +11,7 @@ import numpy as np
 
 from tinyrpn import backend
 from tinyrpn.autograd import ArgumentError, Function, MaxResult, Tensor, _new_tensor, as_tensor
+from tinyrpn.ops.lazy import kernels as _kernels
 from tinyrpn.ops.math import _normalize_dims, _xp, binary_operands
 
 
@@ -55,12 +56,6 @@ class Gather(Function):
 
     def backward(self, d: Any) -> Any:
         return _kernels().gather_backward(d, self.index, self.dim, self.shape)
-
-
-def _kernels() -> Any:
-    from tinyrpn import kernels  # imported on first use (it loads Numba)
-
-    return kernels
 
 
 def _check_gather_shapes(op: str, a: Tensor, dim: int, index: Any, what: str) -> None:

@@ -16,17 +16,12 @@ import numpy as np
 
 from tinyrpn.autograd import ArgumentError, Function, Tensor, is_floating
 from tinyrpn.display import TinyrpnWarning
+from tinyrpn.ops.lazy import kernels as _kernels
 from tinyrpn.ops.math import _xp
 from tinyrpn.ops.nn import log_softmax
 from tinyrpn.ops.shape import permute, reshape
 
 _REDUCTIONS = ("mean", "sum", "none")
-
-
-def _kernels() -> Any:
-    from tinyrpn import kernels  # imported on first use (it loads Numba)
-
-    return kernels
 
 
 def _check_reduction(op: str, reduction: str) -> None:

@@ -16,13 +16,8 @@ from tinyrpn import backend
 from tinyrpn import random as _random
 from tinyrpn.autograd import ArgumentError, Function, Tensor, is_floating
 from tinyrpn.display import TinyrpnWarning
+from tinyrpn.ops.lazy import kernels as _kernels
 from tinyrpn.ops.math import _normalize_dims, _xp, same_dtype
-
-
-def _kernels() -> Any:
-    from tinyrpn import kernels  # imported on first use (it loads Numba)
-
-    return kernels
 
 
 def _needs_grad(fn: Function, i: int) -> bool:

@@ -13,14 +13,8 @@ from typing import Any
 import numpy as np
 
 from tinyrpn.autograd import ArgumentError, Function, Tensor, is_floating, no_grad
+from tinyrpn.ops.lazy import kernels as _kernels
 from tinyrpn.ops.math import _xp, same_dtype
-
-
-def _kernels() -> Any:
-    from tinyrpn import kernels  # imported on first use (it loads Numba)
-
-    return kernels
-
 
 # ----------------------------------------------------------------------------- layer norm
 

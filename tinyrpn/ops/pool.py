@@ -15,16 +15,11 @@ from typing import Any
 import numpy as np
 
 from tinyrpn.autograd import ArgumentError, Function, Tensor, _new_tensor, is_floating
+from tinyrpn.ops.lazy import kernels as _kernels
 from tinyrpn.ops.math import _xp, mean
 from tinyrpn.ops.shape import reshape, squeeze, unsqueeze
 
 IntPair = int | tuple[int, int]
-
-
-def _kernels() -> Any:
-    from tinyrpn import kernels  # imported on first use: Numba takes a moment to load
-
-    return kernels
 
 
 def _pool_module() -> Any:

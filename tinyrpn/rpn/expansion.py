@@ -36,6 +36,7 @@ from tinyrpn.autograd import Function, Tensor, as_tensor
 from tinyrpn.backend import get_array_module
 from tinyrpn.nn.module import Module, ModuleList
 from tinyrpn.ops import math as _math
+from tinyrpn.ops.lazy import kernels as _kernels
 from tinyrpn.ops.shape import cat, stack
 
 __all__ = [
@@ -214,12 +215,6 @@ class IdentityExpansion(Expansion):
 
 
 # ----------------------------------------------------------------------------- Taylor
-
-
-def _kernels() -> Any:
-    from tinyrpn import kernels  # imported on first use (it loads Numba)
-
-    return kernels
 
 
 class Taylor2(Function):
