@@ -55,6 +55,11 @@ def kernel_env() -> dict[str, str]:
     notebook should see what Jupyter gives it; CI exports MPLBACKEND=Agg for the tests)."""
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)
+    # The kernel runs in tutorials/: a relative data folder (the README's
+    # TINYRPN_DATA=../shared/data/mnist) is made absolute so it names the same folder there.
+    data = env.get("TINYRPN_DATA")
+    if data and not os.path.isabs(os.path.expanduser(data)):
+        env["TINYRPN_DATA"] = os.path.abspath(data)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     return env

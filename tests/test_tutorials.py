@@ -60,3 +60,11 @@ def test_machine_paths_are_found_in_outputs_but_not_in_images() -> None:
     assert len(run_tutorials.machine_paths(nb)) == 1
     cell.outputs[0].text = "see ../tmp/x and data/work/ relative paths\n"
     assert run_tutorials.machine_paths(nb) == []
+
+
+def test_a_relative_data_folder_names_the_same_folder_in_the_kernel(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TINYRPN_DATA", "../data/mnist")
+    assert run_tutorials.kernel_env()["TINYRPN_DATA"] == str(tmp_path.parent / "data" / "mnist")
+    monkeypatch.setenv("TINYRPN_DATA", "/abs/mnist")
+    assert run_tutorials.kernel_env()["TINYRPN_DATA"] == "/abs/mnist"
