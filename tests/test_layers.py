@@ -1,0 +1,271 @@
+"""The package's layers: every module imports only from its own layer or the layers below.
+
+Bottom to top (README, "How the code is laid out")::
+
+    backend, random, display, cuda, cupy_standin   which array module holds the numbers
+    kernels                                         the hot loops (the only numba importer)
+    autograd, tensor                                Function, the graph walk; Tensor
+    ops                                             every differentiable operation
+    gradcheck, serialization
+    nn, optim, data
+    rpn, models
+    metrics, history                                what a run measures and keeps
+    plot
+    train, checkpoint, rundir                       the loop; a run directory's files
+    config
+    cli, __main__, experiments                      the commands and the experiment drivers
+
+The test reads every file under ``tinyrpn/`` with :mod:`ast` (nothing is imported), collects
+its imports of tinyrpn modules (at module level and inside functions alike: a lazy import
+is still a dependency) and checks three rules:
+
+1. no module imports from a layer above its own; the one exception is Tensor's operators
+   calling ``ops`` (the module that defines ``class Tensor`` may import ``tinyrpn.ops``);
+2. only the backend layer imports ``cupy``/``cupyx``, only ``kernels`` imports ``numba``;
+3. no import cycle between files, except through that Tensor -> ops edge.
+
+An import of ``a.b.c`` is an edge to the file that holds ``a.b.c`` (``a/b/c.py`` or
+``a/b/c/__init__.py``); the parent packages' ``__init__`` files that Python also runs are
+not counted, since a package's ``__init__`` re-exports names for users and is nobody's
+dependency. ``from a.b import name`` is an edge to ``a.b.name`` when that is a module, else
+to ``a.b``.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "tinyrpn"
+
+# Bottom to top. A module's layer is that of the first pattern its dotted name (without the
+# leading "tinyrpn.") matches; "<root>" is tinyrpn/__init__.py. Patterns rather than a
+# list of files, so a module split into a package (or a family split into files) keeps
+# its layer.
+LAYERS: list[tuple[str, list[str]]] = [
+    ("backend", ["backend", "random", "display", "cuda", "cupy_standin"]),
+    ("kernels", ["kernels", "kernels.*"]),
+    ("autograd", ["autograd", "autograd.*", "tensor", "tensor.*", "engine", "engine.*"]),
+    ("ops", ["ops", "ops.*"]),
+    # The package's __init__ imports the engine's public names (Tensor, the ops, gradcheck)
+    # at once and every subpackage lazily by name, on first use: it sits just above what it
+    # imports at once.
+    ("gradcheck, serialization", ["gradcheck", "serialization", "<root>"]),
+    ("nn, optim, data", ["nn", "nn.*", "optim", "optim.*", "data", "data.*"]),
+    ("rpn, models", ["rpn", "rpn.*", "models", "models.*"]),
+    ("metrics, history", ["metrics", "history"]),
+    ("plot", ["plot", "plot.*"]),
+    ("train", ["train", "train.*", "checkpoint", "rundir"]),
+    ("config", ["config", "config.*", "configs", "configs.*"]),
+    ("cli, experiments", ["cli", "__main__", "experiments", "experiments.*"]),
+]
+
+ONLY_IMPORTER = {"cupy": "backend", "cupyx": "backend", "numba": "kernels"}
+
+
+def module_name(path: Path) -> str:
+    """``tinyrpn/nn/layers.py`` -> ``tinyrpn.nn.layers``; an ``__init__.py``, its package."""
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES: dict[str, Path] = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def layer_of(module: str) -> int:
+    short = module.removeprefix("tinyrpn.") if module != "tinyrpn" else "<root>"
+    for index, (_, patterns) in enumerate(LAYERS):
+        if any(fnmatch.fnmatchcase(short, p) for p in patterns):
+            return index
+    raise AssertionError(
+        f"{MODULES[module].relative_to(PACKAGE.parent)}: module {module} is in no layer; "
+        "add a pattern for it to LAYERS in tests/test_layers.py (and to the README's layer list)"
+    )
+
+
+def imports_of(module: str) -> list[tuple[int, str]]:
+    """(line, imported module) for every import in the file, at any depth of nesting.
+
+    tinyrpn modules are resolved to the file that holds them; other modules keep their
+    top-level name (``numba``, ``cupy``, ``numpy``...).
+    """
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, _resolve(alias.name)) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from . import x, from ..data import y
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            for alias in node.names:
+                child = f"{target}.{alias.name}"
+                found.append((node.lineno, child if child in MODULES else _resolve(target)))
+    return found
+
+
+def _resolve(name: str) -> str:
+    """The tinyrpn module that holds ``name`` (its longest importable prefix), or the
+    top-level name of a module outside tinyrpn."""
+    if name.split(".")[0] != "tinyrpn":
+        return name.split(".")[0]
+    while name not in MODULES and "." in name:
+        name = name.rpartition(".")[0]
+    return name
+
+
+def defines_tensor(module: str) -> bool:
+    tree = ast.parse(MODULES[module].read_text())
+    return any(isinstance(n, ast.ClassDef) and n.name == "Tensor" for n in tree.body)
+
+
+def is_tensor_to_ops(source: str, target: str) -> bool:
+    """The one documented upward edge: the module of ``class Tensor`` calls ``ops``."""
+    ops = [i for i, (name, _) in enumerate(LAYERS) if name == "ops"][0]
+    return layer_of(source) == ops - 1 and layer_of(target) == ops and defines_tensor(source)
+
+
+def edges() -> list[tuple[str, int, str]]:
+    """(importer, line, imported) for every import of one tinyrpn module by another."""
+    return sorted({(m, line, t) for m in MODULES for line, t in imports_of(m)
+                   if t in MODULES and t != m})
+
+
+def where(module: str, line: int) -> str:
+    return f"{MODULES[module].relative_to(PACKAGE.parent)}:{line}"
+
+
+def test_every_module_has_a_layer():
+    for module in MODULES:
+        layer_of(module)  # raises, naming the file, when a module matches no pattern
+
+
+def upward_imports(edge_list):
+    out = []
+    for source, line, target in edge_list:
+        if layer_of(target) > layer_of(source) and not is_tensor_to_ops(source, target):
+            out.append(
+                f"{where(source, line)}: {source} (layer '{LAYERS[layer_of(source)][0]}') "
+                f"imports {target} (layer '{LAYERS[layer_of(target)][0]}', above it)"
+            )
+    return out
+
+
+def test_no_module_imports_from_a_layer_above():
+    bad = upward_imports(edges())
+    assert not bad, "imports from a layer above:\n" + "\n".join(bad)
+
+
+def test_only_backend_imports_cupy_and_only_kernels_import_numba():
+    bad = []
+    for module in MODULES:
+        for line, target in imports_of(module):
+            owner = ONLY_IMPORTER.get(target)
+            if owner is not None and LAYERS[layer_of(module)][0] != owner:
+                bad.append(f"{where(module, line)}: {module} imports {target}; only the "
+                           f"'{owner}' layer may")
+    assert not bad, "\n".join(bad)
+
+
+def import_cycles(edge_list):
+    """Each cycle between files (a strongly connected component of the import graph
+    without the Tensor -> ops edges), as the edges that close it."""
+    graph: dict[str, dict[str, int]] = {m: {} for m in MODULES}
+    for source, line, target in edge_list:
+        if not is_tensor_to_ops(source, target):
+            graph[source].setdefault(target, line)
+    # Tarjan's algorithm, iterative (no recursion limit on a long chain of imports).
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(graph[child])))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    components.append(sorted(component))
+    cycles = []
+    for component in components:
+        inside = [f"  {where(s, line)}: {s} imports {t}"
+                  for s in component for t, line in graph[s].items() if t in component]
+        cycles.append(f"cycle between {', '.join(component)}:\n" + "\n".join(inside))
+    return cycles
+
+
+def test_no_import_cycle_except_tensor_to_ops():
+    cycles = import_cycles(edges())
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+# -- the checker itself: it must see what it is meant to see -----------------------------
+
+
+def test_the_checker_sees_an_upward_import_and_a_cycle():
+    some = sorted(MODULES)
+    plot, train, nn = "tinyrpn.plot", "tinyrpn.train", "tinyrpn.nn"
+    assert {plot, train, nn} <= set(some)
+    made_up = [(plot, 7, train), (train, 9, plot), (nn, 3, train)]
+    upward = upward_imports(made_up)
+    assert len(upward) == 2
+    assert "tinyrpn/plot.py:7" in upward[0] and "imports tinyrpn.train" in upward[0]
+    cycles = import_cycles(made_up)
+    assert len(cycles) == 1 and "tinyrpn.plot, tinyrpn.train" in cycles[0]
+
+
+def test_the_tensor_module_is_the_one_exception():
+    tensor_modules = [m for m in MODULES if defines_tensor(m)]
+    assert tensor_modules, "no module defines class Tensor"
+    for m in tensor_modules:
+        assert LAYERS[layer_of(m)][0] == "autograd", f"class Tensor is defined in {m}"
+        assert is_tensor_to_ops(m, "tinyrpn.ops")
+    assert not is_tensor_to_ops("tinyrpn.nn", "tinyrpn.ops")
+
+
+@pytest.mark.parametrize("module", ["tinyrpn.ops", "tinyrpn.nn.layers", "tinyrpn.kernels"])
+def test_imports_are_resolved_to_files(module):
+    found = {t for _, t in imports_of(module)}
+    assert found & set(MODULES), f"{module}: no tinyrpn import found in {sorted(found)}"
+
+
+def test_the_cupy_and_numba_imports_are_seen():
+    # backend imports cupy inside a function, the kernels numba at module level: both count
+    assert "cupy" in {t for _, t in imports_of("tinyrpn.backend")}
+    assert any("numba" in {t for _, t in imports_of(m)} for m in MODULES
+               if m.startswith("tinyrpn.kernels"))
