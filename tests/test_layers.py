@@ -321,3 +321,18 @@ def test_the_cupy_and_numba_imports_are_seen():
     assert "cupy" in {t for _, t in imports_of("tinyrpn.backend")}
     assert any("numba" in {t for _, t in imports_of(m)} for m in MODULES
                if m.startswith("tinyrpn.kernels"))
+
+
+# -- names that moved between layers stay where users found them ---------------------------
+
+
+def test_moved_names_are_still_importable_from_train():
+    from tinyrpn import history, metrics, rundir, train
+
+    assert train.History is history.History
+    for name in ("EvalResult", "accuracy", "class_indices", "confusion_matrix", "correct_count",
+                 "evaluate"):
+        assert getattr(train, name) is getattr(metrics, name), name
+    for name in ("CHECKPOINT", "CONFIG", "HISTORY", "RESULTS", "peak_memory_mb"):
+        assert getattr(train, name) is getattr(rundir, name), name
+    assert "from_experiment" not in vars(train.Trainer)  # Experiment.trainer builds it now
