@@ -336,3 +336,21 @@ def test_moved_names_are_still_importable_from_train():
     for name in ("CHECKPOINT", "CONFIG", "HISTORY", "RESULTS", "peak_memory_mb"):
         assert getattr(train, name) is getattr(rundir, name), name
     assert "from_experiment" not in vars(train.Trainer)  # Experiment.trainer builds it now
+
+
+def test_cupy_is_imported_lazily():
+    """``import tinyrpn`` must work without CuPy: no file imports it when it is loaded,
+    only inside a function that runs when a GPU (or the stand-in) is asked for."""
+    bad = []
+    for module, path in MODULES.items():
+        todo = list(ast.parse(path.read_text()).body)
+        while todo:  # what runs when the module is loaded: all but function bodies
+            node = todo.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] in ("cupy", "cupyx") for n in names):
+                bad.append(f"{where(module, node.lineno)}: {module} imports cupy when loaded")
+            todo.extend(ast.iter_child_nodes(node))
+    assert not bad, "\n".join(bad)
