@@ -44,7 +44,7 @@ from _timing import compare, format_seconds  # noqa: E402
 
 import tinyrpn  # noqa: E402
 from tinyrpn import nn, optim  # noqa: E402
-from tinyrpn.kernels import optim as kernels_optim  # noqa: E402
+from tinyrpn.optim.lookahead import lookahead_sync  # noqa: E402
 
 # docs/EXPERIMENTS.md §1: W of layers 1-3 (39,696,000 numbers), then a few small vectors.
 SHAPES = [(64, 615_440), (64, 4_160), (10, 4_160), (64,), (64,), (10,)]
@@ -176,7 +176,7 @@ def main() -> None:
 
     def sync() -> None:
         for f, s in zip(fast_w, slow_w):
-            kernels_optim.lookahead_update(f, s, alpha=0.5)
+            lookahead_sync(f, s, alpha=0.5)
 
     contenders = {"tinyrpn": sync}
     if torch is not None:
