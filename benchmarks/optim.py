@@ -13,7 +13,7 @@ the values.
 Rows (median seconds per step; contenders interleaved round by round so that load from
 other processes slows them alike):
 
-- AdamW (lr 2e-3, weight decay 2e-4): tinyrpn's fused kernel, its NumPy twin
+- AdamW (lr 2e-3, weight decay 2e-4): tinyrpn's fused loop, its plain NumPy code
   (``TINYRPN_NUMBA=0``), ``torch.optim.AdamW(foreach=True)`` (the target: ratio <= 1), and
   for information torch's single-tensor loop and its fused CPU kernel.
 - SGD with momentum 0.9: tinyrpn against ``torch.optim.SGD(foreach=True)``.
@@ -66,7 +66,7 @@ def ours(make: Callable[[list[Any]], Any], start, grads) -> Callable[[], None]:
 
 
 def numpy_twin(step: Callable[[], None]) -> Callable[[], None]:
-    """The same step with Numba switched off: the plain NumPy twins run."""
+    """The same step with Numba switched off: the optimizers' plain NumPy code runs."""
     def run() -> None:
         old = os.environ.get("TINYRPN_NUMBA")
         os.environ["TINYRPN_NUMBA"] = "0"
