@@ -110,8 +110,8 @@ def flat(array: Any, dtype: np.dtype) -> np.ndarray:
 @njit(**_INLINE_JIT)
 def _adam_element(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, l2_weight_decay,
                   decay_factor, one_minus_beta1, beta2, one_minus_beta2, step_size,
-                  bias_correction2_sqrt, eps, amsgrad):  # pragma: no cover - compiled
-    if l2_weight_decay != 0:
+                  bias_correction2_sqrt, eps, use_l2, amsgrad):  # pragma: no cover - compiled
+    if use_l2:
         grad = grad + l2_weight_decay * param
     param = param * decay_factor
     exp_avg = exp_avg + one_minus_beta1 * (grad - exp_avg)
@@ -144,13 +144,14 @@ def adam_loop(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, l2_weight_decay,
     ``max_exp_avg_sq`` is an empty placeholder when ``amsgrad`` is False.
     """
     zero = param.dtype.type(0)
+    use_l2 = l2_weight_decay != 0  # tested once, here
     if param.size >= PARALLEL_MIN_SIZE:
         for i in prange(param.size):
             param[i], exp_avg[i], exp_avg_sq[i], new_max = _adam_element(
                 param[i], grad[i], exp_avg[i], exp_avg_sq[i],
                 max_exp_avg_sq[i] if amsgrad else zero, l2_weight_decay, decay_factor,
                 one_minus_beta1, beta2, one_minus_beta2, step_size, bias_correction2_sqrt,
-                eps, amsgrad)
+                eps, use_l2, amsgrad)
             if amsgrad:
                 max_exp_avg_sq[i] = new_max
     else:
@@ -159,7 +160,7 @@ def adam_loop(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, l2_weight_decay,
                 param[i], grad[i], exp_avg[i], exp_avg_sq[i],
                 max_exp_avg_sq[i] if amsgrad else zero, l2_weight_decay, decay_factor,
                 one_minus_beta1, beta2, one_minus_beta2, step_size, bias_correction2_sqrt,
-                eps, amsgrad)
+                eps, use_l2, amsgrad)
             if amsgrad:
                 max_exp_avg_sq[i] = new_max
 
@@ -171,10 +172,11 @@ def adam_loop(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, l2_weight_decay,
 
 @njit(**_INLINE_JIT)
 def _sgd_element(param, grad, momentum_buffer, lr, weight_decay, momentum,
-                 one_minus_dampening, first_step, nesterov):  # pragma: no cover - compiled
-    if weight_decay != 0:
+                 one_minus_dampening, use_weight_decay, use_momentum, first_step,
+                 nesterov):  # pragma: no cover - compiled
+    if use_weight_decay:
         grad = grad + weight_decay * param
-    if momentum != 0:
+    if use_momentum:
         if first_step:
             momentum_buffer = grad
         else:
@@ -201,20 +203,22 @@ def sgd_loop(param, grad, momentum_buffer, lr, weight_decay, momentum, one_minus
     is written, never read.
     """
     zero = param.dtype.type(0)
-    use_buffer = momentum != 0
+    use_weight_decay, use_momentum = weight_decay != 0, momentum != 0  # tested once, here
     if param.size >= PARALLEL_MIN_SIZE:
         for i in prange(param.size):
             param[i], new_buffer = _sgd_element(
-                param[i], grad[i], momentum_buffer[i] if use_buffer else zero, lr,
-                weight_decay, momentum, one_minus_dampening, first_step, nesterov)
-            if use_buffer:
+                param[i], grad[i], momentum_buffer[i] if use_momentum else zero, lr,
+                weight_decay, momentum, one_minus_dampening, use_weight_decay, use_momentum,
+                first_step, nesterov)
+            if use_momentum:
                 momentum_buffer[i] = new_buffer
     else:
         for i in range(param.size):
             param[i], new_buffer = _sgd_element(
-                param[i], grad[i], momentum_buffer[i] if use_buffer else zero, lr,
-                weight_decay, momentum, one_minus_dampening, first_step, nesterov)
-            if use_buffer:
+                param[i], grad[i], momentum_buffer[i] if use_momentum else zero, lr,
+                weight_decay, momentum, one_minus_dampening, use_weight_decay, use_momentum,
+                first_step, nesterov)
+            if use_momentum:
                 momentum_buffer[i] = new_buffer
 
 
@@ -279,15 +283,16 @@ def madgrad_loop(param, grad, grad_sum_sq, s, x0, lamb, eps, weight_decay, ck,
     """
     # A separate loop for momentum 0 rather than a flag: the compiler did not hoist that
     # test out of the loop, and the update ran at half speed.
+    use_weight_decay = weight_decay != 0  # tested once, here
     if param.size >= PARALLEL_MIN_SIZE:
         for i in prange(param.size):
-            g = grad[i] + weight_decay * param[i] if weight_decay != 0 else grad[i]
+            g = grad[i] + weight_decay * param[i] if use_weight_decay else grad[i]
             z, grad_sum_sq[i], s[i] = _madgrad_element(g, grad_sum_sq[i], s[i], x0[i], lamb,
                                                        eps)
             param[i] = param[i] * one_minus_ck + ck * z
     else:
         for i in range(param.size):
-            g = grad[i] + weight_decay * param[i] if weight_decay != 0 else grad[i]
+            g = grad[i] + weight_decay * param[i] if use_weight_decay else grad[i]
             z, grad_sum_sq[i], s[i] = _madgrad_element(g, grad_sum_sq[i], s[i], x0[i], lamb,
                                                        eps)
             param[i] = param[i] * one_minus_ck + ck * z
@@ -299,15 +304,16 @@ def madgrad_loop_without_momentum(param, grad, grad_sum_sq, s, lamb, eps,
     """One MADGRAD step with momentum 0 over flat arrays, in place: ``madgrad_loop``'s
     arithmetic with param = z, where x0 (not stored) is first recovered from the state
     before it changes, x0 = param + s / (cbrt(grad_sum_sq) + eps)."""
+    use_weight_decay = weight_decay != 0  # tested once, here
     if param.size >= PARALLEL_MIN_SIZE:
         for i in prange(param.size):
-            g = grad[i] + weight_decay * param[i] if weight_decay != 0 else grad[i]
+            g = grad[i] + weight_decay * param[i] if use_weight_decay else grad[i]
             x0 = param[i] + s[i] / (type(g)(_cbrt(grad_sum_sq[i])) + eps)
             param[i], grad_sum_sq[i], s[i] = _madgrad_element(g, grad_sum_sq[i], s[i], x0,
                                                               lamb, eps)
     else:
         for i in range(param.size):
-            g = grad[i] + weight_decay * param[i] if weight_decay != 0 else grad[i]
+            g = grad[i] + weight_decay * param[i] if use_weight_decay else grad[i]
             x0 = param[i] + s[i] / (type(g)(_cbrt(grad_sum_sq[i])) + eps)
             param[i], grad_sum_sq[i], s[i] = _madgrad_element(g, grad_sum_sq[i], s[i], x0,
                                                               lamb, eps)
