@@ -13,7 +13,7 @@ the values.
 Rows (median seconds per step; contenders interleaved round by round so that load from
 other processes slows them alike):
 
-- AdamW (lr 2e-3, weight decay 2e-4): tinyrpn's fused kernel, its NumPy twin
+- AdamW (lr 2e-3, weight decay 2e-4): tinyrpn's fused loop, its plain NumPy code
   (``TINYRPN_NUMBA=0``), ``torch.optim.AdamW(foreach=True)`` (the target: ratio <= 1), and
   for information torch's single-tensor loop and its fused CPU kernel.
 - SGD with momentum 0.9: tinyrpn against ``torch.optim.SGD(foreach=True)``.
@@ -44,7 +44,7 @@ from _timing import compare, format_seconds  # noqa: E402
 
 import tinyrpn  # noqa: E402
 from tinyrpn import nn, optim  # noqa: E402
-from tinyrpn.kernels import optim as kernels_optim  # noqa: E402
+from tinyrpn.optim.lookahead import lookahead_sync  # noqa: E402
 
 # docs/EXPERIMENTS.md §1: W of layers 1-3 (39,696,000 numbers), then a few small vectors.
 SHAPES = [(64, 615_440), (64, 4_160), (10, 4_160), (64,), (64,), (10,)]
@@ -66,7 +66,7 @@ def ours(make: Callable[[list[Any]], Any], start, grads) -> Callable[[], None]:
 
 
 def numpy_twin(step: Callable[[], None]) -> Callable[[], None]:
-    """The same step with Numba switched off: the plain NumPy twins run."""
+    """The same step with Numba switched off: the optimizers' plain NumPy code runs."""
     def run() -> None:
         old = os.environ.get("TINYRPN_NUMBA")
         os.environ["TINYRPN_NUMBA"] = "0"
@@ -176,7 +176,7 @@ def main() -> None:
 
     def sync() -> None:
         for f, s in zip(fast_w, slow_w):
-            kernels_optim.lookahead_update(f, s, alpha=0.5)
+            lookahead_sync(f, s, alpha=0.5)
 
     contenders = {"tinyrpn": sync}
     if torch is not None:

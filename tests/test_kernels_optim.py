@@ -1,10 +1,13 @@
-"""Tests for tinyrpn.kernels.optim: the fused optimizer updates.
+"""Tests for the optimizers' step functions: the plain array code in each optimizer's file
+(tinyrpn/optim/adam.py, ...) and its fast path, the fused loop of tinyrpn.kernels.optim.
 
-1. Each Numba kernel agrees with its xp twin, in float32 and float64, on the serial path
-   (small parameters) and the parallel one (at least PARALLEL_MIN_SIZE elements), for
-   every variant (weight decay, AMSGrad, momentum, Nesterov, ...).
-2. The twins agree with a direct transcription of each formula, written here in float64.
-3. The plumbing: TINYRPN_NUMBA=0, strided parameters and float16 go to the twin; a
+1. Each fast path (``_fused_adam_step``, ...) agrees with the plain code
+   (``_plain_adam_step``, ...) over several steps, in float32 and float64, on the loop's
+   serial path (small parameters) and its parallel one (at least PARALLEL_MIN_SIZE
+   elements), for every variant (weight decay, AMSGrad, momentum, Nesterov, ...). On
+   'cuda' the public step function is given device arrays and must take the plain code.
+2. The plain code agrees with a direct transcription of each formula, in float64.
+3. The plumbing: TINYRPN_NUMBA=0, strided parameters and float16 go to the plain code; a
    gradient of another dtype is converted; wrong shapes fail with a message.
 """
 
@@ -16,13 +19,14 @@ from devices import host, on
 
 from tinyrpn import kernels
 from tinyrpn.kernels import optim as K
+from tinyrpn.optim import adam, lookahead, madgrad, sgd
 
 DTYPES = [np.float32, np.float64]
 SIZES = [7, K.PARALLEL_MIN_SIZE + 5]  # the serial loop, then the parallel one
 
 
 def tol(dtype) -> dict:
-    # A few float32 ulps: the kernel may fuse a multiply-add where the twin rounds twice.
+    # A few float32 ulps: the loop may fuse a multiply-add where the plain code rounds twice.
     return {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-13}
 
 
@@ -38,14 +42,20 @@ def run_steps(fn, state, grads, per_step):
     return s
 
 
-def run_twin(device, kernel, twin, state, grads, per_step):
-    """The xp twin's result (as NumPy arrays). On the cpu the twin is called directly; on
-    'cuda' the public kernel is given device arrays and must hand them to the twin."""
+def run_plain(device, step, plain, state, grads, per_step):
+    """The plain code's result (as NumPy arrays). On the cpu it is called directly; on
+    'cuda' the public step function is given device arrays and must hand them to it."""
     if device == "cpu":
-        return run_steps(twin, state, grads, per_step)
-    moved = run_steps(kernel, [None if x is None else on(device, x) for x in state],
+        return run_steps(plain, state, grads, per_step)
+    moved = run_steps(step, [None if x is None else on(device, x) for x in state],
                       [on(device, g) for g in grads], per_step)
     return [None if x is None else host(x) for x in moved]
+
+
+def run_fused(fused, state, grads, per_step):
+    """The fast path's result; the arrays must be ones it takes, else this test is void."""
+    assert K.fusable(*[x for x in state if x is not None])
+    return run_steps(fused, state, grads, per_step)
 
 
 def assert_all_close(a, b, dtype):
@@ -62,7 +72,7 @@ def assert_all_close(a, b, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("variant", ["plain", "l2", "decoupled", "amsgrad", "amsgrad+l2"])
-def test_adam_kernel_matches_twin(dtype, n, variant, device):
+def test_adam_fused_matches_plain(dtype, n, variant, device):
     rng = np.random.default_rng(1)
     p = rng.standard_normal(n).astype(dtype)
     grads = arrays(rng, n, dtype, count=3)
@@ -72,23 +82,23 @@ def test_adam_kernel_matches_twin(dtype, n, variant, device):
     options = dict(lr=1e-2, beta1=0.9, beta2=0.99, eps=1e-8,
                    weight_decay=0.0 if variant in ("plain", "amsgrad") else 0.1,
                    decoupled_weight_decay=variant == "decoupled")
-    a = run_steps(K.adam_update, state, grads, lambda t: dict(step=t, **options))
-    b = run_twin(device, K.adam_update, K.adam_update_xp, state, grads,
-                 lambda t: dict(step=t, **options))
+    a = run_fused(adam._fused_adam_step, state, grads, lambda t: dict(step=t, **options))
+    b = run_plain(device, adam.adam_step, adam._plain_adam_step, state, grads,
+                  lambda t: dict(step=t, **options))
     assert_all_close(a, b, dtype)
     assert not np.allclose(a[0], p)  # the parameter did move
 
 
-def test_adam_twin_matches_formula():
-    """Two steps of the twin against the textbook formula in float64."""
+def test_adam_plain_matches_formula():
+    """Two steps of the plain code against the textbook formula in float64."""
     rng = np.random.default_rng(2)
     p0 = rng.standard_normal(5)
     g1, g2 = rng.standard_normal(5), rng.standard_normal(5)
     lr, b1, b2, eps, wd = 0.1, 0.8, 0.9, 1e-8, 0.05
     p, m, v = p0.copy(), np.zeros(5), np.zeros(5)
     for t, g in ((1, g1), (2, g2)):
-        K.adam_update_xp(p, g, m, v, step=t, lr=lr, beta1=b1, beta2=b2, eps=eps,
-                         weight_decay=wd, decoupled_weight_decay=True)
+        adam._plain_adam_step(p, g, m, v, None, step=t, lr=lr, beta1=b1, beta2=b2, eps=eps,
+                              weight_decay=wd, decoupled_weight_decay=True)
     # by hand: AdamW
     q, mm, vv = p0.copy(), 0.0, 0.0
     for t, g in ((1, g1), (2, g2)):
@@ -109,7 +119,7 @@ def test_adam_twin_matches_formula():
     [(0.0, 0.0, 0.0, False), (0.0, 0.0, 0.1, False), (0.9, 0.0, 0.0, False),
      (0.9, 0.3, 0.01, False), (0.9, 0.0, 0.01, True)],
 )
-def test_sgd_kernel_matches_twin(dtype, n, momentum, dampening, weight_decay, nesterov,
+def test_sgd_fused_matches_plain(dtype, n, momentum, dampening, weight_decay, nesterov,
                                  device):
     rng = np.random.default_rng(3)
     p = rng.standard_normal(n).astype(dtype)
@@ -121,19 +131,19 @@ def test_sgd_kernel_matches_twin(dtype, n, momentum, dampening, weight_decay, ne
         return dict(lr=0.1, momentum=momentum, dampening=dampening,
                     weight_decay=weight_decay, nesterov=nesterov, first_step=t == 1)
 
-    a = run_steps(K.sgd_update, state, grads, per_step)
-    b = run_twin(device, K.sgd_update, K.sgd_update_xp, state, grads, per_step)
+    a = run_fused(sgd._fused_sgd_step, state, grads, per_step)
+    b = run_plain(device, sgd.sgd_step, sgd._plain_sgd_step, state, grads, per_step)
     assert_all_close(a, b, dtype)
     assert np.isfinite(a[0]).all()
 
 
-def test_sgd_twin_matches_formula():
+def test_sgd_plain_matches_formula():
     p0, g1, g2 = np.array([1.0, -2.0]), np.array([0.5, 0.25]), np.array([-1.0, 2.0])
     p, b = p0.copy(), np.empty(2)
-    K.sgd_update_xp(p, g1, b, lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.0,
-                    nesterov=False, first_step=True)
-    K.sgd_update_xp(p, g2, b, lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.0,
-                    nesterov=False, first_step=False)
+    sgd._plain_sgd_step(p, g1, b, lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.0,
+                        nesterov=False, first_step=True)
+    sgd._plain_sgd_step(p, g2, b, lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.0,
+                        nesterov=False, first_step=False)
     b1 = g1                             # first step: buffer = gradient (no dampening)
     b2 = 0.9 * b1 + 0.5 * g2            # then momentum * b + (1 - dampening) * g
     np.testing.assert_allclose(b, b2)
@@ -164,7 +174,7 @@ def madgrad_reference(p0, grads, lr, momentum, weight_decay, eps):
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("momentum,weight_decay", [(0.9, 0.0), (0.9, 0.01), (0.0, 0.0),
                                                     (0.0, 0.01)])
-def test_madgrad_kernel_matches_twin_and_formula(dtype, n, momentum, weight_decay, device):
+def test_madgrad_fused_matches_plain_and_formula(dtype, n, momentum, weight_decay, device):
     rng = np.random.default_rng(4)
     p = rng.standard_normal(n).astype(dtype)
     grads = arrays(rng, n, dtype, count=4)
@@ -174,8 +184,9 @@ def test_madgrad_kernel_matches_twin_and_formula(dtype, n, momentum, weight_deca
     def per_step(t):
         return dict(k=t - 1, lr=1e-2, momentum=momentum, weight_decay=weight_decay, eps=1e-6)
 
-    a = run_steps(K.madgrad_update, state, grads, per_step)
-    b = run_twin(device, K.madgrad_update, K.madgrad_update_xp, state, grads, per_step)
+    a = run_fused(madgrad._fused_madgrad_step, state, grads, per_step)
+    b = run_plain(device, madgrad.madgrad_step, madgrad._plain_madgrad_step, state, grads,
+                  per_step)
     assert_all_close(a, b, dtype)
     expected = madgrad_reference(p, grads, 1e-2, momentum, weight_decay, 1e-6)
     # float32 drifts a little more: the cube root amplifies rounding in nu
@@ -189,26 +200,26 @@ def test_madgrad_zero_gradient_entries_stay_put():
         p = np.linspace(-1, 1, n).astype(np.float32)
         nu, s = np.zeros(n, np.float32), np.zeros(n, np.float32)
         g = np.zeros(n, np.float32)
-        K.madgrad_update(p, g, nu, s, None, k=0, lr=0.1, momentum=0.0, weight_decay=0.0,
-                         eps=1e-6)
+        madgrad.madgrad_step(p, g, nu, s, None, k=0, lr=0.1, momentum=0.0,
+                             weight_decay=0.0, eps=1e-6)
         np.testing.assert_array_equal(p, np.linspace(-1, 1, n).astype(np.float32))
 
 
-def test_cube_root_kernel():
+def test_cube_root_loop():
     rng = np.random.default_rng(5)
     x32 = (rng.random(20_000) * 10.0 ** rng.uniform(-44, 38, 20_000)).astype(np.float32)
     x32[:3] = [0.0, 1e-45, np.finfo(np.float32).max]  # zero, the smallest denormal, the max
     out = np.empty_like(x32)
-    K.cbrt_kernel(x32, out)
+    K.cbrt_loop(x32, out)
     # float32: the correctly rounded cube root (computed in float64, then rounded)
     np.testing.assert_array_equal(out, np.cbrt(x32.astype(np.float64)).astype(np.float32))
     x64 = rng.random(20_000) * 10.0 ** rng.uniform(-199, 199, 20_000)  # the documented range
     out64 = np.empty_like(x64)
-    K.cbrt_kernel(x64, out64)
+    K.cbrt_loop(x64, out64)
     np.testing.assert_allclose(out64, np.cbrt(x64), rtol=1e-15, atol=0)  # a few ulps
     special = np.array([np.nan, -1.0, -0.0, 0.0], np.float64)
     out_s = np.empty_like(special)
-    K.cbrt_kernel(special, out_s)
+    K.cbrt_loop(special, out_s)
     assert np.isnan(out_s[0]) and np.isnan(out_s[1])  # NaN in, NaN out; negative: NaN
     assert out_s[2] == 0 and out_s[3] == 0
 
@@ -218,18 +229,19 @@ def test_cube_root_kernel():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", SIZES)
-def test_lookahead_kernel_matches_twin_and_formula(dtype, n, device):
+def test_lookahead_fused_matches_plain_and_formula(dtype, n, device):
     rng = np.random.default_rng(6)
     fast, slow = arrays(rng, n, dtype, count=2)
     expected = slow.astype(np.float64) + 0.3 * (fast.astype(np.float64) - slow)
     a = [fast.copy(), slow.copy()]
-    K.lookahead_update(*a, alpha=0.3)
+    assert K.fusable(*a)
+    lookahead._fused_lookahead_sync(*a, alpha=0.3)
     b = [fast.copy(), slow.copy()]
     if device == "cpu":
-        K.lookahead_update_xp(*b, alpha=0.3)
+        lookahead._plain_lookahead_sync(*b, alpha=0.3)
     else:
         moved = on(device, *b)
-        K.lookahead_update(*moved, alpha=0.3)  # device arrays: the twin
+        lookahead.lookahead_sync(*moved, alpha=0.3)  # device arrays: the plain code
         b = host(moved)
     assert_all_close(a, b, dtype)
     np.testing.assert_allclose(a[1], expected, **tol(dtype))
@@ -239,74 +251,78 @@ def test_lookahead_kernel_matches_twin_and_formula(dtype, n, device):
 # ------------------------------------------------------------------------------- plumbing
 
 
-def test_numba_switched_off_uses_the_twin(monkeypatch):
+def test_numba_switched_off_uses_the_plain_code(monkeypatch):
     calls = []
-    real = K.adam_update_xp
-    monkeypatch.setattr(K, "adam_update_xp", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = adam._plain_adam_step
+    monkeypatch.setattr(adam, "_plain_adam_step",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
     p, g = np.ones(4, np.float32), np.ones(4, np.float32)
     m, v = np.zeros(4, np.float32), np.zeros(4, np.float32)
     options = dict(step=1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0)
-    K.adam_update(p, g, m, v, **options)
+    adam.adam_step(p, g, m, v, **options)
     assert calls == []
     monkeypatch.setenv("TINYRPN_NUMBA", "0")
-    K.adam_update(p, g, m, v, **{**options, "step": 2})
+    adam.adam_step(p, g, m, v, **{**options, "step": 2})
     assert calls == [1]
 
 
 @pytest.mark.parametrize("kind", ["strided", "float16"])
-def test_layouts_the_loop_does_not_take_go_to_the_twin(kind):
+def test_layouts_the_loop_does_not_take_go_to_the_plain_code(kind):
     rng = np.random.default_rng(7)
     base = rng.standard_normal((6, 8))
     if kind == "strided":
-        p_kernel, p_twin = base.T.copy().T, base.T.copy().T  # Fortran order: not C-contiguous
-        assert not p_kernel.flags.c_contiguous
+        p_step, p_plain = base.T.copy().T, base.T.copy().T  # Fortran order: not C-contiguous
+        assert not p_step.flags.c_contiguous
     else:
-        p_kernel, p_twin = base.astype(np.float16), base.astype(np.float16)
-    g = rng.standard_normal((6, 8)).astype(p_kernel.dtype)
-    buf1, buf2 = np.zeros_like(p_kernel), np.zeros_like(p_twin)
-    K.sgd_update(p_kernel, g, buf1, lr=0.1, momentum=0.9, first_step=True)
-    K.sgd_update_xp(p_twin, g, buf2, lr=0.1, momentum=0.9, first_step=True)
-    np.testing.assert_array_equal(p_kernel, p_twin)
-    assert not np.array_equal(p_kernel, base.astype(p_kernel.dtype))
+        p_step, p_plain = base.astype(np.float16), base.astype(np.float16)
+    g = rng.standard_normal((6, 8)).astype(p_step.dtype)
+    buf1, buf2 = np.zeros_like(p_step), np.zeros_like(p_plain)
+    assert not K.fusable(p_step, buf1)
+    sgd.sgd_step(p_step, g, buf1, lr=0.1, momentum=0.9, first_step=True)
+    sgd._plain_sgd_step(p_plain, g, buf2, lr=0.1, momentum=0.9, dampening=0.0,
+                        weight_decay=0.0, nesterov=False, first_step=True)
+    np.testing.assert_array_equal(p_step, p_plain)
+    assert not np.array_equal(p_step, base.astype(p_step.dtype))
 
 
 def test_gradient_of_another_dtype_is_converted():
     p32 = np.ones(5, np.float32)
     g64 = np.full(5, 0.5, np.float64)
-    K.sgd_update(p32, g64, None, lr=0.1)
+    sgd.sgd_step(p32, g64, None, lr=0.1)
     assert p32.dtype == np.float32
     np.testing.assert_allclose(p32, 0.95)
 
 
 def test_shape_mismatch_is_reported():
     p = np.zeros((2, 3), np.float32)
-    with pytest.raises(ValueError, match=r"adam_update: exp_avg has shape \(3, 2\).*\(2, 3\)"):
-        K.adam_update(p, np.zeros((2, 3), np.float32), np.zeros((3, 2), np.float32),
+    with pytest.raises(ValueError, match=r"adam_step: exp_avg has shape \(3, 2\).*\(2, 3\)"):
+        adam.adam_step(p, np.zeros((2, 3), np.float32), np.zeros((3, 2), np.float32),
                       np.zeros((2, 3), np.float32), step=1, lr=0.1, beta1=0.9, beta2=0.9,
                       eps=1e-8, weight_decay=0.0)
     with pytest.raises(ValueError, match="momentum != 0 needs a momentum_buffer"):
-        K.sgd_update(p, p.copy(), None, lr=0.1, momentum=0.9)
+        sgd.sgd_step(p, p.copy(), None, lr=0.1, momentum=0.9)
     with pytest.raises(ValueError, match="momentum != 0 needs the x0 array"):
-        K.madgrad_update(p, p.copy(), p.copy(), p.copy(), None, k=0, lr=0.1, momentum=0.9,
-                         weight_decay=0.0, eps=1e-6)
+        madgrad.madgrad_step(p, p.copy(), p.copy(), p.copy(), None, k=0, lr=0.1,
+                             momentum=0.9, weight_decay=0.0, eps=1e-6)
 
 
 def test_exported_from_the_kernels_package():
-    for name in ("adam_update", "sgd_update", "madgrad_update", "lookahead_update"):
+    for name in ("adam_loop", "sgd_loop", "madgrad_loop", "madgrad_loop_without_momentum",
+                 "lookahead_loop"):
         assert getattr(kernels, name) is getattr(K, name)
 
 
 @pytest.mark.device
-def test_device_arrays_take_the_twin_and_agree(cuda):
+def test_device_arrays_take_the_plain_code_and_agree(cuda):
     rng = np.random.default_rng(8)
     p, g, x0 = arrays(rng, 1000, np.float32, count=3)
     cases = [
-        (K.adam_update, lambda: [p, np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)],
+        (adam.adam_step, lambda: [p, np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)],
          dict(step=1, lr=0.01, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.1,
               decoupled_weight_decay=True)),
-        (K.sgd_update, lambda: [p, np.zeros_like(p)],
+        (sgd.sgd_step, lambda: [p, np.zeros_like(p)],
          dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01, first_step=True)),
-        (K.madgrad_update, lambda: [p, np.zeros_like(p), np.zeros_like(p), x0],
+        (madgrad.madgrad_step, lambda: [p, np.zeros_like(p), np.zeros_like(p), x0],
          dict(k=0, lr=0.01, momentum=0.9, weight_decay=0.0, eps=1e-6)),
     ]
     for fn, state, options in cases:
@@ -317,5 +333,5 @@ def test_device_arrays_take_the_twin_and_agree(cuda):
         for a, b in zip(on_host, on_device):
             np.testing.assert_allclose(host(b), a, rtol=1e-5, atol=1e-6)
     fast, slow = on(cuda, p, x0)
-    K.lookahead_update(fast, slow, alpha=0.5)
+    lookahead.lookahead_sync(fast, slow, alpha=0.5)
     np.testing.assert_allclose(host(fast), x0 + 0.5 * (p - x0), rtol=1e-6)

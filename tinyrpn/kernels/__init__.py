@@ -51,10 +51,19 @@ from .hadamard import fwht  # noqa: E402
 
 __all__ += ["fwht"]
 
-# Fused optimizer updates, one pass over memory per parameter (used by tinyrpn.optim).
-from .optim import adam_update, lookahead_update, madgrad_update, sgd_update  # noqa: E402
+# Fused optimizer loops, one pass over memory per parameter. Unlike the functions above they
+# are not dispatchers: each optimizer's file in tinyrpn.optim holds its update in plain
+# array code and calls its loop as the fast path where ``optim.fusable`` allows.
+from .optim import (  # noqa: E402
+    adam_loop,
+    lookahead_loop,
+    madgrad_loop,
+    madgrad_loop_without_momentum,
+    sgd_loop,
+)
 
-__all__ += ["adam_update", "sgd_update", "madgrad_update", "lookahead_update"]
+__all__ += ["adam_loop", "sgd_loop", "madgrad_loop", "madgrad_loop_without_momentum",
+            "lookahead_loop"]
 
 
 def set_num_threads(n: int) -> None:

@@ -1,38 +1,37 @@
-"""Fused optimizer updates: one pass over memory per parameter, in place.
+"""Fused optimizer loops: one pass over memory per parameter, in place.
 
-An optimizer step written as NumPy expressions (``m = b1*m + (1-b1)*g``, ``v = ...``,
-``p -= lr * m / (sqrt(v) + eps)``) makes a temporary array for every operator and reads
-and writes each array many times. For the 39.7-million-float layer of the reference RPN
-that is gigabytes of memory traffic per step. The kernels here read each element of the
+An optimizer step written as array expressions (``exp_avg = beta1 * exp_avg + ...``,
+``param -= step_size * exp_avg / denom``) makes a temporary array for every operator and
+reads and writes each array many times. For the 39.7-million-float layer of the reference
+RPN that is gigabytes of memory traffic per step. The loops here read each element of the
 parameter, its gradient and its state once, do all the arithmetic in registers, and write
-the results back: one pass, parallel over elements.
+the results back: one pass, parallel over elements for large parameters.
 
-Each kernel has an ``xp`` twin (``adam_update_xp``, ...) that does the same arithmetic with
-array-module operations. It runs when Numba is switched off (``TINYRPN_NUMBA=0``), for CuPy
-arrays, and for layouts the compiled loop does not take (a strided parameter, float16);
-tests check that both agree.
+Each loop fuses an update that its optimizer's own file writes out as the formula in plain
+array code (``tinyrpn/optim/adam.py``, ``sgd.py``, ``madgrad.py``, ``lookahead.py``): that
+plain code is the definition, and the fast path there (``_fused_adam_step``, ...) calls the
+loop when :func:`fusable` says it can take the arrays. Tests check that both agree.
 
-All functions update ``param`` and the state arrays **in place** and return None; the
-gradient is only read. The arithmetic follows ``torch.optim``'s single-tensor code (and
-facebookresearch/madgrad for MADGRAD) step for step: same order of operations, scalars
-precomputed in double precision and rounded to the parameter's dtype, so results agree
-with PyTorch to a few float32 ulps.
+Calling convention: the arrays are flat, C-contiguous and of one float dtype
+(:func:`flat` makes them so; an unused state array is an empty placeholder), and every
+scalar is already rounded to that dtype, as PyTorch rounds its Python-float scalars to the
+tensor's dtype. The parameter and the state arrays are updated in place; the gradient is
+only read.
 
-    adam_update      Adam / AdamW (L2 or decoupled weight decay, optional AMSGrad)
-    sgd_update       SGD with optional momentum, dampening, Nesterov, L2 weight decay
-    madgrad_update   MADGRAD (Defazio & Jelassi 2021), dual averaging with a cube root
-    lookahead_update Lookahead's slow-weight interpolation and reset of the fast weights
+    adam_loop                       Adam / AdamW (L2 or decoupled weight decay, AMSGrad)
+    sgd_loop                        SGD with momentum, dampening, Nesterov, L2 weight decay
+    madgrad_loop                    MADGRAD with momentum (dual averaging, a cube root)
+    madgrad_loop_without_momentum   MADGRAD with momentum 0 (x0 is not stored)
+    lookahead_loop                  Lookahead's pull of the slow weights, reset of the fast
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from numba import njit, prange
 
-from ..backend import get_array_module
 from ._common import FASTMATH, FLOAT_DTYPES, PARALLEL_JIT, use_numba
 
 # Below this many elements a parameter is updated by a serial loop inside the same kernel:
@@ -41,7 +40,7 @@ PARALLEL_MIN_SIZE = 1 << 16
 
 # ``error_model="numpy"``: a division by zero gives inf/NaN as in NumPy instead of raising
 # (the Python model also puts a check before every division, which stops vectorisation).
-_OPTIM_JIT = {**PARALLEL_JIT, "fastmath": FASTMATH, "error_model": "numpy"}
+_LOOP_JIT = {**PARALLEL_JIT, "fastmath": FASTMATH, "error_model": "numpy"}
 _INLINE_JIT = {"inline": "always", "fastmath": FASTMATH, "error_model": "numpy", "cache": True}
 
 # Stand-in for a state array a variant does not use (AMSGrad's max, SGD's momentum buffer):
@@ -50,27 +49,18 @@ _EMPTY = {np.dtype(t): np.empty(0, t) for t in (np.float32, np.float64)}
 
 
 # --------------------------------------------------------------------------------------
-# argument checks and dispatch
+# when the loops apply, and their arguments
 # --------------------------------------------------------------------------------------
 
 
-def _check_shapes(kernel: str, param: Any, **arrays: Any) -> None:
-    """Every array must have the parameter's shape; say which one does not."""
-    for name, array in arrays.items():
-        if array is not None and tuple(array.shape) != tuple(param.shape):
-            raise ValueError(
-                f"{kernel}: {name} has shape {tuple(array.shape)} but the parameter has shape "
-                f"{tuple(param.shape)}; they must match"
-            )
-
-
-def _fusable(param: Any, *states: Any) -> bool:
-    """True when the compiled loop can update these arrays in place.
+def fusable(param: Any, *states: Any) -> bool:
+    """True when the compiled loops can update ``param`` and its ``states`` in place.
 
     That needs NumPy arrays with Numba on, a float32/float64 parameter that is C-contiguous
-    and writeable (the loop walks its memory as one flat vector), and state arrays of the
-    same dtype and layout (the optimizers allocate them that way). Anything else goes to
-    the ``xp`` twin, which handles every layout and dtype.
+    and writeable (a loop walks its memory as one flat vector), and state arrays of the
+    same dtype and layout (the optimizers allocate them that way; None stands for an unused
+    one). Anything else (CuPy arrays, ``TINYRPN_NUMBA=0``, a strided parameter, float16)
+    takes the optimizer's plain array code, which handles every layout and dtype.
     """
     if not use_numba(param) or param.dtype not in FLOAT_DTYPES:
         return False
@@ -86,18 +76,154 @@ def _fusable(param: Any, *states: Any) -> bool:
     return True
 
 
-def _flat_grad(grad: Any, dtype: np.dtype) -> np.ndarray:
-    """The gradient as a flat C-contiguous array of the parameter's dtype (copied if needed)."""
-    return np.ascontiguousarray(grad, dtype=dtype).reshape(-1)
+def flat(array: Any, dtype: np.dtype) -> np.ndarray:
+    """``array`` as a flat C-contiguous array of ``dtype``, for a loop's argument.
 
-
-def _flat(array: np.ndarray | None, dtype: np.dtype) -> np.ndarray:
-    """A flat view of a state array, or an empty placeholder for an unused one."""
-    return _EMPTY[dtype] if array is None else array.reshape(-1)
+    A view when the array already is one (a parameter or state array that passed
+    :func:`fusable`, so the loop writes into it); a converted copy otherwise (a gradient
+    of another dtype or layout, which is only read); an empty placeholder for None.
+    """
+    if array is None:
+        return _EMPTY[dtype]
+    if array.dtype != dtype:
+        array = array.astype(dtype)
+    # ravel() is a view of a C-contiguous array, else a C-ordered copy; it is also the
+    # cheapest of the ways to say so (this runs for every parameter at every step).
+    return np.asarray(array).ravel()
 
 
 # --------------------------------------------------------------------------------------
-# cube root (MADGRAD)
+# The loops below share one shape: an inline function does one element's arithmetic on
+# scalars and returns the new values; the loop runs it over the flat arrays, in parallel
+# (``prange``) for large parameters and serially for small ones, where waking the worker
+# threads costs more than the loop. Flags like ``amsgrad`` are the same for every element
+# and cost nothing measurable in these memory-bound loops; MADGRAD's momentum did (it
+# changes the arithmetic too much for the compiler to split the loop), so MADGRAD has two
+# loops instead.
+# --------------------------------------------------------------------------------------
+
+# --------------------------------------------------------------------------------------
+# Adam / AdamW
+# --------------------------------------------------------------------------------------
+
+
+@njit(**_INLINE_JIT)
+def _adam_element(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, l2_weight_decay,
+                  decay_factor, one_minus_beta1, beta2, one_minus_beta2, step_size,
+                  bias_correction2_sqrt, eps, use_l2, amsgrad):  # pragma: no cover - compiled
+    if use_l2:
+        grad = grad + l2_weight_decay * param
+    param = param * decay_factor
+    exp_avg = exp_avg + one_minus_beta1 * (grad - exp_avg)
+    exp_avg_sq = exp_avg_sq * beta2 + one_minus_beta2 * grad * grad
+    second_moment = exp_avg_sq
+    if amsgrad:
+        max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)
+        second_moment = max_exp_avg_sq
+    param = param - step_size * (exp_avg / (np.sqrt(second_moment) / bias_correction2_sqrt
+                                            + eps))
+    return param, exp_avg, exp_avg_sq, max_exp_avg_sq
+
+
+@njit(**_LOOP_JIT)
+def adam_loop(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, l2_weight_decay,
+              decay_factor, one_minus_beta1, beta2, one_minus_beta2, step_size,
+              bias_correction2_sqrt, eps, amsgrad):  # pragma: no cover - compiled
+    """One Adam step over flat arrays, in place (``tinyrpn.optim.adam``'s fast path).
+
+    For every element, with the scalars computed by the caller::
+
+        grad           = grad + l2_weight_decay * param        (Adam's L2 penalty, or 0)
+        param          = param * decay_factor                  (AdamW: 1 - lr * weight_decay)
+        exp_avg        = exp_avg + one_minus_beta1 * (grad - exp_avg)
+        exp_avg_sq     = beta2 * exp_avg_sq + one_minus_beta2 * grad^2
+        max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)       (amsgrad; used below instead)
+        param          = param - step_size * exp_avg
+                                 / (sqrt(exp_avg_sq) / bias_correction2_sqrt + eps)
+
+    ``max_exp_avg_sq`` is an empty placeholder when ``amsgrad`` is False.
+    """
+    zero = param.dtype.type(0)
+    use_l2 = l2_weight_decay != 0  # tested once, here
+    if param.size >= PARALLEL_MIN_SIZE:
+        for i in prange(param.size):
+            param[i], exp_avg[i], exp_avg_sq[i], new_max = _adam_element(
+                param[i], grad[i], exp_avg[i], exp_avg_sq[i],
+                max_exp_avg_sq[i] if amsgrad else zero, l2_weight_decay, decay_factor,
+                one_minus_beta1, beta2, one_minus_beta2, step_size, bias_correction2_sqrt,
+                eps, use_l2, amsgrad)
+            if amsgrad:
+                max_exp_avg_sq[i] = new_max
+    else:
+        for i in range(param.size):
+            param[i], exp_avg[i], exp_avg_sq[i], new_max = _adam_element(
+                param[i], grad[i], exp_avg[i], exp_avg_sq[i],
+                max_exp_avg_sq[i] if amsgrad else zero, l2_weight_decay, decay_factor,
+                one_minus_beta1, beta2, one_minus_beta2, step_size, bias_correction2_sqrt,
+                eps, use_l2, amsgrad)
+            if amsgrad:
+                max_exp_avg_sq[i] = new_max
+
+
+# --------------------------------------------------------------------------------------
+# SGD
+# --------------------------------------------------------------------------------------
+
+
+@njit(**_INLINE_JIT)
+def _sgd_element(param, grad, momentum_buffer, lr, weight_decay, momentum,
+                 one_minus_dampening, use_weight_decay, use_momentum, first_step,
+                 nesterov):  # pragma: no cover - compiled
+    if use_weight_decay:
+        grad = grad + weight_decay * param
+    if use_momentum:
+        if first_step:
+            momentum_buffer = grad
+        else:
+            momentum_buffer = momentum_buffer * momentum + one_minus_dampening * grad
+        grad = grad + momentum * momentum_buffer if nesterov else momentum_buffer
+    # param + (-lr) * grad, as torch's add_(grad, alpha=-lr): with fastmath the compiler
+    # rounds ``param - lr * grad`` differently in the vectorised loop (1 ulp, measured).
+    return param + (-lr) * grad, momentum_buffer
+
+
+@njit(**_LOOP_JIT)
+def sgd_loop(param, grad, momentum_buffer, lr, weight_decay, momentum, one_minus_dampening,
+             first_step, nesterov):  # pragma: no cover - compiled
+    """One SGD step over flat arrays, in place (``tinyrpn.optim.sgd``'s fast path)::
+
+        grad            = grad + weight_decay * param
+        momentum_buffer = grad                                         (first_step)
+        momentum_buffer = momentum * momentum_buffer + one_minus_dampening * grad   (later)
+        grad            = grad + momentum * momentum_buffer   (nesterov)
+                          or momentum_buffer                  (momentum != 0 otherwise)
+        param           = param - lr * grad
+
+    ``momentum_buffer`` is an empty placeholder when momentum is 0; on the first step it
+    is written, never read.
+    """
+    zero = param.dtype.type(0)
+    use_weight_decay, use_momentum = weight_decay != 0, momentum != 0  # tested once, here
+    if param.size >= PARALLEL_MIN_SIZE:
+        for i in prange(param.size):
+            param[i], new_buffer = _sgd_element(
+                param[i], grad[i], momentum_buffer[i] if use_momentum else zero, lr,
+                weight_decay, momentum, one_minus_dampening, use_weight_decay, use_momentum,
+                first_step, nesterov)
+            if use_momentum:
+                momentum_buffer[i] = new_buffer
+    else:
+        for i in range(param.size):
+            param[i], new_buffer = _sgd_element(
+                param[i], grad[i], momentum_buffer[i] if use_momentum else zero, lr,
+                weight_decay, momentum, one_minus_dampening, use_weight_decay, use_momentum,
+                first_step, nesterov)
+            if use_momentum:
+                momentum_buffer[i] = new_buffer
+
+
+# --------------------------------------------------------------------------------------
+# MADGRAD
 # --------------------------------------------------------------------------------------
 
 
@@ -128,345 +254,69 @@ def _cbrt(x):  # pragma: no cover - compiled
     return y if xd > 0.0 else (xd if xd == 0.0 else np.nan)
 
 
-@njit(**_OPTIM_JIT)
-def cbrt_kernel(x, out):  # pragma: no cover - compiled
-    """out[i] = cube root of x[i] (1-D arrays), exposed so tests can check ``_cbrt`` alone."""
+@njit(**_LOOP_JIT)
+def cbrt_loop(x, out):  # pragma: no cover - compiled
+    """out[i] = cube root of x[i] (1-D arrays), so that tests can check ``_cbrt`` alone."""
     for i in prange(x.size):
         out[i] = out.dtype.type(_cbrt(x[i]))
 
 
-# --------------------------------------------------------------------------------------
-# The kernels below share one shape: an inline function does one element's arithmetic on
-# scalars and returns the new values; the kernel loops over the flat arrays, in parallel
-# (``prange``) for large parameters and serially for small ones, where waking the worker
-# threads costs more than the loop. Flags like ``amsgrad`` are the same for every element
-# and cost nothing measurable in these memory-bound loops; MADGRAD's momentum flag did (it
-# changes the arithmetic too much for the compiler to split the loop), so MADGRAD has two
-# kernels instead.
-# --------------------------------------------------------------------------------------
-
-# --------------------------------------------------------------------------------------
-# Adam / AdamW
-# --------------------------------------------------------------------------------------
-
-
 @njit(**_INLINE_JIT)
-def _adam_elem(p, g, m, v, vmax, l2, decay, omb1, beta2, omb2, neg_step, bc2_sqrt, eps,
-               use_l2, amsgrad):  # pragma: no cover - compiled
-    if use_l2:
-        g = g + l2 * p
-    p = p * decay
-    m = m + omb1 * (g - m)
-    v = v * beta2 + omb2 * g * g
-    second = v
-    if amsgrad:
-        vmax = max(vmax, v)
-        second = vmax
-    p = p + neg_step * (m / (np.sqrt(second) / bc2_sqrt + eps))
-    return p, m, v, vmax
+def _madgrad_element(grad, grad_sum_sq, s, x0, lamb, eps):  # pragma: no cover - compiled
+    """(z, grad_sum_sq, s) after accumulating grad: the dual-averaging point
+    z = x0 - s / (cbrt(grad_sum_sq) + eps)."""
+    grad_sum_sq = grad_sum_sq + lamb * grad * grad
+    s = s + lamb * grad
+    return x0 - s / (type(grad)(_cbrt(grad_sum_sq)) + eps), grad_sum_sq, s
 
 
-@njit(**_OPTIM_JIT)
-def _adam_kernel(p, g, m, v, vmax, l2, decay, omb1, beta2, omb2, neg_step, bc2_sqrt, eps,
-                 use_l2, amsgrad, parallel):  # pragma: no cover - compiled
-    zero = p.dtype.type(0)
-    if parallel:
-        for i in prange(p.size):
-            p[i], m[i], v[i], w = _adam_elem(
-                p[i], g[i], m[i], v[i], vmax[i] if amsgrad else zero, l2, decay, omb1, beta2,
-                omb2, neg_step, bc2_sqrt, eps, use_l2, amsgrad)
-            if amsgrad:
-                vmax[i] = w
-    else:
-        for i in range(p.size):
-            p[i], m[i], v[i], w = _adam_elem(
-                p[i], g[i], m[i], v[i], vmax[i] if amsgrad else zero, l2, decay, omb1, beta2,
-                omb2, neg_step, bc2_sqrt, eps, use_l2, amsgrad)
-            if amsgrad:
-                vmax[i] = w
+@njit(**_LOOP_JIT)
+def madgrad_loop(param, grad, grad_sum_sq, s, x0, lamb, eps, weight_decay, ck,
+                 one_minus_ck):  # pragma: no cover - compiled
+    """One MADGRAD step with momentum over flat arrays, in place (``tinyrpn.optim.madgrad``)::
 
-
-def _adam_scalars(step: int, lr: float, beta1: float, beta2: float, weight_decay: float,
-                  decoupled: bool) -> tuple[float, float, float, float]:
-    """(L2 coefficient, decay factor, step size, sqrt of the second bias correction)."""
-    bias_correction1 = 1 - beta1**step
-    bias_correction2 = 1 - beta2**step
-    l2 = 0.0 if decoupled else weight_decay
-    decay = 1 - lr * weight_decay if decoupled else 1.0
-    return l2, decay, lr / bias_correction1, bias_correction2**0.5
-
-
-def adam_update_xp(
-    param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_exp_avg_sq: Any = None, *,
-    step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
-    decoupled_weight_decay: bool = False,
-) -> None:
-    """Array-module twin of :func:`adam_update` (NumPy without Numba, or CuPy)."""
-    xp = get_array_module(param)
-    l2, decay, step_size, bc2_sqrt = _adam_scalars(
-        step, lr, beta1, beta2, weight_decay, decoupled_weight_decay
-    )
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            param *= decay
-        else:
-            grad = grad + l2 * param
-    exp_avg += (1 - beta1) * (grad - exp_avg)
-    exp_avg_sq *= beta2
-    exp_avg_sq += (1 - beta2) * grad * grad
-    second = exp_avg_sq
-    if max_exp_avg_sq is not None:
-        xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-        second = max_exp_avg_sq
-    denom = xp.sqrt(second)
-    denom /= bc2_sqrt
-    denom += eps
-    xp.divide(exp_avg, denom, out=denom)
-    denom *= step_size
-    param -= denom
-
-
-def adam_update(
-    param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_exp_avg_sq: Any = None, *,
-    step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
-    decoupled_weight_decay: bool = False,
-) -> None:
-    """One Adam (or AdamW) step on one parameter, in place.
-
-    With t = ``step`` (counted from 1) and g the gradient::
-
-        g      = g + weight_decay * p              (Adam: L2 penalty in the gradient)
-        p      = p * (1 - lr * weight_decay)       (AdamW: decoupled weight decay)
-        m      = m + (1 - beta1) * (g - m)
-        v      = beta2 * v + (1 - beta2) * g^2
-        v_max  = max(v_max, v)                     (AMSGrad: ``max_exp_avg_sq`` given)
-        p      = p - lr / (1 - beta1^t) * m / (sqrt(v or v_max) / sqrt(1 - beta2^t) + eps)
+        grad        = grad + weight_decay * param
+        grad_sum_sq = grad_sum_sq + lamb * grad^2
+        s           = s + lamb * grad
+        z           = x0 - s / (cbrt(grad_sum_sq) + eps)
+        param       = one_minus_ck * param + ck * z             (ck = 1 - momentum)
     """
-    _check_shapes("adam_update", param, grad=grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
-                  max_exp_avg_sq=max_exp_avg_sq)
-    if not _fusable(param, exp_avg, exp_avg_sq, max_exp_avg_sq):
-        adam_update_xp(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step=step, lr=lr,
-                       beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                       decoupled_weight_decay=decoupled_weight_decay)
-        return
-    dt = param.dtype
-    c = dt.type  # scalars in the parameter's precision, as PyTorch rounds them
-    l2, decay, step_size, bc2_sqrt = _adam_scalars(
-        step, lr, beta1, beta2, weight_decay, decoupled_weight_decay
-    )
-    _adam_kernel(
-        param.reshape(-1), _flat_grad(grad, dt), exp_avg.reshape(-1), exp_avg_sq.reshape(-1),
-        _flat(max_exp_avg_sq, dt), c(l2), c(decay), c(1 - beta1), c(beta2), c(1 - beta2),
-        c(-step_size), c(bc2_sqrt), c(eps), bool(l2 != 0), max_exp_avg_sq is not None,
-        param.size >= PARALLEL_MIN_SIZE,
-    )
-
-
-# --------------------------------------------------------------------------------------
-# SGD
-# --------------------------------------------------------------------------------------
-
-
-@njit(**_INLINE_JIT)
-def _sgd_elem(p, g, b, neg_lr, wd, momentum, omd, use_wd, use_momentum, first,
-              nesterov):  # pragma: no cover - compiled
-    if use_wd:
-        g = g + wd * p
-    if use_momentum:
-        b = g if first else b * momentum + omd * g
-        g = g + momentum * b if nesterov else b
-    return p + neg_lr * g, b
-
-
-@njit(**_OPTIM_JIT)
-def _sgd_kernel(p, g, buf, neg_lr, wd, momentum, omd, use_wd, use_momentum, first, nesterov,
-                parallel):  # pragma: no cover - compiled
-    zero = p.dtype.type(0)
-    if parallel:
-        for i in prange(p.size):
-            p[i], b = _sgd_elem(p[i], g[i], buf[i] if use_momentum else zero, neg_lr, wd,
-                                momentum, omd, use_wd, use_momentum, first, nesterov)
-            if use_momentum:
-                buf[i] = b
+    # A separate loop for momentum 0 rather than a flag: the compiler did not hoist that
+    # test out of the loop, and the update ran at half speed.
+    use_weight_decay = weight_decay != 0  # tested once, here
+    if param.size >= PARALLEL_MIN_SIZE:
+        for i in prange(param.size):
+            g = grad[i] + weight_decay * param[i] if use_weight_decay else grad[i]
+            z, grad_sum_sq[i], s[i] = _madgrad_element(g, grad_sum_sq[i], s[i], x0[i], lamb,
+                                                       eps)
+            param[i] = param[i] * one_minus_ck + ck * z
     else:
-        for i in range(p.size):
-            p[i], b = _sgd_elem(p[i], g[i], buf[i] if use_momentum else zero, neg_lr, wd,
-                                momentum, omd, use_wd, use_momentum, first, nesterov)
-            if use_momentum:
-                buf[i] = b
+        for i in range(param.size):
+            g = grad[i] + weight_decay * param[i] if use_weight_decay else grad[i]
+            z, grad_sum_sq[i], s[i] = _madgrad_element(g, grad_sum_sq[i], s[i], x0[i], lamb,
+                                                       eps)
+            param[i] = param[i] * one_minus_ck + ck * z
 
 
-def sgd_update_xp(
-    param: Any, grad: Any, momentum_buffer: Any = None, *, lr: float, momentum: float = 0.0,
-    dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-    first_step: bool = False,
-) -> None:
-    """Array-module twin of :func:`sgd_update`."""
-    if weight_decay != 0:
-        grad = grad + weight_decay * param
-    if momentum != 0:
-        if first_step:
-            momentum_buffer[...] = grad
-        else:
-            momentum_buffer *= momentum
-            momentum_buffer += (1 - dampening) * grad
-        grad = grad + momentum * momentum_buffer if nesterov else momentum_buffer
-    param -= lr * grad
-
-
-def sgd_update(
-    param: Any, grad: Any, momentum_buffer: Any = None, *, lr: float, momentum: float = 0.0,
-    dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-    first_step: bool = False,
-) -> None:
-    """One SGD step on one parameter, in place (``torch.optim.SGD``'s arithmetic)::
-
-        g   = g + weight_decay * p
-        b   = g                                     on the first step (``first_step=True``)
-        b   = momentum * b + (1 - dampening) * g    afterwards
-        g   = g + momentum * b  (Nesterov)   or   g = b
-        p   = p - lr * g
-
-    ``momentum_buffer`` (b) is needed when momentum != 0; on the first step its old
-    contents are ignored, so the caller may pass an uninitialised array.
-    """
-    _check_shapes("sgd_update", param, grad=grad, momentum_buffer=momentum_buffer)
-    if momentum != 0 and momentum_buffer is None:
-        raise ValueError("sgd_update: momentum != 0 needs a momentum_buffer array")
-    buffer = momentum_buffer if momentum != 0 else None
-    if not _fusable(param, buffer):
-        sgd_update_xp(param, grad, buffer, lr=lr, momentum=momentum, dampening=dampening,
-                      weight_decay=weight_decay, nesterov=nesterov, first_step=first_step)
-        return
-    dt = param.dtype
-    c = dt.type
-    _sgd_kernel(
-        param.reshape(-1), _flat_grad(grad, dt), _flat(buffer, dt), c(-lr), c(weight_decay),
-        c(momentum), c(1 - dampening), weight_decay != 0, momentum != 0, bool(first_step),
-        bool(nesterov), param.size >= PARALLEL_MIN_SIZE,
-    )
-
-
-# --------------------------------------------------------------------------------------
-# MADGRAD
-# --------------------------------------------------------------------------------------
-
-
-@njit(**_INLINE_JIT)
-def _madgrad_elem(g, nu, s, start, lamb, eps):  # pragma: no cover - compiled
-    """(z, nu, s) after accumulating g: the dual-averaging point z = start - s / rms."""
-    nu = nu + lamb * g * g
-    s = s + lamb * g
-    return start - s / (type(g)(_cbrt(nu)) + eps), nu, s
-
-
-@njit(**_OPTIM_JIT)
-def _madgrad_momentum_kernel(p, g, nu, s, x0, lamb, eps, wd, keep, ck, use_wd,
-                             parallel):  # pragma: no cover - compiled
-    # Two kernels rather than a ``momentum`` flag: the compiler did not hoist that test out of
-    # the loop, and the update ran at half speed.
-    if parallel:
-        for i in prange(p.size):
-            gi = g[i] + wd * p[i] if use_wd else g[i]
-            z, nu[i], s[i] = _madgrad_elem(gi, nu[i], s[i], x0[i], lamb, eps)
-            p[i] = p[i] * keep + ck * z
+@njit(**_LOOP_JIT)
+def madgrad_loop_without_momentum(param, grad, grad_sum_sq, s, lamb, eps,
+                                  weight_decay):  # pragma: no cover - compiled
+    """One MADGRAD step with momentum 0 over flat arrays, in place: ``madgrad_loop``'s
+    arithmetic with param = z, where x0 (not stored) is first recovered from the state
+    before it changes, x0 = param + s / (cbrt(grad_sum_sq) + eps)."""
+    use_weight_decay = weight_decay != 0  # tested once, here
+    if param.size >= PARALLEL_MIN_SIZE:
+        for i in prange(param.size):
+            g = grad[i] + weight_decay * param[i] if use_weight_decay else grad[i]
+            x0 = param[i] + s[i] / (type(g)(_cbrt(grad_sum_sq[i])) + eps)
+            param[i], grad_sum_sq[i], s[i] = _madgrad_element(g, grad_sum_sq[i], s[i], x0,
+                                                              lamb, eps)
     else:
-        for i in range(p.size):
-            gi = g[i] + wd * p[i] if use_wd else g[i]
-            z, nu[i], s[i] = _madgrad_elem(gi, nu[i], s[i], x0[i], lamb, eps)
-            p[i] = p[i] * keep + ck * z
-
-
-@njit(**_OPTIM_JIT)
-def _madgrad_plain_kernel(p, g, nu, s, lamb, eps, wd, use_wd,
-                          parallel):  # pragma: no cover - compiled
-    # Without momentum x0 is not stored: p = x0 - s / (cbrt(nu) + eps) gives it back.
-    if parallel:
-        for i in prange(p.size):
-            gi = g[i] + wd * p[i] if use_wd else g[i]
-            x0 = p[i] + s[i] / (type(gi)(_cbrt(nu[i])) + eps)
-            p[i], nu[i], s[i] = _madgrad_elem(gi, nu[i], s[i], x0, lamb, eps)
-    else:
-        for i in range(p.size):
-            gi = g[i] + wd * p[i] if use_wd else g[i]
-            x0 = p[i] + s[i] / (type(gi)(_cbrt(nu[i])) + eps)
-            p[i], nu[i], s[i] = _madgrad_elem(gi, nu[i], s[i], x0, lamb, eps)
-
-
-def madgrad_lambda(k: int, lr: float, eps: float) -> float:
-    """MADGRAD's step weight lambda_k = (lr + eps) * sqrt(k + 1), k counted from 0."""
-    return (lr + eps) * math.sqrt(k + 1)
-
-
-def madgrad_update_xp(
-    param: Any, grad: Any, grad_sum_sq: Any, s: Any, x0: Any = None, *, k: int, lr: float,
-    momentum: float, weight_decay: float, eps: float,
-) -> None:
-    """Array-module twin of :func:`madgrad_update` (the facebookresearch code, line by line)."""
-    xp = get_array_module(param)
-    lamb = madgrad_lambda(k, lr, eps)
-    if weight_decay != 0:
-        grad = grad + weight_decay * param
-    if momentum == 0:
-        rms = xp.cbrt(grad_sum_sq)
-        rms += eps
-        x0 = param + s / rms
-    grad_sum_sq += lamb * grad * grad
-    rms = xp.cbrt(grad_sum_sq)
-    rms += eps
-    s += lamb * grad
-    z = x0 - s / rms
-    if momentum == 0:
-        param[...] = z
-    else:
-        ck = 1 - momentum
-        param *= 1 - ck
-        param += ck * z
-
-
-def madgrad_update(
-    param: Any, grad: Any, grad_sum_sq: Any, s: Any, x0: Any = None, *, k: int, lr: float,
-    momentum: float, weight_decay: float, eps: float,
-) -> None:
-    """One MADGRAD step on one parameter, in place (facebookresearch/madgrad, dense case).
-
-    With k the optimizer's step counter (from 0), c = 1 - momentum and x0 the parameter
-    as it was at its first step::
-
-        lambda = (lr + eps) * sqrt(k + 1)
-        g      = g + weight_decay * p
-        nu     = nu + lambda * g^2                 (``grad_sum_sq``)
-        s      = s + lambda * g
-        z      = x0 - s / (cbrt(nu) + eps)
-        p      = (1 - c) * p + c * z               (p = z when momentum is 0)
-
-    With momentum 0, ``x0`` is not needed (pass None): it is recovered from the current
-    p, s and nu before they change, as the reference implementation does.
-    """
-    _check_shapes("madgrad_update", param, grad=grad, grad_sum_sq=grad_sum_sq, s=s, x0=x0)
-    if momentum != 0 and x0 is None:
-        raise ValueError("madgrad_update: momentum != 0 needs the x0 array")
-    start = x0 if momentum != 0 else None
-    if not _fusable(param, grad_sum_sq, s, start):
-        madgrad_update_xp(param, grad, grad_sum_sq, s, start, k=k, lr=lr, momentum=momentum,
-                          weight_decay=weight_decay, eps=eps)
-        return
-    dt = param.dtype
-    c = dt.type
-    lamb = c(madgrad_lambda(k, lr, eps))
-    parallel = param.size >= PARALLEL_MIN_SIZE
-    flat_p, flat_g = param.reshape(-1), _flat_grad(grad, dt)
-    if momentum != 0:
-        ck = 1 - momentum
-        _madgrad_momentum_kernel(
-            flat_p, flat_g, grad_sum_sq.reshape(-1), s.reshape(-1), start.reshape(-1), lamb,
-            c(eps), c(weight_decay), c(1 - ck), c(ck), weight_decay != 0, parallel,
-        )
-    else:
-        _madgrad_plain_kernel(
-            flat_p, flat_g, grad_sum_sq.reshape(-1), s.reshape(-1), lamb, c(eps),
-            c(weight_decay), weight_decay != 0, parallel,
-        )
+        for i in range(param.size):
+            g = grad[i] + weight_decay * param[i] if use_weight_decay else grad[i]
+            x0 = param[i] + s[i] / (type(g)(_cbrt(grad_sum_sq[i])) + eps)
+            param[i], grad_sum_sq[i], s[i] = _madgrad_element(g, grad_sum_sq[i], s[i], x0,
+                                                              lamb, eps)
 
 
 # --------------------------------------------------------------------------------------
@@ -474,38 +324,26 @@ def madgrad_update(
 # --------------------------------------------------------------------------------------
 
 
-@njit(**_OPTIM_JIT)
-def _lookahead_kernel(fast, slow, alpha, parallel):  # pragma: no cover - compiled
-    if parallel:
+@njit(**_LOOP_JIT)
+def lookahead_loop(fast, slow, alpha):  # pragma: no cover - compiled
+    """Lookahead's synchronisation over flat arrays, in place (``tinyrpn.optim.lookahead``)::
+
+        slow = slow + alpha * (fast - slow)
+        fast = slow
+    """
+    if fast.size >= PARALLEL_MIN_SIZE:
         for i in prange(fast.size):
-            w = slow[i] + alpha * (fast[i] - slow[i])
-            slow[i] = w
-            fast[i] = w
+            pulled = slow[i] + alpha * (fast[i] - slow[i])
+            slow[i] = pulled
+            fast[i] = pulled
     else:
         for i in range(fast.size):
-            w = slow[i] + alpha * (fast[i] - slow[i])
-            slow[i] = w
-            fast[i] = w
-
-
-def lookahead_update_xp(fast: Any, slow: Any, *, alpha: float) -> None:
-    """Array-module twin of :func:`lookahead_update`."""
-    slow += alpha * (fast - slow)
-    fast[...] = slow
-
-
-def lookahead_update(fast: Any, slow: Any, *, alpha: float) -> None:
-    """Lookahead's synchronisation, in place: slow = slow + alpha (fast - slow); fast = slow."""
-    _check_shapes("lookahead_update", fast, slow=slow)
-    if not _fusable(fast, slow):
-        lookahead_update_xp(fast, slow, alpha=alpha)
-        return
-    _lookahead_kernel(fast.reshape(-1), slow.reshape(-1), fast.dtype.type(alpha),
-                      fast.size >= PARALLEL_MIN_SIZE)
+            pulled = slow[i] + alpha * (fast[i] - slow[i])
+            slow[i] = pulled
+            fast[i] = pulled
 
 
 __all__ = [
-    "PARALLEL_MIN_SIZE", "adam_update", "adam_update_xp", "cbrt_kernel", "lookahead_update",
-    "lookahead_update_xp", "madgrad_lambda", "madgrad_update", "madgrad_update_xp",
-    "sgd_update", "sgd_update_xp",
+    "PARALLEL_MIN_SIZE", "adam_loop", "cbrt_loop", "flat", "fusable", "lookahead_loop",
+    "madgrad_loop", "madgrad_loop_without_momentum", "sgd_loop",
 ]

@@ -5,8 +5,10 @@
 >>> scheduler = optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)
 >>> loss.backward(); opt.step(); opt.zero_grad()
 
-Each optimizer's update of one parameter is a single fused pass over memory
-(``tinyrpn.kernels.optim``), with a plain NumPy/CuPy twin. ``Lookahead`` wraps any of them.
+Each optimizer's file writes its update of one parameter out as the formula in plain array
+code (``_plain_adam_step`` in ``adam.py``, ...), which runs on NumPy and CuPy, and calls a
+compiled loop of ``tinyrpn.kernels.optim`` as its fast path (``_fused_adam_step``), one pass
+over memory, where the arrays allow. ``Lookahead`` wraps any of them.
 """
 
 from tinyrpn.optim import lr_scheduler

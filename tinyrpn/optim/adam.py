@@ -1,12 +1,24 @@
-"""Adam and AdamW (Kingma & Ba 2015; Loshchilov & Hutter 2019)."""
+"""Adam and AdamW (Kingma & Ba 2015; Loshchilov & Hutter 2019).
+
+The update of one parameter is written out in ``_plain_adam_step``, in array code that runs
+on NumPy and CuPy; ``_fused_adam_step`` is its fast path, the same arithmetic in one
+compiled pass over memory (``tinyrpn.kernels.optim.adam_loop``). ``adam_step`` picks one.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tinyrpn.autograd import Tensor
-from tinyrpn.kernels.optim import adam_update
-from tinyrpn.optim.optimizer import Optimizer, ParamsT, check_number, zeros_like_param
+from tinyrpn.backend import get_array_module
+from tinyrpn.kernels.optim import adam_loop, flat, fusable
+from tinyrpn.optim.optimizer import (
+    Optimizer,
+    ParamsT,
+    check_number,
+    check_shapes,
+    zeros_like_param,
+)
 
 
 class Adam(Optimizer):
@@ -22,8 +34,7 @@ class Adam(Optimizer):
         p  = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 
     State per parameter: ``step`` (t), ``exp_avg`` (m), ``exp_avg_sq`` (v) and, with
-    AMSGrad, ``max_exp_avg_sq`` (v'). The whole update of a parameter is one fused pass
-    over memory (``tinyrpn.kernels.adam_update``).
+    AMSGrad, ``max_exp_avg_sq`` (v'). Each parameter's update is :func:`adam_step`.
     """
 
     state_keys = frozenset({"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"})
@@ -66,7 +77,7 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = zeros_like_param(p)
         state["step"] += 1
         beta1, beta2 = group["betas"]
-        adam_update(
+        adam_step(
             p.data, grad, state["exp_avg"], state["exp_avg_sq"],
             state["max_exp_avg_sq"] if amsgrad else None, step=state["step"], lr=group["lr"],
             beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
@@ -92,3 +103,86 @@ class AdamW(Adam):
     ) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad,
                          decoupled_weight_decay=True)
+
+
+def adam_step(
+    param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_exp_avg_sq: Any = None, *,
+    step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+    decoupled_weight_decay: bool = False,
+) -> None:
+    """One Adam (or AdamW) step on one parameter's arrays, in place: ``Adam``'s update.
+
+    ``step`` is t, counted from 1; ``max_exp_avg_sq`` is given for AMSGrad, None otherwise.
+    The arithmetic is ``_plain_adam_step``'s; where the compiled loop can take the arrays
+    (NumPy with Numba on, float32/float64, C-contiguous) ``_fused_adam_step`` does it in
+    one pass over memory.
+    """
+    check_shapes("adam_step", param, grad=grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
+                 max_exp_avg_sq=max_exp_avg_sq)
+    update = (_fused_adam_step if fusable(param, exp_avg, exp_avg_sq, max_exp_avg_sq)
+              else _plain_adam_step)
+    update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step=step, lr=lr, beta1=beta1,
+           beta2=beta2, eps=eps, weight_decay=weight_decay,
+           decoupled_weight_decay=decoupled_weight_decay)
+
+
+def _plain_adam_step(
+    param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_exp_avg_sq: Any, *, step: int,
+    lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+    decoupled_weight_decay: bool,
+) -> None:
+    """The Adam step in array code (NumPy or CuPy): the definition the fast path follows.
+
+    The operations are those of ``torch.optim``'s single-tensor Adam, in its order, so that
+    both round alike.
+    """
+    xp = get_array_module(param)
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= 1 - lr * weight_decay  # AdamW: shrink the weights themselves
+        else:
+            grad = grad + weight_decay * param  # Adam: the gradient of an L2 penalty
+    exp_avg += (1 - beta1) * (grad - exp_avg)  # = beta1 * exp_avg + (1 - beta1) * grad
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * grad * grad
+    second_moment = exp_avg_sq
+    if max_exp_avg_sq is not None:  # AMSGrad: the largest second moment so far
+        xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        second_moment = max_exp_avg_sq
+    step_size = lr / bias_correction1
+    bias_correction2_sqrt = bias_correction2**0.5
+    # param -= step_size * exp_avg / (sqrt(second_moment) / bias_correction2_sqrt + eps),
+    # in place in one temporary array (a parameter may hold 40 million numbers).
+    denom = xp.sqrt(second_moment)
+    denom /= bias_correction2_sqrt
+    denom += eps
+    change = xp.divide(exp_avg, denom, out=denom)
+    change *= step_size
+    param -= change
+
+
+def _fused_adam_step(
+    param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_exp_avg_sq: Any, *, step: int,
+    lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+    decoupled_weight_decay: bool,
+) -> None:
+    """``_plain_adam_step`` in one compiled pass over memory, for arrays that ``fusable``
+    accepts. Its scalars are computed in double precision, then rounded to the
+    parameter's dtype, as PyTorch does with Python numbers."""
+    dtype = param.dtype
+    rounded = dtype.type
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
+    decoupled = decoupled_weight_decay
+    adam_loop(
+        flat(param, dtype), flat(grad, dtype), flat(exp_avg, dtype), flat(exp_avg_sq, dtype),
+        flat(max_exp_avg_sq, dtype),
+        l2_weight_decay=rounded(0.0 if decoupled else weight_decay),
+        decay_factor=rounded(1 - lr * weight_decay if decoupled else 1.0),
+        one_minus_beta1=rounded(1 - beta1), beta2=rounded(beta2),
+        one_minus_beta2=rounded(1 - beta2), step_size=rounded(lr / bias_correction1),
+        bias_correction2_sqrt=rounded(bias_correction2**0.5), eps=rounded(eps),
+        amsgrad=max_exp_avg_sq is not None,
+    )

@@ -1,4 +1,10 @@
-"""Lookahead (Zhang, Lucas, Hinton & Ba 2019): k steps forward, one step back."""
+"""Lookahead (Zhang, Lucas, Hinton & Ba 2019): k steps forward, one step back.
+
+The synchronisation of one parameter is written out in ``_plain_lookahead_sync``, in array
+code that runs on NumPy and CuPy; ``_fused_lookahead_sync`` is its fast path, the same
+arithmetic in one compiled pass over memory (``tinyrpn.kernels.optim.lookahead_loop``).
+``lookahead_sync`` picks one.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from tinyrpn.autograd import Tensor, no_grad
-from tinyrpn.kernels.optim import lookahead_update
+from tinyrpn.kernels.optim import flat, fusable, lookahead_loop
 from tinyrpn.optim.optimizer import (
     Optimizer,
     _closest,
     _param_index,
     _state_array,
     check_number,
+    check_shapes,
     copy_of_param,
 )
 
@@ -101,7 +108,7 @@ class Lookahead(Optimizer):
         if self.step_count % self.k == 0:
             with no_grad():
                 for p, slow in self.slow.items():
-                    lookahead_update(p.data, slow, alpha=self.alpha)
+                    lookahead_sync(p.data, slow, alpha=self.alpha)
                     p._version.value += 1
         return loss
 
@@ -169,3 +176,29 @@ class Lookahead(Optimizer):
 
     def __repr__(self) -> str:
         return f"Lookahead (k={self.k}, alpha={self.alpha}) over\n{self.optimizer!r}"
+
+
+def lookahead_sync(fast: Any, slow: Any, *, alpha: float) -> None:
+    """Lookahead's synchronisation of one parameter's arrays, in place: the slow weights
+    move part of the way to the fast ones, and the fast weights restart from there.
+
+    The arithmetic is ``_plain_lookahead_sync``'s; where the compiled loop can take the
+    arrays (NumPy with Numba on, float32/float64, C-contiguous) ``_fused_lookahead_sync``
+    does it in one pass over memory.
+    """
+    check_shapes("lookahead_sync", fast, slow=slow)
+    update = _fused_lookahead_sync if fusable(fast, slow) else _plain_lookahead_sync
+    update(fast, slow, alpha=alpha)
+
+
+def _plain_lookahead_sync(fast: Any, slow: Any, *, alpha: float) -> None:
+    """slow = slow + alpha * (fast - slow); fast = slow (array code, NumPy or CuPy)."""
+    slow += alpha * (fast - slow)
+    fast[...] = slow
+
+
+def _fused_lookahead_sync(fast: Any, slow: Any, *, alpha: float) -> None:
+    """``_plain_lookahead_sync`` in one compiled pass over memory, for arrays that
+    ``fusable`` accepts; alpha rounded to the parameter's dtype."""
+    dtype = fast.dtype
+    lookahead_loop(flat(fast, dtype), flat(slow, dtype), alpha=dtype.type(alpha))

@@ -1,15 +1,24 @@
-"""MADGRAD (Defazio & Jelassi 2021): momentumized, adaptive, dual-averaged gradient method."""
+"""MADGRAD (Defazio & Jelassi 2021): momentumized, adaptive, dual-averaged gradient method.
+
+The update of one parameter is written out in ``_plain_madgrad_step``, in array code that
+runs on NumPy and CuPy; ``_fused_madgrad_step`` is its fast path, the same arithmetic in
+one compiled pass over memory (``tinyrpn.kernels.optim.madgrad_loop``). ``madgrad_step``
+picks one.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tinyrpn.autograd import Tensor
-from tinyrpn.kernels.optim import madgrad_update
+from tinyrpn.backend import get_array_module
+from tinyrpn.kernels.optim import flat, fusable, madgrad_loop, madgrad_loop_without_momentum
 from tinyrpn.optim.optimizer import (
     Optimizer,
     ParamsT,
     check_number,
+    check_shapes,
     copy_of_param,
     zeros_like_param,
 )
@@ -33,7 +42,8 @@ class MADGRAD(Optimizer):
     ``state["k"]``, the step counter, which counts every ``step()`` call as in the
     reference (a parameter without a gradient in a step is skipped but k still advances).
 
-    Unlike the reference, the weight decay does not modify ``p.grad`` in place.
+    Unlike the reference, the weight decay does not modify ``p.grad`` in place. Each
+    parameter's update is :func:`madgrad_step`.
     """
 
     state_keys = frozenset({"grad_sum_sq", "s", "x0"})
@@ -74,11 +84,78 @@ class MADGRAD(Optimizer):
             # Momentum switched on after steps without it: x0 = p + s / (cbrt(nu) + eps).
             xp = p.xp
             state["x0"] = p.data + state["s"] / (xp.cbrt(state["grad_sum_sq"]) + eps)
-        madgrad_update(
+        madgrad_step(
             p.data, grad, state["grad_sum_sq"], state["s"],
             state["x0"] if momentum != 0 else None, k=self.state.get("k", 0), lr=group["lr"],
             momentum=momentum, weight_decay=group["weight_decay"], eps=eps,
         )
 
 
-__all__ = ["MADGRAD"]
+def madgrad_step(
+    param: Any, grad: Any, grad_sum_sq: Any, s: Any, x0: Any = None, *, k: int, lr: float,
+    momentum: float, weight_decay: float, eps: float,
+) -> None:
+    """One MADGRAD step on one parameter's arrays, in place: ``MADGRAD``'s update.
+
+    ``k`` is the optimizer's step counter (from 0). ``x0``, the parameter as it was at its
+    first step, is needed when momentum != 0; with momentum 0 pass None: it is recovered
+    from the current param, s and grad_sum_sq, as the reference does. The arithmetic is
+    ``_plain_madgrad_step``'s; where the compiled loop can take the arrays (NumPy with Numba
+    on, float32/float64, C-contiguous) ``_fused_madgrad_step`` does it in one pass.
+    """
+    check_shapes("madgrad_step", param, grad=grad, grad_sum_sq=grad_sum_sq, s=s, x0=x0)
+    if momentum != 0 and x0 is None:
+        raise ValueError("madgrad_step: momentum != 0 needs the x0 array")
+    start = x0 if momentum != 0 else None
+    update = _fused_madgrad_step if fusable(param, grad_sum_sq, s, start) else _plain_madgrad_step
+    update(param, grad, grad_sum_sq, s, start, k=k, lr=lr, momentum=momentum,
+           weight_decay=weight_decay, eps=eps)
+
+
+def _plain_madgrad_step(
+    param: Any, grad: Any, grad_sum_sq: Any, s: Any, x0: Any, *, k: int, lr: float,
+    momentum: float, weight_decay: float, eps: float,
+) -> None:
+    """The MADGRAD step in array code (NumPy or CuPy): the definition the fast path follows
+    (facebookresearch/madgrad's dense step, operation for operation)."""
+    xp = get_array_module(param)
+    lamb = (lr + eps) * math.sqrt(k + 1)  # lambda_k: later gradients weigh more
+    if weight_decay != 0:
+        grad = grad + weight_decay * param
+    if momentum == 0:  # x0 is not stored: recover it before the state changes
+        x0 = param + s / (xp.cbrt(grad_sum_sq) + eps)
+    grad_sum_sq += lamb * grad * grad
+    s += lamb * grad
+    z = x0 - s / (xp.cbrt(grad_sum_sq) + eps)  # the dual-averaging point
+    if momentum == 0:
+        param[...] = z
+    else:
+        ck = 1 - momentum  # how far the parameter moves towards z
+        param *= 1 - ck
+        param += ck * z
+
+
+def _fused_madgrad_step(
+    param: Any, grad: Any, grad_sum_sq: Any, s: Any, x0: Any, *, k: int, lr: float,
+    momentum: float, weight_decay: float, eps: float,
+) -> None:
+    """``_plain_madgrad_step`` in one compiled pass over memory, for arrays that
+    ``fusable`` accepts; scalars rounded to the parameter's dtype, as PyTorch does."""
+    dtype = param.dtype
+    rounded = dtype.type
+    lamb = (lr + eps) * math.sqrt(k + 1)
+    if momentum == 0:
+        madgrad_loop_without_momentum(
+            flat(param, dtype), flat(grad, dtype), flat(grad_sum_sq, dtype), flat(s, dtype),
+            lamb=rounded(lamb), eps=rounded(eps), weight_decay=rounded(weight_decay),
+        )
+        return
+    ck = 1 - momentum
+    madgrad_loop(
+        flat(param, dtype), flat(grad, dtype), flat(grad_sum_sq, dtype), flat(s, dtype),
+        flat(x0, dtype), lamb=rounded(lamb), eps=rounded(eps),
+        weight_decay=rounded(weight_decay), ck=rounded(ck), one_minus_ck=rounded(1 - ck),
+    )
+
+
+__all__ = ["MADGRAD", "madgrad_step"]

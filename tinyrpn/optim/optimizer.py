@@ -96,6 +96,18 @@ def copy_of_param(p: Tensor) -> Any:
     return p.xp.array(p.data, dtype=p.data.dtype, order="C", copy=True)
 
 
+def check_shapes(step: str, param: Any, **arrays: Any) -> None:
+    """Raise unless every array (None: unused) has the parameter's shape; name the one
+    that does not. The step functions check first: a compiled loop would read past the
+    end of a smaller array, and the plain code would broadcast a wrong one silently."""
+    for name, array in arrays.items():
+        if array is not None and tuple(array.shape) != tuple(param.shape):
+            raise ValueError(
+                f"{step}: {name} has shape {tuple(array.shape)} but the parameter has shape "
+                f"{tuple(param.shape)}; they must match"
+            )
+
+
 def _state_array(value: Any, p: Tensor, where: str) -> Any:
     """A saved state array as a fresh C-contiguous array on ``p``'s device, in ``p``'s dtype."""
     if isinstance(value, Tensor):

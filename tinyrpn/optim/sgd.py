@@ -1,12 +1,17 @@
-"""Stochastic gradient descent, with momentum, dampening, Nesterov and L2 weight decay."""
+"""Stochastic gradient descent, with momentum, dampening, Nesterov and L2 weight decay.
+
+The update of one parameter is written out in ``_plain_sgd_step``, in array code that runs
+on NumPy and CuPy; ``_fused_sgd_step`` is its fast path, the same arithmetic in one
+compiled pass over memory (``tinyrpn.kernels.optim.sgd_loop``). ``sgd_step`` picks one.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tinyrpn.autograd import Tensor
-from tinyrpn.kernels.optim import sgd_update
-from tinyrpn.optim.optimizer import Optimizer, ParamsT, check_number
+from tinyrpn.kernels.optim import flat, fusable, sgd_loop
+from tinyrpn.optim.optimizer import Optimizer, ParamsT, check_number, check_shapes
 
 
 class SGD(Optimizer):
@@ -21,7 +26,8 @@ class SGD(Optimizer):
         p = p - lr * g
 
     Without momentum this is plain ``p -= lr * g``. State per parameter:
-    ``momentum_buffer`` (b), only when momentum != 0.
+    ``momentum_buffer`` (b), only when momentum != 0. Each parameter's update is
+    :func:`sgd_step`.
     """
 
     state_keys = frozenset({"momentum_buffer"})
@@ -57,8 +63,67 @@ class SGD(Optimizer):
             # Its contents do not matter: the first step writes the gradient into it.
             state["momentum_buffer"] = p.xp.empty(p.data.shape, dtype=p.data.dtype)
             first = True
-        sgd_update(
+        sgd_step(
             p.data, grad, state.get("momentum_buffer") if momentum != 0 else None,
             lr=group["lr"], momentum=momentum, dampening=group["dampening"],
             weight_decay=group["weight_decay"], nesterov=group["nesterov"], first_step=first,
         )
+
+
+def sgd_step(
+    param: Any, grad: Any, momentum_buffer: Any = None, *, lr: float, momentum: float = 0.0,
+    dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
+    first_step: bool = False,
+) -> None:
+    """One SGD step on one parameter's arrays, in place: ``SGD``'s update.
+
+    ``momentum_buffer`` is needed when momentum != 0; on the first step
+    (``first_step=True``) its old contents are ignored, so it may be uninitialised.
+    The arithmetic is ``_plain_sgd_step``'s; where the compiled loop can take the arrays
+    (NumPy with Numba on, float32/float64, C-contiguous) ``_fused_sgd_step`` does it in one
+    pass over memory.
+    """
+    check_shapes("sgd_step", param, grad=grad, momentum_buffer=momentum_buffer)
+    if momentum != 0 and momentum_buffer is None:
+        raise ValueError("sgd_step: momentum != 0 needs a momentum_buffer array")
+    buffer = momentum_buffer if momentum != 0 else None
+    update = _fused_sgd_step if fusable(param, buffer) else _plain_sgd_step
+    update(param, grad, buffer, lr=lr, momentum=momentum, dampening=dampening,
+           weight_decay=weight_decay, nesterov=nesterov, first_step=first_step)
+
+
+def _plain_sgd_step(
+    param: Any, grad: Any, momentum_buffer: Any, *, lr: float, momentum: float,
+    dampening: float, weight_decay: float, nesterov: bool, first_step: bool,
+) -> None:
+    """The SGD step in array code (NumPy or CuPy): the definition the fast path follows
+    (``torch.optim``'s single-tensor SGD, operation for operation)."""
+    if weight_decay != 0:
+        grad = grad + weight_decay * param  # the gradient of an L2 penalty
+    if momentum != 0:
+        if first_step:
+            momentum_buffer[...] = grad
+        else:
+            momentum_buffer *= momentum
+            momentum_buffer += (1 - dampening) * grad
+        if nesterov:  # step from where the momentum is about to carry the weights
+            grad = grad + momentum * momentum_buffer
+        else:
+            grad = momentum_buffer
+    param -= lr * grad
+
+
+def _fused_sgd_step(
+    param: Any, grad: Any, momentum_buffer: Any, *, lr: float, momentum: float,
+    dampening: float, weight_decay: float, nesterov: bool, first_step: bool,
+) -> None:
+    """``_plain_sgd_step`` in one compiled pass over memory, for arrays that ``fusable``
+    accepts; scalars rounded to the parameter's dtype, as PyTorch does."""
+    dtype = param.dtype
+    rounded = dtype.type
+    sgd_loop(
+        flat(param, dtype), flat(grad, dtype), flat(momentum_buffer, dtype),
+        lr=rounded(lr), weight_decay=rounded(weight_decay), momentum=rounded(momentum),
+        one_minus_dampening=rounded(1 - dampening), first_step=bool(first_step),
+        nesterov=bool(nesterov),
+    )
