@@ -8,9 +8,9 @@ to use it:
 
 * ``matrix()`` materialises the n × D matrix W (differentiably): for teaching, testing,
   and the odd small model;
-* ``apply(z)`` computes z · Wᵀ for a batch z (N × D) from the factors of W without ever
-  building W. Training uses ``apply``, through ``apply_expanded(x, expansion)``, which an
-  RPN head calls with its input: the hm family gives its first contraction (every block
+* ``rec(z)`` (the Module's forward) computes z · Wᵀ for a batch z (N × D) from the factors
+  of W without ever building W. Training uses it, through
+  ``forward_expanded(x, expansion)``, which an RPN head calls with its input: the hm family gives its first contraction (every block
   of t, or of s·t, entries of z times one small matrix) to the expansion, and a degree-2
   Taylor expansion without post-processing computes it without storing z at all
   (``kernels.taylor2_contract``: for short blocks, such as the Kronecker layout's t = m + 1,
@@ -82,7 +82,7 @@ def _mm(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
-class _DenseApply(Function):
+class _DenseProduct(Function):
     """y = z · Wᵀ where W is w viewed (without a copy) as an n × D matrix, row-major:
 
         dz = dy · W,      dw = vec(dyᵀ · z)
@@ -157,13 +157,20 @@ def _split(w: Tensor, shapes: list[tuple[int, int]]) -> list[Tensor]:
 
 
 class Reconciliation(Module):
-    """Base class: one Parameter ``w`` of length ``l``, turned into an n × D matrix W(w).
+    """y = z · W(w)ᵀ,  z (N, D) → y (N, n);  W (n × D) is built from one Parameter w (l,).
 
-    Subclasses define ``parameter_count`` (a staticmethod taking the constructor's
-    arguments), ``_matrix(w)`` and ``_apply(z, w)``.
+    Base class. ``rec(z)`` computes y from the factors of W, never W itself;
+    ``rec.forward_expanded(x, expansion)`` computes the same y from the head's input x;
+    ``rec.matrix()`` materialises W. Subclasses define ``parameter_count`` (a staticmethod
+    taking the constructor's arguments), ``_matrix(w)`` and ``_product(z, w)``, and set
+    ``contracts_expansion`` when they override ``forward_expanded``.
 
     Attributes: ``n`` (outputs), ``D`` (expansion size), ``l`` (length of w), ``w``.
     """
+
+    #: Whether ``forward_expanded`` does better than ``self(expansion(x))``: an RPN head
+    #: calls it then, instead of expanding x itself.
+    contracts_expansion = False
 
     def __init__(self, n: int, D: int, l: int) -> None:
         super().__init__()
@@ -192,35 +199,35 @@ class Reconciliation(Module):
         """The n × D matrix W(w) (differentiable). ``w`` defaults to this module's own."""
         return self._matrix(self._weight(w))
 
-    def apply(self, z: Tensor, w: Tensor | None = None) -> Tensor:
-        """z · W(w)ᵀ for a batch z of shape (N, D), from the factors of W; shape (N, n).
+    def forward(self, z: Tensor, w: Tensor | None = None) -> Tensor:
+        """y = z · W(w)ᵀ for a batch z (N, D), from the factors of W; y is (N, n).
 
         ``w`` defaults to this module's parameter (passing one is for gradient checks).
         """
         if not isinstance(z, Tensor) or z.ndim != 2 or z.shape[1] != self.D:
             got = z.shape if isinstance(z, Tensor) else type(z).__name__
             raise ValueError(
-                f"{type(self).__name__}.apply: expected z of shape (N, D={self.D}), got {got}"
+                f"{type(self).__name__}: expected z of shape (N, D={self.D}), got {got}"
             )
-        return self._apply(z, self._weight(w))
+        return self._product(z, self._weight(w))
 
-    def apply_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
-        """``apply(expansion(x), w)``: the head's product, given the head's input x.
+    def forward_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
+        """y = κ(x) · W(w)ᵀ given the head's input x and its expansion κ (with κ's
+        post-processing): the same y as ``self(expansion(x), w)``.
 
-        The result is the same; the point is that structured reconciliations (the Kronecker
-        family) hand their first contraction to ``expansion.contract``, so a degree-2
-        Taylor expansion without post-processing is contracted as it is computed and
-        never stored (for MNIST, rows of 615,440 numbers).
+        The point is speed and memory: a reconciliation with ``contracts_expansion`` hands
+        its first contraction to ``expansion.contract`` (the Kronecker family) or its whole
+        product to ``expansion.contract_dense`` (identity), so a degree-2 Taylor expansion
+        without post-processing is contracted as it is computed and never stored (for
+        MNIST, rows of 615,440 numbers). This base class just expands and multiplies.
         """
-        return self.apply(expansion(x), w)
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.apply(z)
+        return self(expansion(x), w)
 
     def _matrix(self, w: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def _apply(self, z: Tensor, w: Tensor) -> Tensor:
+    def _product(self, z: Tensor, w: Tensor) -> Tensor:
+        """z · W(w)ᵀ for a checked z (N, D) and w (l,)."""
         raise NotImplementedError
 
     def _settings(self) -> str:
@@ -237,7 +244,7 @@ class Reconciliation(Module):
 class IdentityReconciliation(Reconciliation):
     """W = w viewed as an n × D matrix: W[j, k] = w[j·D + k];  l = n·D.
 
-    ``IdentityReconciliation(n, D)``. ``apply`` is one matrix product, z · Wᵀ.
+    ``IdentityReconciliation(n, D)``. ``rec(z)`` is one matrix product, z · Wᵀ.
     """
 
     def __init__(self, n: int, D: int) -> None:
@@ -253,14 +260,16 @@ class IdentityReconciliation(Reconciliation):
     def _matrix(self, w: Tensor) -> Tensor:
         return w.reshape(self.n, self.D)
 
-    def _apply(self, z: Tensor, w: Tensor) -> Tensor:
-        return _DenseApply.apply(z, w, n=self.n, D=self.D)
+    def _product(self, z: Tensor, w: Tensor) -> Tensor:
+        return _DenseProduct.apply(z, w, n=self.n, D=self.D)
 
-    def apply_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
+    contracts_expansion = True
+
+    def forward_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
         # a degree-2 Taylor expansion multiplies by W without building κ(x)
         w = self._weight(w)
         y = expansion.contract_dense(x, w, self.n)
-        return y if y is not None else self.apply(expansion(x), w)
+        return y if y is not None else self(expansion(x), w)
 
 
 # ----------------------------------------------------------------------------- low rank
@@ -269,7 +278,7 @@ class IdentityReconciliation(Reconciliation):
 class LorrReconciliation(Reconciliation):
     """Low rank: W = A Bᵀ with A (n × r), B (D × r);  w = [A, B],  l = r(n + D).
 
-    ``LorrReconciliation(n, D, r=2)``. ``apply``: z · Wᵀ = (z · B) · Aᵀ, O(N·D·r).
+    ``LorrReconciliation(n, D, r=2)``. ``rec(z)``: z · Wᵀ = (z · B) · Aᵀ, O(N·D·r).
     """
 
     def __init__(self, n: int, D: int, r: int = 2) -> None:
@@ -293,7 +302,7 @@ class LorrReconciliation(Reconciliation):
         A, B = self.factors(w)
         return _mm(A, B.T)
 
-    def _apply(self, z: Tensor, w: Tensor) -> Tensor:
+    def _product(self, z: Tensor, w: Tensor) -> Tensor:
         A, B = self.factors(w)
         return _mm(_mm(z, B), A.T)
 
@@ -356,25 +365,27 @@ class _KronFamily(Reconciliation):
             return (A.reshape(p, 1, q, 1) * B.reshape(1, s, 1, t)).reshape(self.n, self.D)
         return (A.reshape(p * q, 1) * B.reshape(1, s * t)).reshape(self.n, self.D)
 
-    def _apply(self, z: Tensor, w: Tensor) -> Tensor:
+    def _product(self, z: Tensor, w: Tensor) -> Tensor:
         spec_a, spec_b = self._a_b(self.factors(w))
         if self.layout == "kron":
-            return self._apply_kron(z, spec_a, spec_b)
-        return self._apply_tinybig(z, self._dense(spec_a), self._dense(spec_b))
+            return self._product_kron(z, spec_a, spec_b)
+        return self._product_tinybig(z, self._dense(spec_a), self._dense(spec_b))
 
-    def apply_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
+    contracts_expansion = True
+
+    def forward_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
         w = self._weight(w)
         spec_a, spec_b = self._a_b(self.factors(w))
         N = x.shape[0]
         if self.layout == "kron":
-            # the first step of _apply_kron, Z·M on every q × t sample, done by the expansion
+            # the first step of _product_kron, Z·M on every q × t sample, done by the expansion
             y = expansion.contract(x, self._kron_right(spec_b))
             return self._kron_finish(y.reshape(N * self.q, -1), N, spec_a, spec_b)
         A, B = self._dense(spec_a), self._dense(spec_b)
         st = self.s * self.t
         if self.D % st:
-            return self._apply_tinybig(expansion(x), A, B)
-        # the first step of _apply_tinybig's whole-block case, done by the expansion
+            return self._product_tinybig(expansion(x), A, B)
+        # the first step of _product_tinybig's whole-block case, done by the expansion
         zb = expansion.contract(x, B.reshape(st, 1)).reshape(N, self.D // st)
         return _mm(zb, A.reshape(self.n, self.D // st).T)
 
@@ -383,7 +394,7 @@ class _KronFamily(Reconciliation):
         """The matrix each q × t sample is multiplied by first: Bᵀ (t × s), or T (t × r)."""
         return spec_b[1].T if spec_b[0] == "dense" else spec_b[2]
 
-    def _apply_kron(self, z: Tensor, spec_a: tuple, spec_b: tuple) -> Tensor:
+    def _product_kron(self, z: Tensor, spec_a: tuple, spec_b: tuple) -> Tensor:
         """y = z (A ⊗ B)ᵀ, one sample at a time: y_row = vec(A · Z · Bᵀ), Z = z_row as q × t.
 
         (A ⊗ B) vec(Z) = vec(A Z Bᵀ) for row-major vec. Low-rank factors are applied one
@@ -406,7 +417,7 @@ class _KronFamily(Reconciliation):
         # y[(sample, k), i] = (A Z Bᵀ)[i, k]; output index i·s + k.
         return y.reshape(N, s, p).permute(0, 2, 1).reshape(N, p * s)
 
-    def _apply_tinybig(self, z: Tensor, A: Tensor, B: Tensor) -> Tensor:
+    def _product_tinybig(self, z: Tensor, A: Tensor, B: Tensor) -> Tensor:
         """y = z Wᵀ for W = reshape(a bᵀ, (n, D)), a = vec(A) (length pq), b = vec(B) (st).
 
         Entry (i, k) of W is entry u = i·D + k of the flattened outer product, so
