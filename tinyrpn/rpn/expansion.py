@@ -121,8 +121,10 @@ def _postprocess_steps(spec: Any) -> list[Module]:
 
 
 class Expansion(Module):
-    """Base class: ``expand(x)`` computes κ(x) for x of shape (N, m); ``forward`` adds the
-    pre- and post-processing; ``output_dim(m)`` is D.
+    """z = post(κ(x)),  x (N, m) → z (N, D = ``output_dim(m)``):  a parameter-free lift.
+
+    Base class: a subclass's ``expand(x)`` computes κ(x); ``kappa(x)`` runs the
+    pre-processing first, ``forward`` the post-processing (``self.postprocess``) after.
 
     ``preprocess=`` (same forms as ``postprocess=``) is applied to x before the expansion,
     elementwise steps only, since D is computed from the m features it leaves.
@@ -138,22 +140,27 @@ class Expansion(Module):
         raise NotImplementedError
 
     def expand(self, x: Tensor) -> Tensor:
-        """κ(x), before post-processing."""
+        """κ(x) for a batch x (N, m) that has been pre-processed; the formula of a subclass."""
         raise NotImplementedError
 
+    def kappa(self, x: Tensor) -> Tensor:
+        """κ(x): the pre-processing steps (if any), then ``expand``; (N, m) → (N, D)."""
+        for step in self.preprocess:
+            x = step(x)
+        return self.expand(x)
+
     def forward(self, x: Tensor) -> Tensor:
+        """z = post(κ(x)),  x (N, m) → z (N, D)."""
         if not isinstance(x, Tensor):
             x = as_tensor(x)
         if x.ndim != 2:
             raise ValueError(
                 f"{type(self).__name__}: expected a batch of shape (N, m), got shape {x.shape}"
             )
+        z = self.kappa(x)
         # Memory: the graph links Functions, not tensors, so once a post-processing step
         # has run, the raw expansion (157 MB for 64 MNIST images) is freed here unless some
         # backward saved it. Taylor2 saves only x and LayerNorm only its output: it is.
-        for step in self.preprocess:
-            x = step(x)
-        z = self.expand(x)
         for step in self.postprocess:
             z = step(z)
         return z

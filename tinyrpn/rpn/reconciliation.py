@@ -10,14 +10,14 @@ to use it:
   and the odd small model;
 * ``rec(z)`` (the Module's forward) computes z · Wᵀ for a batch z (N × D) from the factors
   of W without ever building W. Training uses it, through
-  ``forward_expanded(x, expansion)``, which an RPN head calls with its input: the hm family gives its first contraction (every block
-  of t, or of s·t, entries of z times one small matrix) to the expansion, and a degree-2
-  Taylor expansion without post-processing computes it without storing z at all
-  (``kernels.taylor2_contract``: for short blocks, such as the Kronecker layout's t = m + 1,
-  through FFTs, since each run of a block is a cross-correlation of x with a column). The
-  identity reconciliation hands over its whole product the same way
-  (``Expansion.contract_dense``): z = [1, x] ⊗ x, so z · Wᵀ is a product of x with W
-  viewed as (n·(m + 1)) × m (``kernels.taylor2_dense``).
+  ``forward_expanded(x, expansion)``, which an RPN head calls with its input: the hm
+  family gives its first contraction (every block of t, or of s·t, entries of z times one
+  small matrix) to the expansion, and a degree-2 Taylor expansion without post-processing
+  computes it without storing z at all (``kernels.taylor2_contract``: for short blocks,
+  such as the Kronecker layout's t = m + 1, through FFTs, since each run of a block is a
+  cross-correlation of x with a column). The identity reconciliation hands over its
+  whole product the same way (``Expansion.contract_dense``): z = [1, x] ⊗ x, so z · Wᵀ
+  is a product of x with W viewed as (n·(m + 1)) × m (``kernels.taylor2_dense``).
 
 =============================  ===================================  ======================
 class                          W                                    w = [...], l
