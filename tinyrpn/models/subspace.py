@@ -488,7 +488,9 @@ def project(omega: Tensor, projection: Projection, offset: Any = None) -> Tensor
 
 
 class Subspace(nn.Module):
-    """Train ``model`` in a random ``dim``-dimensional subspace of its parameter space.
+    """y = model(x; θ = θ₀ + P ω),  shapes as ``model``'s:  only ω (``dim`` numbers) is trained.
+
+    Trains ``model`` in a random ``dim``-dimensional subspace of its parameter space.
 
     ``Subspace(model, dim, projection='qr', offset=True, seed=None)``: θ (the D trainable
     parameters of ``model``, flattened in ``named_parameters`` order) is θ₀ + P ω

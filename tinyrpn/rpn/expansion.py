@@ -55,7 +55,9 @@ def _layer_norm(z: Tensor, eps: float) -> Tensor:
 
 
 class Postprocess(Module):
-    """A parameter-free function applied to the whole expansion, chosen by name.
+    """z' = f(z),  z (N, D) → z' (N, D):  a parameter-free function of the whole expansion.
+
+    The function is chosen by name.
 
     ``Postprocess('layer_norm', eps=1e-5)``: (z − mean(z)) / √(var(z) + eps) per sample,
     over all D features, without weight or bias (what tinyBIG's LayerNorms amount to, since
@@ -225,9 +227,10 @@ class IdentityExpansion(Expansion):
 
 
 class Taylor2(Function):
-    """κ(x) = [x, vec(x xᵀ)] per row: D = m + m², z[m + a·m + c] = x_a·x_c.
+    """The degree-2 Taylor expansion, x (N, m) → z (N, D = m + m²).
 
-    backward:  dx_a = dz_a + Σ_c dz[m + a·m + c]·x_c + Σ_c dz[m + c·m + a]·x_c
+    forward:  z = [x, vec(x xᵀ)] per row:  z[a] = x_a,  z[m + a·m + c] = x_a·x_c
+    backward: dx_a = dz_a + Σ_c dz[m + a·m + c]·x_c + Σ_c dz[m + c·m + a]·x_c
 
     Only x is saved (N × m): the N × (m + m²) output is never read by backward. The loops
     live in ``tinyrpn.kernels.taylor2_forward / taylor2_backward``.
@@ -245,10 +248,11 @@ class Taylor2(Function):
 
 
 class Taylor2Contract(Function):
-    """y[b, k, :] = z[b, k·L:(k+1)·L] · M for z = [x, vec(x xᵀ)] (per row), M of shape (L, r).
+    """Each block of L entries of the degree-2 Taylor expansion z, times M (L, r).
 
-    backward:  dM = Σ_{b,k} z[b, k-th block]ᵀ dy[b, k]
-               dx = Taylor2's backward of dz, dz[b, k-th block] = dy[b, k] · Mᵀ
+    forward:  y[b, k, :] = z[b, k·L:(k+1)·L] · M,   z = [x, vec(x xᵀ)] per row
+    backward: dM = Σ_{b,k} z[b, k-th block]ᵀ dy[b, k]
+              dx = Taylor2's backward of dz, dz[b, k-th block] = dy[b, k] · Mᵀ
 
     z (N × D) is never stored: the kernels rebuild its entries from x as they go, in the
     forward pass and for dM. dz is built only when x needs a gradient.
@@ -270,9 +274,10 @@ class Taylor2Contract(Function):
 
 
 class Taylor2Dense(Function):
-    """y = z · Wᵀ for z = [x, vec(x xᵀ)] per row and W = w viewed as an n × D matrix.
+    """The degree-2 Taylor expansion z times a dense Wᵀ, x (N, m) → y (N, n).
 
-    backward:  dw = vec(dyᵀ · z),   dx = Taylor2's backward of dz = dy · W
+    forward:  y = z · Wᵀ,   z = [x, vec(x xᵀ)] per row,  W = w viewed as an n × D matrix
+    backward: dw = vec(dyᵀ · z),   dx = Taylor2's backward of dz = dy · W
 
     computed, like the forward pass, from z = vec([1, x] ⊗ x) as matrix products with x
     (``kernels.taylor2_dense``): z (N × D) is never built, dw is written straight into a
@@ -311,10 +316,10 @@ def taylor_reference(x: Tensor, d: int) -> Tensor:
 
 
 class TaylorExpansion(Expansion):
-    """Taylor (polynomial) expansion without constant term, degree d ≥ 1.
+    """κ(x) = [x, x⊗x, ..., x^{⊗d}];  D = m + m² + ... + m^d:  the Taylor expansion.
 
-    ``TaylorExpansion(d=2, postprocess=None)``:
-    κ(x) = [x, x⊗x, ..., x^{⊗d}], every block flattened row-major, so for d = 2 position
+    ``TaylorExpansion(d=2, postprocess=None)``: a polynomial expansion without constant
+    term, degree d ≥ 1, every block flattened row-major, so for d = 2 position
     m + a·m + c holds x_a·x_c (both x_a x_c and x_c x_a are kept, as in tinyBIG);
     D = m + m² + ... + m^d (615,440 for m = 784, d = 2). Degree 2 runs through the
     ``taylor2`` kernels; other degrees are composed from differentiable ops.
@@ -367,7 +372,9 @@ class TaylorExpansion(Expansion):
 
 
 class ChebyshevExpansion(Expansion):
-    """Chebyshev polynomials of the first kind, T_1 .. T_d of every feature.
+    """κ(x)[i·d + k − 1] = T_k(x_i), k = 1 .. d;  D = m·d:  Chebyshev polynomials.
+
+    Of the first kind, T_1 .. T_d of every feature.
 
     ``ChebyshevExpansion(d=5, postprocess=None)``: T_0 = 1, T_1 = x,
     T_k = 2x·T_{k−1} − T_{k−2}. As tinyBIG's ``chebyshev_expansion``, the constant T_0 is
@@ -400,7 +407,9 @@ class ChebyshevExpansion(Expansion):
 
 
 class GaussianRBFExpansion(Expansion):
-    """Gaussian radial basis functions around fixed centres, for every feature.
+    """κ(x)[i·K + k] = exp(−((x_i − c_k) / σ)²);  D = m·K:  Gaussian radial basis functions.
+
+    Around K fixed centres c_k, for every feature.
 
     ``GaussianRBFExpansion(centers=10, sigma=1.0, base_range=(-1.0, 1.0), postprocess=None)``:
     κ(x)[i·K + k] = exp(−((x_i − c_k) / σ)²), D = m·K. ``centers`` is a sequence of K
@@ -442,7 +451,9 @@ class GaussianRBFExpansion(Expansion):
 
 
 class BSplineExpansion(Expansion):
-    """B-spline basis of degree d on a uniform grid, for every feature (as tinyBIG).
+    """κ(x)[i·(t + d) + j] = B_{j,d}(x_i);  D = m·(t + d):  B-splines of degree d.
+
+    The B-spline basis on a uniform grid, for every feature (as tinyBIG).
 
     ``BSplineExpansion(grid_range=(-1.0, 1.0), t=5, d=3, postprocess=None)``: the range is
     cut into t intervals of width h and extended by d knots on each side (knots

@@ -148,7 +148,7 @@ class RPNHead(Module):
 
 
 class RPNLayer(Module):
-    """``width`` heads on the same input, fused.
+    """y = fuse(head_1(x), …, head_H(x)),  x (N, m) → y (N, n):  ``width`` = H heads fused.
 
     ``RPNLayer(m, n, heads, fusion='average')``: ``heads`` is one RPNHead or a sequence of
     them, each reading m features. With ``'average'`` (y = mean of the heads' outputs,

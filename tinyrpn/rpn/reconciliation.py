@@ -83,9 +83,7 @@ def _mm(a: Tensor, b: Tensor) -> Tensor:
 
 
 class _DenseProduct(Function):
-    """y = z · Wᵀ where W is w viewed (without a copy) as an n × D matrix, row-major:
-
-        dz = dy · W,      dw = vec(dyᵀ · z)
+    """out = z · Wᵀ;  dz = d · W,  dw = vec(dᵀ · z)   (W = w viewed n × D, row-major, no copy)
 
     dw is written straight into a fresh length-l array (no reshaped copy of a 157 MB
     gradient), and dz is only computed when z needs it.
@@ -276,7 +274,7 @@ class IdentityReconciliation(Reconciliation):
 
 
 class LorrReconciliation(Reconciliation):
-    """Low rank: W = A Bᵀ with A (n × r), B (D × r);  w = [A, B],  l = r(n + D).
+    """W = A Bᵀ, A (n × r), B (D × r);  w = [A, B],  l = r(n + D):  low rank.
 
     ``LorrReconciliation(n, D, r=2)``. ``rec(z)``: z · Wᵀ = (z · B) · Aᵀ, O(N·D·r).
     """
@@ -468,7 +466,7 @@ class _KronFamily(Reconciliation):
 
 
 class HMReconciliation(_KronFamily):
-    """Hypercomplex multiplication: W = A ⊗ B with A (p × q), B (s × t), s = n/p, t = D/q.
+    """W = A ⊗ B, A (p × q), B (s × t), s = n/p, t = D/q:  hypercomplex multiplication.
 
     ``HMReconciliation(n, D, p=2, q=None, layout='kron')`` (q defaults to p, as in
     tinyBIG). w = [A, B], l = pq + st.
@@ -499,7 +497,7 @@ class HMReconciliation(_KronFamily):
 
 
 class LPHMReconciliation(_KronFamily):
-    """Low-rank parameterised hypercomplex multiplication: W = A ⊗ (S Tᵀ).
+    """W = A ⊗ (S Tᵀ):  low-rank parameterised hypercomplex multiplication.
 
     ``LPHMReconciliation(n, D, p=2, q=None, r=2, layout='kron')``: A is p × q, S is s × r,
     T is t × r (s = n/p, t = D/q). w = [A, S, T], l = pq + r(s + t).
@@ -530,7 +528,7 @@ class LPHMReconciliation(_KronFamily):
 
 
 class DualLPHMReconciliation(_KronFamily):
-    """Dual low-rank parameterised hypercomplex multiplication: W = (P Qᵀ) ⊗ (S Tᵀ).
+    """W = (P Qᵀ) ⊗ (S Tᵀ):  dual low-rank parameterised hypercomplex multiplication.
 
     ``DualLPHMReconciliation(n, D, p=2, q=None, r=2, layout='kron')``: P is p × r, Q is
     q × r, S is s × r, T is t × r (s = n/p, t = D/q). w = [P, Q, S, T],
