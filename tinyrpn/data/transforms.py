@@ -179,7 +179,8 @@ def random_shift(
     (k = ``max_shift``); the roll wraps around (a pixel pushed off the bottom comes back
     at the top), as ``np.roll(image, (dy, dx), axis=(-2, -1))``. Images are laid out
     ``(N, H, W)`` or ``(N, C, H, W)``; every channel of one image moves together. ``rng``
-    is a seeded ``numpy.random.Generator`` (or a seed); the offsets are drawn as ``rng.integers(-k, k + 1, size=(N, 2))``. A legacy
+    is a seeded ``numpy.random.Generator`` (or a seed); the offsets are drawn as
+    ``rng.integers(-k, k + 1, size=(N, 2))``. A legacy
     ``numpy.random.RandomState`` draws them as ``rng.randint(-k, k + 1, size=(N, 2))``,
     which for one image is what karpathy/lecun1989-repro's modern.py draws before each
     training step (``np.random.randint(-1, 2, size=2)``, then ``torch.roll`` by it).
