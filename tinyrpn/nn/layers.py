@@ -45,7 +45,7 @@ def _buffer(values: np.ndarray, device: Any) -> Tensor:
 
 
 class Linear(Module):
-    """y = x Wᵀ + b,  x (*, in_features) → y (*, out_features),  W (out_features, in_features).
+    """y = x Wᵀ + b, with W of shape (out_features, in_features).
 
     Default init (PyTorch's): W ~ kaiming_uniform_(a=√5), i.e. U(±1/√in_features), and
     b ~ U(±1/√in_features).
