@@ -1,6 +1,6 @@
 """RPN heads and layers.
 
-A **head** maps x ∈ R^m to R^n in three steps:
+A **head** maps x ∈ R^m to R^n in five steps:
 
     z = κ(x)                  expansion                                (N × D)
     z = post(z)               its post-processing, if any
