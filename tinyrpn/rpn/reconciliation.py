@@ -210,8 +210,8 @@ class Reconciliation(Module):
         return self._product(z, self._weight(w))
 
     def forward_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
-        """y = κ(x) · W(w)ᵀ given the head's input x and its expansion κ (with κ's
-        post-processing): the same y as ``self(expansion(x), w)``.
+        """y = post(κ(x)) · W(w)ᵀ given the head's input x (N, m) and its ``expansion``:
+        the same y as ``self(expansion(x), w)``.
 
         The point is speed and memory: a reconciliation with ``contracts_expansion`` hands
         its first contraction to ``expansion.contract`` (the Kronecker family) or its whole
