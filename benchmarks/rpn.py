@@ -5,7 +5,7 @@
     python benchmarks/rpn.py --json out.json # also write the numbers
 
 (a) dual-LPHM training step (forward, cross-entropy, backward, AdamW step) with every
-    reconciliation computing z·Wᵀ from its factors (the head's ``apply_expanded``, which
+    reconciliation computing z·Wᵀ from its factors (the head's ``forward_expanded``, which
     for layer 1 contracts the Taylor expansion without storing it) against the same
     model computing it as z @ matrix().T (z and W built on every step, as tinyBIG does).
 (b) identity-reconciliation training step: achieved GFLOP/s, counting the matrix products
@@ -88,30 +88,30 @@ def dual_lphm_model(layout: str, ln_layer1: bool = False) -> RPN:
 def through_matrix(model: RPN) -> RPN:
     """Make every reconciliation compute z @ W(w)ᵀ with W materialised on each call.
 
-    The product skips gradients nobody needs, exactly like ``apply``'s, so the comparison
+    The product skips gradients nobody needs, exactly like ``rec(z)``'s, so the comparison
     measures building and multiplying by W, nothing else.
     """
     for layer in model.layers:
         for head in layer.heads:
             rec = head.reconciliation
-            object.__setattr__(rec, "apply",
+            object.__setattr__(rec, "forward",
                                lambda z, w=None, rec=rec: _mm(z, rec.matrix(w).T))
-            # the head calls apply_expanded (which fuses the expansion into the first
+            # the head calls forward_expanded (which fuses the expansion into the first
             # contraction): here it must expand, then multiply by the built W
-            object.__setattr__(rec, "apply_expanded",
+            object.__setattr__(rec, "forward_expanded",
                                lambda x, expansion, w=None, rec=rec:
                                _mm(expansion(x), rec.matrix(w).T))
     return model
 
 
 def through_stored_expansion(model: RPN) -> RPN:
-    """Make every identity head build its expansion and multiply it by W (``apply``), the
+    """Make every identity head build its expansion and multiply it by W (``rec(z)``), the
     route layer 1 took before ``kernels.taylor2_dense``: for comparison in (b)."""
     for layer in model.layers:
         for head in layer.heads:
             rec = head.reconciliation
-            object.__setattr__(rec, "apply_expanded",
-                               lambda x, expansion, w=None, rec=rec: rec.apply(expansion(x), w))
+            object.__setattr__(rec, "forward_expanded",
+                               lambda x, expansion, w=None, rec=rec: rec(expansion(x), w))
     return model
 
 
@@ -425,8 +425,9 @@ def main() -> None:
 
 
 def run_dual_lphm(args: argparse.Namespace, results: dict[str, Any]) -> None:
-    print("\n(a) dual-LPHM training step (batch 64, AdamW), apply vs matrix()")
-    print(f"{'layout':8} {'apply s':>9} {'matrix() s':>11} {'ratio':>7}")
+    print("\n(a) dual-LPHM training step (batch 64, AdamW), rec(z) from W's factors vs "
+          "matrix()")
+    print(f"{'layout':8} {'rec(z) s':>9} {'matrix() s':>11} {'ratio':>7}")
     results["dual_lphm"] = {}
     for layout in ("kron", "tinybig"):
         tinyrpn.manual_seed(1234)
@@ -434,7 +435,7 @@ def run_dual_lphm(args: argparse.Namespace, results: dict[str, Any]) -> None:
         tinyrpn.manual_seed(1234)
         slow = time_training(through_matrix(dual_lphm_model(layout)), args.steps)
         ratio = slow["step"] / fast["step"]
-        results["dual_lphm"][layout] = {"apply": fast, "matrix": slow, "speedup": ratio}
+        results["dual_lphm"][layout] = {"factors": fast, "matrix": slow, "speedup": ratio}
         print(f"{layout:8} {fast['step']:9.4f} {slow['step']:11.4f} {ratio:6.1f}x")
 
 

@@ -188,13 +188,13 @@ def test_graph_of_a_layer_shows_shapes_constants_and_a_tensor_used_twice():
     x = tinyrpn.randn(5, 4)  # data: no gradient flows to it
     y = layer(x)
     dot = plot.graph_dot((y * y).sum(), names=layer.named_parameters(), values=False)
-    for text in ('"weight\\n(3, 4)"', '"bias\\n(3,)"', '"no grad\\n(5, 4)"', '"Linear\\n(5, 3)"',
+    for text in ('"weight\\n(3, 4)"', '"bias\\n(3,)"', '"no grad\\n(5, 4)"', '"AffineMap\\n(5, 3)"',
                  '"Mul\\n(5, 3)"', '"Sum\\n()"'):
         assert text in dot, text
     mul_edges = [line for line in dot.splitlines() if "->" in line and "label" in line
                  and line.split("->")[1].split()[0] == _node_of(dot, "Mul")]
     assert len(mul_edges) == 2  # y used twice: one node, two numbered arrows
-    assert {e.split("->")[0].strip() for e in mul_edges} == {_node_of(dot, "Linear")}
+    assert {e.split("->")[0].strip() for e in mul_edges} == {_node_of(dot, "AffineMap")}
 
 
 def _node_of(dot: str, title: str) -> str:

@@ -47,7 +47,7 @@ def theta_of(model: nn.Module) -> np.ndarray:
 
 @pytest.mark.parametrize("anchored", [False, True])
 @pytest.mark.parametrize("kind", KINDS)
-def test_apply_t_is_the_transpose_and_matrix_agrees(kind, anchored):
+def test_project_transpose_is_the_transpose_and_matrix_agrees(kind, anchored):
     rng = np.random.default_rng(0)
     theta = rng.standard_normal(45)
     P = make_projection(kind, theta, 6, seed=3, anchored=anchored)
@@ -55,10 +55,10 @@ def test_apply_t_is_the_transpose_and_matrix_agrees(kind, anchored):
     assert M.shape == (45, 6)
     for _ in range(3):
         w, g = rng.standard_normal(6), rng.standard_normal(45)
-        np.testing.assert_allclose(P.apply(w), M @ w, atol=1e-12)
-        np.testing.assert_allclose(P.apply_t(g), M.T @ g, atol=1e-12)
+        np.testing.assert_allclose(P.project(w), M @ w, atol=1e-12)
+        np.testing.assert_allclose(P.project_transpose(g), M.T @ g, atol=1e-12)
         # the adjoint identity <P w, g> = <w, P^T g>
-        assert np.isclose(P.apply(w) @ g, w @ P.apply_t(g), rtol=1e-12)
+        assert np.isclose(P.project(w) @ g, w @ P.project_transpose(g), rtol=1e-12)
 
 
 @pytest.mark.parametrize("anchored", [False, True])
@@ -130,8 +130,8 @@ def test_fastfood_equals_its_explicit_factors(D, d, ell):
     M = M_full[:D, :d] / np.sqrt(D * np.sum(P.G**2))
     rng = np.random.default_rng(7)
     w, g = rng.standard_normal(d), rng.standard_normal(D)
-    np.testing.assert_allclose(P.apply(w), M @ w, atol=1e-12)
-    np.testing.assert_allclose(P.apply_t(g), M.T @ g, atol=1e-12)
+    np.testing.assert_allclose(P.project(w), M @ w, atol=1e-12)
+    np.testing.assert_allclose(P.project_transpose(g), M.T @ g, atol=1e-12)
     np.testing.assert_allclose(P.matrix(), M, atol=1e-12)
     # before truncation every column has norm sqrt(ell * sum G^2) exactly
     np.testing.assert_allclose(np.linalg.norm(M_full, axis=0), np.sqrt(ell * np.sum(P.G**2)))
@@ -141,10 +141,10 @@ def test_fastfood_preserves_norms_approximately():
     D, d = 30_000, 200  # ell = 32768
     P = FastfoodProjection(D, d, np.random.default_rng(8), dtype=np.float64)
     rng = np.random.default_rng(9)
-    ratios = [np.linalg.norm(P.apply(w)) / np.linalg.norm(w)
+    ratios = [np.linalg.norm(P.project(w)) / np.linalg.norm(w)
               for w in rng.standard_normal((20, d))]
     assert 0.9 < min(ratios) and max(ratios) < 1.1
-    cols = np.linalg.norm(P.matrix()[:, :50], axis=0)  # 50 columns via apply(e_j)
+    cols = np.linalg.norm(P.matrix()[:, :50], axis=0)  # 50 columns via project(e_j)
     assert abs(np.mean(cols**2) - 1.0) < 0.05 and cols.min() > 0.9 and cols.max() < 1.1
     assert P.nbytes < 40 * P.ell  # O(D): B, Pi, Pi^-1, G
 
@@ -179,7 +179,7 @@ def test_projection_errors():
         make_projection("dense", np.ones(4), 5, seed=0)
     P = make_projection("dense", np.ones(4), 2, seed=0)
     with pytest.raises(ValueError, match=r"omega must have shape \(2,\), got \(3,\)"):
-        P.apply(np.ones(3))
+        P.project(np.ones(3))
     with pytest.raises(ValueError, match="non-zero theta_init"):
         make_projection("sparse", np.zeros(10), 2, seed=0, anchored=True)
     with pytest.raises(np.linalg.LinAlgError, match="column 0 .* is zero"):
@@ -221,7 +221,7 @@ def test_subspace_starts_at_theta0_trains_only_omega_and_gradchecks(kind, offset
         p.data = value.reshape(p.shape).copy()
     full(x).sum().backward()
     g_theta = np.concatenate([p.grad.numpy().reshape(-1) for p in full.parameters()])
-    np.testing.assert_allclose(sub.omega.grad.numpy(), sub.projection.apply_t(g_theta),
+    np.testing.assert_allclose(sub.omega.grad.numpy(), sub.projection.project_transpose(g_theta),
                                atol=1e-12)
     # a step moves the network, not the wrapped parameters, which are put back
     with tinyrpn.no_grad():
@@ -337,8 +337,8 @@ def test_buffers_of_the_wrapped_model_are_saved():
 def test_no_grad_evaluation_projects_once_per_omega(monkeypatch):
     sub = Subspace(tiny_model(), 4, projection="dense", seed=0)
     calls = []
-    apply = sub.projection.apply
-    monkeypatch.setattr(sub.projection, "apply", lambda w: calls.append(1) or apply(w))
+    project = sub.projection.project
+    monkeypatch.setattr(sub.projection, "project", lambda w: calls.append(1) or project(w))
     x = tinyrpn.randn(2, 5, dtype="float64")
     with tinyrpn.no_grad():
         a = sub(x).detach().numpy()

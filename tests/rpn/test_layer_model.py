@@ -81,6 +81,37 @@ def test_head_is_expansion_then_reconciliation_plus_remainder():
     np.testing.assert_allclose(head(x).detach().numpy(), z @ W.T + pi, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("channels, fast", [
+    ([lambda: DualLPHMReconciliation(6, 20, p=2, q=5, r=1)] * 2, True),
+    ([lambda: IdentityReconciliation(6, 20)], True),
+    ([lambda: LorrReconciliation(6, 20, r=2)] * 2, False),
+    ([lambda: HMReconciliation(6, 20, p=2, q=5), lambda: LorrReconciliation(6, 20)], False),
+])
+def test_head_forward_reads_its_formula_on_both_paths(channels, fast, monkeypatch):
+    """y = mean_c post(κ(x)) W_cᵀ + π(x): through forward_expanded exactly when every
+    channel's reconciliation contracts the expansion itself, else by expanding x once."""
+    tinyrpn.manual_seed(3)
+    expansion = TaylorExpansion(d=2, postprocess="tanh", preprocess="sigmoid")
+    head = RPNHead(4, 6, expansion, [make() for make in channels],
+                   LinearRemainder(4, 6, bias=True))
+    calls = []
+    for rec in [head.reconciliation, *head.extra_channels]:
+        monkeypatch.setattr(rec, "forward_expanded",
+                            lambda x, exp, w=None, rec=rec: calls.append(1)
+                            or type(rec).forward_expanded(rec, x, exp, w))
+    x = tinyrpn.randn(3, 4)
+    y = head(x).detach().numpy()
+    assert len(calls) == (len(channels) if fast else 0)
+    z = expansion(x).detach().numpy()
+    np.testing.assert_allclose(
+        expansion.kappa(x).tanh().detach().numpy(), z, rtol=1e-6)  # κ, then post
+    W = np.mean([rec.matrix().detach().numpy()
+                 for rec in [head.reconciliation, *head.extra_channels]], axis=0)
+    pi = (x.detach().numpy() @ head.remainder.weight.detach().numpy().T
+          + head.remainder.bias.detach().numpy())
+    np.testing.assert_allclose(y, z @ W.T + pi, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("layout", ["kron", "tinybig"])
 def test_head_gradients_wrt_input_and_every_parameter(layout, device):
     tinyrpn.manual_seed(1)

@@ -1,4 +1,4 @@
-"""Parameter reconciliations: layouts of w, W(w) against NumPy references, apply(z) against
+"""Parameter reconciliations: layouts of w, W(w) against NumPy references, rec(z) against
 z @ matrix().T, gradients in float64, parameter counts, initialisation, errors."""
 
 from __future__ import annotations
@@ -96,51 +96,51 @@ def test_matrix_matches_numpy_reference_of_the_documented_layout(make):
 
 
 @pytest.mark.parametrize("make", MAKERS, ids=IDS)
-def test_apply_equals_z_times_matrix_transposed(make, device):
+def test_forward_equals_z_times_matrix_transposed(make, device):
     tinyrpn.manual_seed(1)
     rec = make().double().to(device)
     z = tinyrpn.tensor(np.random.default_rng(2).standard_normal((5, rec.D)), device=device)
     expected = z.detach().numpy() @ rec.matrix().detach().numpy().T
-    np.testing.assert_allclose(rec.apply(z).detach().numpy(), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(rec(z).detach().numpy(), expected, rtol=1e-12, atol=1e-12)
     # float32 as used in training
     rec32 = make().to(device)
     z32 = tinyrpn.tensor(z.detach().numpy().astype(np.float32), device=device)
-    np.testing.assert_allclose(rec32.apply(z32).detach().numpy(),
+    np.testing.assert_allclose(rec32(z32).detach().numpy(),
                                z32.numpy() @ rec32.matrix().detach().numpy().T, rtol=1e-4,
                                atol=1e-5)
 
 
 @pytest.mark.parametrize("make", MAKERS, ids=IDS)
-def test_gradcheck_apply_and_matrix_wrt_z_and_w(make, device):
+def test_gradcheck_forward_and_matrix_wrt_z_and_w(make, device):
     tinyrpn.manual_seed(3)
     rec = make().to(device)
     z = tinyrpn.tensor(np.random.default_rng(4).standard_normal((3, rec.D)),
                        requires_grad=True, device=device)
     w = rec.w.detach().requires_grad_(True)
-    assert gradcheck(lambda z, w: rec.apply(z, w), z, w)
+    assert gradcheck(lambda z, w: rec(z, w), z, w)
     assert gradcheck(lambda w: rec.matrix(w), w)
 
 
 @pytest.mark.parametrize("make", MAKERS, ids=IDS)
-def test_apply_and_matrix_paths_give_the_same_gradient(make):
+def test_forward_and_matrix_paths_give_the_same_gradient(make):
     tinyrpn.manual_seed(5)
     rec = make().double()
     rng = np.random.default_rng(6)
     z = tinyrpn.tensor(rng.standard_normal((4, rec.D)), requires_grad=True)
     g = rng.standard_normal((4, rec.n))
-    (rec.apply(z) * tinyrpn.tensor(g)).sum().backward()
-    grad_w_apply, grad_z_apply = rec.w.grad.numpy(), z.grad.numpy()
+    (rec(z) * tinyrpn.tensor(g)).sum().backward()
+    grad_w_forward, grad_z_forward = rec.w.grad.numpy(), z.grad.numpy()
     rec.zero_grad()
     z.grad = None
     ((z @ rec.matrix().T) * tinyrpn.tensor(g)).sum().backward()
-    np.testing.assert_allclose(grad_w_apply, rec.w.grad.numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(grad_z_apply, z.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad_w_forward, rec.w.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad_z_forward, z.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_no_gradient_is_computed_for_an_input_that_needs_none():
     rec = IdentityReconciliation(3, 5)
     z = tinyrpn.randn(4, 5)  # requires_grad False, as the expansion of raw pixels
-    rec.apply(z).sum().backward()
+    rec(z).sum().backward()
     assert z.grad is None
     np.testing.assert_allclose(rec.w.grad.numpy().reshape(3, 5),
                                np.ones((4, 3)).T @ z.detach().numpy(), rtol=1e-6)
@@ -218,9 +218,9 @@ def test_bad_layout_and_bad_sizes_are_rejected():
         LorrReconciliation(6, 20, r=0)
     rec = LorrReconciliation(6, 20)
     with pytest.raises(ValueError, match=r"expected z of shape \(N, D=20\)"):
-        rec.apply(tinyrpn.randn(3, 21))
+        rec(tinyrpn.randn(3, 21))
     with pytest.raises(ValueError, match=r"w must have shape \(52,\)"):
-        rec.apply(tinyrpn.randn(3, 20), tinyrpn.randn(51))
+        rec(tinyrpn.randn(3, 20), tinyrpn.randn(51))
 
 
 def test_repr_names_the_structure():
@@ -231,26 +231,26 @@ def test_repr_names_the_structure():
 
 
 @pytest.mark.parametrize("layout", ["kron", "tinybig"])
-def test_full_size_dual_lphm_apply_never_builds_w(layout):
+def test_full_size_dual_lphm_forward_never_builds_w(layout):
     """Layer 1 of the reference model: n=64, D=615,440, (p, q, r) = (8, 784, 5).
 
-    A dense W would be 157 MB; apply on 2 samples must stay far below that, and agree with
+    A dense W would be 157 MB; rec(z) on 2 samples must stay far below that, and agree with
     the materialised matrix (built afterwards, outside the measurement).
     """
     tinyrpn.manual_seed(7)
     rec = DualLPHMReconciliation(64, 615440, p=8, q=784, r=5, layout=layout)
     z = tinyrpn.tensor(np.random.default_rng(8).standard_normal((2, 615440)).astype(np.float32))
     tracemalloc.start()
-    y = rec.apply(z)
+    y = rec(z)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak < 16e6, f"apply allocated {peak / 1e6:.1f} MB at peak"
+    assert peak < 16e6, f"rec(z) allocated {peak / 1e6:.1f} MB at peak"
     expected = (z.detach().numpy().astype(np.float64)
                 @ rec.matrix().detach().numpy().astype(np.float64).T)
     np.testing.assert_allclose(y.detach().numpy(), expected, rtol=1e-3, atol=1e-6)
 
 
-# apply_expanded: the head's path, where the Kronecker family hands its first contraction to
+# forward_expanded: the head's path, where the Kronecker family hands its first contraction to
 # the expansion (the degree-2 Taylor expansion then never builds κ(x)).
 # m = 4 gives D = 20. (6, 20, 2, 5): tinybig's st = 12 does not divide D (it expands);
 # (6, 20, 3, 10): st = 4 divides D (block path, fused); (4, 20, 4, 20): s = 1, t = 1.
@@ -263,7 +263,7 @@ EXPANDED = _all_cases(EXPANDED_SHAPES)
 @pytest.mark.parametrize("route", ["direct", "fft"])
 @pytest.mark.parametrize("postprocess", [None, "layer_norm"])
 @pytest.mark.parametrize("make", [c[1] for c in EXPANDED], ids=[c[0] for c in EXPANDED])
-def test_apply_expanded_equals_the_expansion_times_matrix_transposed(make, postprocess, route,
+def test_forward_expanded_equals_the_expansion_times_matrix_transposed(make, postprocess, route,
                                                                      monkeypatch, device):
     """``route``: the way the fused Taylor contraction goes (both are exact)."""
     from tinyrpn.kernels import taylor
@@ -276,15 +276,15 @@ def test_apply_expanded_equals_the_expansion_times_matrix_transposed(make, postp
     rng = np.random.default_rng(10)
     x = tinyrpn.tensor(rng.standard_normal((3, 4)), requires_grad=True, device=device)
     expected = expansion(x).detach().numpy() @ rec.matrix().detach().numpy().T
-    np.testing.assert_allclose(rec.apply_expanded(x, expansion).detach().numpy(), expected,
+    np.testing.assert_allclose(rec.forward_expanded(x, expansion).detach().numpy(), expected,
                                rtol=1e-12, atol=1e-12)
     w = rec.w.detach().requires_grad_(True)
-    assert gradcheck(lambda x, w: rec.apply_expanded(x, expansion, w), x, w)
+    assert gradcheck(lambda x, w: rec.forward_expanded(x, expansion, w), x, w)
 
 
 @pytest.mark.parametrize("postprocess", [None, "layer_norm"])
 @pytest.mark.parametrize("d", [1, 2, 3])
-def test_identity_apply_expanded_equals_the_expansion_times_matrix_transposed(d, postprocess,
+def test_identity_forward_expanded_equals_the_expansion_times_matrix_transposed(d, postprocess,
                                                                               device):
     """Degree 2 without post-processing multiplies through [1, x] ⊗ x; the rest expand."""
     from tinyrpn.rpn import TaylorExpansion
@@ -295,10 +295,10 @@ def test_identity_apply_expanded_equals_the_expansion_times_matrix_transposed(d,
     x = tinyrpn.tensor(np.random.default_rng(14).standard_normal((5, 4)), requires_grad=True,
                        device=device)
     expected = expansion(x).detach().numpy() @ rec.matrix().detach().numpy().T
-    np.testing.assert_allclose(rec.apply_expanded(x, expansion).detach().numpy(), expected,
+    np.testing.assert_allclose(rec.forward_expanded(x, expansion).detach().numpy(), expected,
                                rtol=1e-12, atol=1e-12)
     w = rec.w.detach().requires_grad_(True)
-    assert gradcheck(lambda x, w: rec.apply_expanded(x, expansion, w), x, w)
+    assert gradcheck(lambda x, w: rec.forward_expanded(x, expansion, w), x, w)
 
 
 def test_full_size_identity_head_never_builds_the_expansion():
@@ -314,7 +314,7 @@ def test_full_size_identity_head_never_builds_the_expansion():
     expansion = TaylorExpansion(2)
     x = tinyrpn.tensor(np.random.default_rng(16).random((8, 784)).astype(np.float32))
     tracemalloc.start()
-    y = rec.apply_expanded(x, expansion)
+    y = rec.forward_expanded(x, expansion)
     forward_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.reset_peak()
     y.sum().backward()
@@ -349,10 +349,10 @@ def test_full_size_dual_lphm_head_never_builds_the_expansion(layout):
     rec = DualLPHMReconciliation(64, 615440, p=8, q=784, r=5, layout=layout)
     expansion = TaylorExpansion(2)
     x = tinyrpn.tensor(np.random.default_rng(12).random((8, 784)).astype(np.float32))
-    rec.apply_expanded(x[:2], expansion).sum().backward()  # compile the kernels first
+    rec.forward_expanded(x[:2], expansion).sum().backward()  # compile the kernels first
     rec.zero_grad()
     tracemalloc.start()
-    y = rec.apply_expanded(x, expansion)
+    y = rec.forward_expanded(x, expansion)
     y.sum().backward()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()

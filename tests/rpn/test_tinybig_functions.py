@@ -176,19 +176,19 @@ RECONCILIATIONS = [
 
 
 @pytest.mark.parametrize("rec", RECONCILIATIONS, ids=lambda r: f"{type(r).__name__}")
-def test_reconciliation_apply_matches_matrix_and_gradcheck(rec):
+def test_reconciliation_forward_matches_matrix_and_gradcheck(rec):
     rec = rec.double()  # float64 throughout: matrix products do not mix dtypes
     z = _x((5, 6), seed=2)
     w = tinyrpn.tensor(np.random.default_rng(3).uniform(-1, 1, rec.l), dtype="float64",
                        requires_grad=True)
-    np.testing.assert_allclose(rec.apply(z, w).detach().numpy(),
+    np.testing.assert_allclose(rec(z, w).detach().numpy(),
                                z.detach().numpy() @ rec.matrix(w).detach().numpy().T,
                                rtol=1e-10, atol=1e-12)
     if rec.l:
-        assert gradcheck(lambda z, w: rec.apply(z, w), z, w)
+        assert gradcheck(lambda z, w: rec(z, w), z, w)
         assert gradcheck(lambda w: rec.matrix(w), w)
     else:
-        assert gradcheck(lambda z: rec.apply(z, w), z)
+        assert gradcheck(lambda z: rec(z, w), z)
 
 
 def test_duplicated_padding_kron_is_blocks_of_copies():

@@ -59,7 +59,7 @@ def _unstored_expansion(head: dict[str, Any], m: int, n: int, D: int,
     reconciliation (the products with [1, x] ⊗ x: ``kernels.taylor2_dense``; backward keeps
     only x, and the forward pass briefly holds batch × n × (m + 1) partial sums), or in
     front of an hm, lphm or dual_lphm reconciliation (Kronecker layout, or tinyBIG's when
-    s·t divides D: contracted block by block). See ``Reconciliation.apply_expanded``.
+    s·t divides D: contracted block by block). See ``Reconciliation.forward_expanded``.
     None otherwise.
     """
     expansion, rec = head["expansion"], head["reconciliation"]

@@ -36,7 +36,7 @@ Transform = Callable[[np.ndarray], np.ndarray]
 
 
 class Compose:
-    """Apply several transforms one after the other: ``Compose([f, g])(x) == g(f(x))``.
+    """y = g(f(x)) for ``Compose([f, g])``:  several transforms, one after the other.
 
     If some of the transforms carry random state (like :class:`RandomShift`),
     ``state_dict()`` collects it, so a DataLoader can checkpoint it with its own state.
@@ -77,7 +77,7 @@ class Compose:
 
 
 def to_float(images: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
-    """Scale 8-bit pixels to floats in [0, 1]: ``x / 255``, as ``dtype`` (float32)."""
+    """y = x / 255 as ``dtype`` (float32), shape kept:  8-bit pixels to floats in [0, 1]."""
     images = as_array(images)
     if not (np.issubdtype(images.dtype, np.integer) or images.dtype == np.bool_):
         raise TypeError(
@@ -88,7 +88,7 @@ def to_float(images: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
 
 
 def normalize(x: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """Standardize: ``(x - mean) / std``, keeping the float dtype of ``x``.
+    """y = (x − mean) / std, shape and float dtype of x kept:  standardisation.
 
     For MNIST scaled to [0, 1] the usual values are mean 0.1307 and std 0.3081.
     """
@@ -104,7 +104,7 @@ def normalize(x: np.ndarray, mean: float, std: float) -> np.ndarray:
 
 
 def flatten(images: np.ndarray) -> np.ndarray:
-    """Flatten every image to a vector: shape ``(N, ...)`` becomes ``(N, prod(...))``."""
+    """y = x reshaped, (N, ...) → (N, prod(...)):  every image flattened to a vector."""
     images = as_array(images)
     if images.ndim < 1:
         raise ValueError("flatten expects a batch with a leading axis N, got a scalar")
@@ -134,13 +134,13 @@ def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 
 def resize_bilinear(images: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
-    """Resize the last two axes ``(H, W)`` to ``size`` by bilinear interpolation.
+    """y = Ry · x · Rxᵀ per image,  x (..., H, W) → y (..., *size):  bilinear resizing.
 
     Matches ``torch.nn.functional.interpolate(x, size, mode='bilinear',
-    align_corners=False, antialias=False)``. Bilinear interpolation is separable: the
-    result is ``Ry @ image @ Rx.T`` where ``Ry`` and ``Rx`` interpolate the rows and the
-    columns (see ``_bilinear_matrix``). Float inputs keep their dtype; integer inputs are
-    converted to float32 first (no rounding back to integers).
+    align_corners=False, antialias=False)``. Bilinear interpolation is separable: ``Ry``
+    and ``Rx`` interpolate the rows and the columns (see ``_bilinear_matrix``). Float
+    inputs keep their dtype; integer inputs are converted to float32 first (no rounding
+    back to integers).
     """
     images = np.asarray(images)
     if images.ndim < 2:
@@ -168,13 +168,14 @@ def random_shift(
     max_shift: int,
     rng: np.random.Generator | np.random.RandomState | int | None = None,
 ) -> np.ndarray:
-    """Roll each image by its own random integer offsets ``dy, dx`` in ``[-k, k]``.
+    """y[i, j] = x[(i − dy) % H, (j − dx) % W] per image, shape kept:  a random roll.
 
-    The roll wraps around (a pixel pushed off the bottom comes back at the top), as
-    ``np.roll(image, (dy, dx), axis=(-2, -1))``: ``out[i, j] = img[(i - dy) % H,
-    (j - dx) % W]``. Images are laid out ``(N, H, W)`` or ``(N, C, H, W)``; every channel
-    of one image moves together. ``rng`` is a seeded ``numpy.random.Generator`` (or a
-    seed); the offsets are drawn as ``rng.integers(-k, k + 1, size=(N, 2))``. A legacy
+    Each image rolls by its own random integer offsets ``dy, dx`` in ``[-k, k]``
+    (k = ``max_shift``); the roll wraps around (a pixel pushed off the bottom comes back
+    at the top), as ``np.roll(image, (dy, dx), axis=(-2, -1))``. Images are laid out
+    ``(N, H, W)`` or ``(N, C, H, W)``; every channel of one image moves together. ``rng``
+    is a seeded ``numpy.random.Generator`` (or a seed); the offsets are drawn as
+    ``rng.integers(-k, k + 1, size=(N, 2))``. A legacy
     ``numpy.random.RandomState`` draws them as ``rng.randint(-k, k + 1, size=(N, 2))``,
     which for one image is what karpathy/lecun1989-repro's modern.py draws before each
     training step (``np.random.randint(-1, 2, size=2)``, then ``torch.roll`` by it).
@@ -204,7 +205,9 @@ def random_shift(
 
 
 class RandomShift:
-    """:func:`random_shift` with its own seeded generator, for use as a transform.
+    """y = random_shift(x, k), shape kept:  the function with its own seeded generator.
+
+    For use as a transform.
 
     ``RandomShift(1, seed=0)(x)`` shifts each image by -1, 0 or +1 pixel in y and in x.
     ``RandomShift(1, numpy_seed=1337)`` draws the shifts from the legacy
@@ -251,7 +254,9 @@ class RandomShift:
 
 
 def one_hot_pm1(labels: np.ndarray, num_classes: int = 10, dtype: Any = np.float32) -> np.ndarray:
-    """Targets as ±1 vectors: shape ``(N, num_classes)``, −1 everywhere, +1 at the class.
+    """y[i, c] = +1 if c = labels[i] else −1,  labels (N,) → y (N, num_classes).
+
+    Targets as ±1 vectors.
 
     This is the target coding of LeCun et al. 1989 (tanh outputs, squared error).
     """

@@ -62,10 +62,11 @@ def _pytorch_uniform_fan_in_(
 
 
 class LeCun1989(nn.Module):
-    """The 1989 digit recogniser (``modern=False``) or its modern variant (``modern=True``).
+    """y = out(H3(H2(H1(x)))),  x (N, 1, 16, 16) → y (N, 10):  two convolutions, two dense.
 
-    Input: (N, 1, 16, 16) images scaled to [-1, 1]. Output: (N, 10) scores; in the 1989
-    network they pass through tanh and are trained towards ±1 targets with MSE.
+    The 1989 digit recogniser (``modern=False``) or its modern variant (``modern=True``).
+    Input: images scaled to [-1, 1]. Output: scores; in the 1989 network they pass through
+    tanh and are trained towards ±1 targets with MSE.
     """
 
     def __init__(

@@ -15,7 +15,9 @@ INITS = ("default", "mish", "normal")
 
 
 class MLP(nn.Sequential):
-    """Linear layers of the given ``sizes`` with an activation (and optional BatchNorm
+    """y = out(L_k(… act(L_1(x)))),  x (N, sizes[0]) → y (N, sizes[-1]):  a multilayer perceptron.
+
+    Linear layers L_i of the given ``sizes`` with an activation (and optional BatchNorm
     after it) between them, and an optional output function.
 
     ``MLP([784, 1500, 500, 10], activation="mish", batchnorm=True, init="mish")`` is

@@ -28,8 +28,9 @@ With ``offset=False``, ``qr`` gets its first column from the QR factorisation it
 other projections get it by putting the unit vector θ₀/‖θ₀‖ in front of d − 1 random
 columns (one extra vector of D numbers, whatever the projection).
 
-Every projection offers ``apply(ω) = P ω``, ``apply_t(g) = Pᵀ g`` and ``matrix()``, which
-materialises P for teaching and testing; training uses only ``apply`` and ``apply_t``.
+Every projection offers ``project(ω) = P ω``, ``project_transpose(g) = Pᵀ g`` and
+``matrix()``, which materialises P for teaching and testing; training uses only
+``project`` and ``project_transpose``.
 """
 
 from __future__ import annotations
@@ -66,27 +67,30 @@ _ROW_BLOCK = 8192
 
 
 class Projection:
-    """A linear map P from R^d to R^D, applied without necessarily being stored.
+    """θ = P ω,  ω (d,) → θ (D,):  a linear map from R^d to R^D, not necessarily stored.
 
-    ``apply(omega)`` returns P ω (a new array of D numbers) and ``apply_t(grad)`` returns
-    Pᵀ g (d numbers). Computations run in the wider of the projection's and the
-    argument's float dtypes, so a float64 ω gives exact float64 gradient checks.
+    ``project(omega)`` returns P ω (a new array of D numbers) and
+    ``project_transpose(grad)`` returns Pᵀ g (d numbers). Computations run in the wider of
+    the projection's and the argument's float dtypes, so a float64 ω gives exact float64
+    gradient checks.
     """
 
     D: int
     d: int
 
-    def apply(self, omega: Any) -> Any:
+    def project(self, omega: Any) -> Any:
+        """θ = P ω for an array ω of d numbers; D numbers."""
         raise NotImplementedError
 
-    def apply_t(self, grad: Any) -> Any:
+    def project_transpose(self, grad: Any) -> Any:
+        """Pᵀ g for an array g of D numbers (a gradient with respect to θ); d numbers."""
         raise NotImplementedError
 
     def matrix(self) -> Any:
         """P as a dense D × d array (for tests and teaching: D·d numbers)."""
         xp = self._xp()
         eye = xp.eye(self.d, dtype=self.dtype)
-        return xp.stack([self.apply(eye[j]) for j in range(self.d)], axis=1)
+        return xp.stack([self.project(eye[j]) for j in range(self.d)], axis=1)
 
     def to(self, device: str | None = None, dtype: Any = None) -> Projection:
         """Move the arrays that define P to ``device`` and/or cast its floats to ``dtype``
@@ -136,11 +140,11 @@ class DenseProjection(Projection):
     def _xp(self) -> Any:
         return backend.get_array_module(self.P)
 
-    def apply(self, omega: Any) -> Any:
+    def project(self, omega: Any) -> Any:
         self._check(omega, self.d, "omega")
         return self.P @ omega
 
-    def apply_t(self, grad: Any) -> Any:
+    def project_transpose(self, grad: Any) -> Any:
         self._check(grad, self.D, "grad")
         return self.P.T @ grad
 
@@ -171,7 +175,7 @@ class SparseProjection(Projection):
     def _xp(self) -> Any:
         return backend.get_array_module(self.values)
 
-    def apply(self, omega: Any) -> Any:
+    def project(self, omega: Any) -> Any:
         self._check(omega, self.d, "omega")
         xp = self._xp()
         dtype = xp.result_type(omega.dtype, self.values.dtype)
@@ -179,7 +183,7 @@ class SparseProjection(Projection):
         out = xp.bincount(self.rows, weights=self.values * omega[self.cols], minlength=self.D)
         return out.astype(dtype, copy=False)
 
-    def apply_t(self, grad: Any) -> Any:
+    def project_transpose(self, grad: Any) -> Any:
         self._check(grad, self.D, "grad")
         xp = self._xp()
         dtype = xp.result_type(grad.dtype, self.values.dtype)
@@ -222,8 +226,8 @@ class FastfoodProjection(Projection):
         H_ℓ pad(v) = H_b v repeated ℓ/b times        (entry i is (H_b v)[i mod b]),
         first b entries of H_ℓ z = H_b s,  s[j] = Σ of the z[i] with i mod b = j.
 
-    So ``apply`` transforms B pad(ω) with a b-point FWHT and reads entry Π[i] mod b of
-    the result where it would read entry Π[i] of the long one; ``apply_t`` sums Πᵀ G H
+    So ``project`` transforms B pad(ω) with a b-point FWHT and reads entry Π[i] mod b of
+    the result where it would read entry Π[i] of the long one; ``project_transpose`` sums Πᵀ G H
     pad(g) into b bins by index mod b (a bincount over Π[i] mod b, no inverse
     permutation needed) and finishes with a b-point FWHT. The cost is one ℓ-point
     transform and O(ℓ) more work each way. Memory: B, G, Π and Π mod b, four vectors of ℓ
@@ -251,7 +255,7 @@ class FastfoodProjection(Projection):
     def _xp(self) -> Any:
         return backend.get_array_module(self.G)
 
-    def apply(self, omega: Any) -> Any:
+    def project(self, omega: Any) -> Any:
         self._check(omega, self.d, "omega")
         xp = self._xp()
         dtype = xp.result_type(omega.dtype, self.G.dtype)
@@ -262,7 +266,7 @@ class FastfoodProjection(Projection):
         x = kernels.fwht(x)                         # H
         return x[: self.D] * self.scale.astype(dtype)
 
-    def apply_t(self, grad: Any) -> Any:
+    def project_transpose(self, grad: Any) -> Any:
         self._check(grad, self.D, "grad")
         xp = self._xp()
         dtype = xp.result_type(grad.dtype, self.G.dtype)
@@ -294,19 +298,19 @@ class AnchoredProjection(Projection):
     def _xp(self) -> Any:
         return backend.get_array_module(self.anchor)
 
-    def apply(self, omega: Any) -> Any:
+    def project(self, omega: Any) -> Any:
         self._check(omega, self.d, "omega")
         head = self.anchor * omega[0]
-        return head if self.rest is None else self.rest.apply(omega[1:]) + head
+        return head if self.rest is None else self.rest.project(omega[1:]) + head
 
-    def apply_t(self, grad: Any) -> Any:
+    def project_transpose(self, grad: Any) -> Any:
         self._check(grad, self.D, "grad")
         xp = self._xp()
         first = (self.anchor @ grad).reshape(1)
         if self.rest is None:
             return first
         return xp.concatenate([first.astype(xp.result_type(first, grad), copy=False),
-                               self.rest.apply_t(grad)])
+                               self.rest.project_transpose(grad)])
 
     def to(self, device: str | None = None, dtype: Any = None) -> Projection:
         super().to(device, dtype)
@@ -463,13 +467,13 @@ class Project(Function):
 
     def forward(self, omega: Any, projection: Projection, offset: Any = None) -> Any:
         self.projection = projection
-        theta = projection.apply(omega)
+        theta = projection.project(omega)
         if offset is not None:
             theta = theta + offset
         return theta
 
     def backward(self, grad: Any) -> Any:
-        return self.projection.apply_t(grad)
+        return self.projection.project_transpose(grad)
 
 
 def project(omega: Tensor, projection: Projection, offset: Any = None) -> Tensor:
@@ -484,7 +488,9 @@ def project(omega: Tensor, projection: Projection, offset: Any = None) -> Tensor
 
 
 class Subspace(nn.Module):
-    """Train ``model`` in a random ``dim``-dimensional subspace of its parameter space.
+    """y = model(x; θ = θ₀ + P ω),  shapes as ``model``'s:  only ω (``dim`` numbers) is trained.
+
+    Trains ``model`` in a random ``dim``-dimensional subspace of its parameter space.
 
     ``Subspace(model, dim, projection='qr', offset=True, seed=None)``: θ (the D trainable
     parameters of ``model``, flattened in ``named_parameters`` order) is θ₀ + P ω
@@ -567,7 +573,7 @@ class Subspace(nn.Module):
         P[:, 0] ∥ θ₀ and needs no P[0, 0] ≠ 0."""
         e0 = np.zeros(self.dim, dtype=theta0.dtype)
         e0[0] = 1.0
-        column = backend.to_numpy(self._projection.apply(
+        column = backend.to_numpy(self._projection.project(
             backend.to_device(e0, self.omega_device))).astype(np.float64)
         return float(column @ theta0.astype(np.float64) / (column @ column))
 
@@ -577,7 +583,7 @@ class Subspace(nn.Module):
 
     @property
     def projection(self) -> Projection:
-        """The projection object (``apply``, ``apply_t``, ``matrix()``)."""
+        """The projection object (``project``, ``project_transpose``, ``matrix()``)."""
         return self._projection
 
     @property

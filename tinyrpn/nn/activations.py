@@ -10,7 +10,7 @@ __all__ = ["ReLU", "Tanh", "Sigmoid", "Softplus", "Mish", "Softmax", "LogSoftmax
 
 
 class ReLU(Module):
-    """max(x, 0) elementwise.
+    """y = max(x, 0), elementwise: y has x's shape.
 
     ``inplace`` is accepted so PyTorch code runs unchanged, but the result is always a new
     tensor: writing over an array that the graph has saved would corrupt the gradients.
@@ -28,21 +28,21 @@ class ReLU(Module):
 
 
 class Tanh(Module):
-    """tanh(x) elementwise."""
+    """y = tanh(x), elementwise: y has x's shape."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.tanh(x)
 
 
 class Sigmoid(Module):
-    """1 / (1 + e^-x) elementwise."""
+    """y = σ(x) = 1 / (1 + e^−x), elementwise: y has x's shape."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.sigmoid(x)
 
 
 class Softplus(Module):
-    """log(1 + exp(βx)) / β elementwise (x itself where βx > threshold)."""
+    """y = log(1 + exp(βx)) / β (x itself where βx > threshold), elementwise; x's shape."""
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
@@ -56,7 +56,7 @@ class Softplus(Module):
 
 
 class Mish(Module):
-    """x · tanh(softplus(x)) elementwise (Misra 2019)."""
+    """y = x · tanh(softplus(x)), elementwise (Misra 2019): y has x's shape."""
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -70,7 +70,7 @@ class Mish(Module):
 
 
 class Softmax(Module):
-    """exp(x) / Σ exp(x) along ``dim``."""
+    """y_i = exp(x_i) / Σ_j exp(x_j) along ``dim``: y has x's shape."""
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
@@ -84,7 +84,7 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """log(softmax(x)) along ``dim``, computed stably."""
+    """y = log(softmax(x)) along ``dim``, computed stably: y has x's shape."""
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
@@ -113,7 +113,7 @@ class _Elementwise(Module):
 
 
 class GELU(Module):
-    """x Φ(x) (Φ the normal CDF); ``approximate='tanh'`` for the tanh approximation."""
+    """y = x Φ(x) (Φ the normal CDF), elementwise; ``approximate='tanh'`` approximates Φ."""
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
@@ -127,14 +127,14 @@ class GELU(Module):
 
 
 class SiLU(_Elementwise):
-    """x σ(x) elementwise (swish)."""
+    """y = x σ(x), elementwise (SiLU, swish): y has x's shape."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.silu(x)
 
 
 class LeakyReLU(Module):
-    """x where x > 0, else negative_slope · x."""
+    """y = x where x > 0, else negative_slope · x; elementwise, x's shape."""
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
@@ -148,7 +148,7 @@ class LeakyReLU(Module):
 
 
 class ELU(Module):
-    """x where x > 0, else α (e^x − 1)."""
+    """y = x where x > 0, else α (e^x − 1); elementwise, x's shape."""
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
@@ -162,21 +162,21 @@ class ELU(Module):
 
 
 class CELU(ELU):
-    """x where x > 0, else α (e^(x/α) − 1)."""
+    """y = x where x > 0, else α (e^(x/α) − 1); elementwise, x's shape."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.celu(x, self.alpha)
 
 
 class SELU(_Elementwise):
-    """λ₀ · elu(x, α₀) with SELU's fixed constants."""
+    """y = λ₀ · elu(x, α₀) with SELU's fixed constants; elementwise, x's shape."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.selu(x)
 
 
 class Hardtanh(Module):
-    """x clipped to [min_val, max_val]."""
+    """y = min(max(x, min_val), max_val), elementwise: y has x's shape."""
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0,
                  inplace: bool = False) -> None:
@@ -192,42 +192,42 @@ class Hardtanh(Module):
 
 
 class ReLU6(_Elementwise):
-    """min(max(x, 0), 6)."""
+    """y = min(max(x, 0), 6), elementwise: y has x's shape."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu6(x)
 
 
 class Hardsigmoid(_Elementwise):
-    """relu6(x + 3) / 6."""
+    """y = relu6(x + 3) / 6, elementwise: y has x's shape."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.hardsigmoid(x)
 
 
 class Hardswish(_Elementwise):
-    """x · relu6(x + 3) / 6."""
+    """y = x · relu6(x + 3) / 6, elementwise: y has x's shape."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.hardswish(x)
 
 
 class Softsign(Module):
-    """x / (1 + |x|)."""
+    """y = x / (1 + |x|), elementwise: y has x's shape."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.softsign(x)
 
 
 class LogSigmoid(Module):
-    """log σ(x)."""
+    """y = log σ(x), elementwise: y has x's shape."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.logsigmoid(x)
 
 
 class Softmin(Module):
-    """softmax(−x) along ``dim``."""
+    """y = softmax(−x) along ``dim``: y has x's shape."""
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()

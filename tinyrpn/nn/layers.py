@@ -96,7 +96,9 @@ _PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "repli
 
 
 class Conv2d(Module):
-    """2-D convolution over (N, C_in, H, W) inputs, as ``torch.nn.Conv2d``.
+    """y = W ⋆ x + b,  x (N, C_in, H, W) → y (N, C_out, H_out, W_out):  2-D convolution.
+
+    As ``torch.nn.Conv2d`` (⋆ is cross-correlation, as in every deep-learning library).
 
     weight: (out_channels, in_channels/groups, kH, kW); bias: (out_channels,).
     Default init (PyTorch's): weight ~ kaiming_uniform_(a=√5), i.e. U(±1/√fan_in), and
@@ -176,7 +178,9 @@ class Conv2d(Module):
 
 
 class Conv1d(Module):
-    """1-D convolution over (N, C_in, L) inputs, as ``torch.nn.Conv1d`` (zero padding).
+    """y = W ⋆ x + b,  x (N, C_in, L) → y (N, C_out, L_out):  1-D convolution.
+
+    As ``torch.nn.Conv1d`` (zero padding only).
 
     weight: (out_channels, in_channels/groups, K); bias: (out_channels,); PyTorch's init,
     as :class:`Conv2d` (fan_in = in_channels/groups · K).
@@ -211,7 +215,9 @@ class Conv1d(Module):
 
 
 class ConvTranspose2d(Module):
-    """Transposed 2-D convolution, as ``torch.nn.ConvTranspose2d``.
+    """y = Wᵀ ⋆ x + b,  x (N, C_in, H, W) → y (N, C_out, H_out, W_out):  the adjoint of Conv2d.
+
+    Transposed 2-D convolution, as ``torch.nn.ConvTranspose2d``.
 
     weight: (in_channels, out_channels/groups, kH, kW); bias: (out_channels,). PyTorch's
     init: kaiming_uniform_(a=√5) with fan_in computed from the weight's dim 1
@@ -251,9 +257,10 @@ class ConvTranspose2d(Module):
 
 
 class LayerNorm(Module):
-    """Normalise each sample over its last ``len(normalized_shape)`` dims.
+    """y = (x − mean) / √(var + eps) · weight + bias,  y has x's shape (*, *normalized_shape).
 
-    y = (x − mean) / √(var + eps) · weight + bias; weight starts at 1 and bias at 0.
+    Each sample is normalised over its last ``len(normalized_shape)`` dims; weight starts
+    at 1 and bias at 0.
     ``elementwise_affine=False`` gives a parameter-free LayerNorm (no weight, no bias).
     """
 
@@ -292,7 +299,10 @@ class LayerNorm(Module):
 
 
 class _BatchNorm(Module):
-    """Shared by BatchNorm1d and BatchNorm2d (they differ only in the input shape)."""
+    """y = (x − mean) / √(var + eps) · weight + bias per channel C;  y has x's shape.
+
+    Shared by BatchNorm1d, 2d and 3d (they differ only in the input shape).
+    """
 
     _expected_dims: tuple[int, ...] = ()
     _expected_text = ""
@@ -368,7 +378,9 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    """Batch normalisation of (N, C) or (N, C, L) inputs over N (and L), per channel.
+    """y = (x − mean) / √(var + eps) · weight + bias,  x (N, C) or (N, C, L), y the same.
+
+    Batch normalisation over N (and L), per channel.
 
     Training: normalise with the batch mean and biased variance; update running_mean and
     running_var (unbiased) with ``momentum`` (None: a cumulative average). Evaluation:
@@ -380,14 +392,20 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch normalisation of (N, C, H, W) inputs over N, H and W, per channel."""
+    """y = (x − mean) / √(var + eps) · weight + bias,  x and y (N, C, H, W).
+
+    Batch normalisation over N, H and W, per channel, as :class:`BatchNorm1d`.
+    """
 
     _expected_dims = (4,)
     _expected_text = "4-D (N, C, H, W)"
 
 
 class BatchNorm3d(_BatchNorm):
-    """Batch normalisation of (N, C, D, H, W) inputs over N, D, H and W, per channel."""
+    """y = (x − mean) / √(var + eps) · weight + bias,  x and y (N, C, D, H, W).
+
+    Batch normalisation over N, D, H and W, per channel, as :class:`BatchNorm1d`.
+    """
 
     _expected_dims = (5,)
     _expected_text = "5-D (N, C, D, H, W)"
@@ -397,7 +415,9 @@ class BatchNorm3d(_BatchNorm):
 
 
 class Embedding(Module):
-    """A lookup table: y[...] = weight[index[...]], weight (num_embeddings, embedding_dim).
+    """y[...] = weight[index[...]],  index (*) → y (*, embedding_dim):  a lookup table.
+
+    weight is (num_embeddings, embedding_dim).
 
     Default init (PyTorch's): weight ~ N(0, 1), with the ``padding_idx`` row (if any) set
     to zero and never trained. ``max_norm``, ``scale_grad_by_freq`` and ``sparse`` are
@@ -458,8 +478,10 @@ class Embedding(Module):
 
 
 class Dropout(Module):
-    """Zero elements with probability p during training (scaling the rest by 1/(1−p));
-    the identity in evaluation mode."""
+    """y = x · m,  y has x's shape;  m = 1/(1−p) where kept (probability 1−p), else 0.
+
+    Training only: in evaluation mode y = x.
+    """
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
@@ -475,7 +497,7 @@ class Dropout(Module):
 
 
 class Flatten(Module):
-    """Merge dims ``start_dim`` .. ``end_dim`` into one: (N, C, H, W) -> (N, C·H·W)."""
+    """y = x with dims ``start_dim`` .. ``end_dim`` merged: (N, C, H, W) → (N, C·H·W)."""
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
@@ -489,7 +511,7 @@ class Flatten(Module):
 
 
 class Identity(Module):
-    """Returns its input unchanged (arguments are accepted and ignored, as in PyTorch)."""
+    """y = x, any shape (constructor arguments are accepted and ignored, as in PyTorch)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()

@@ -36,7 +36,10 @@ class _WeightedLoss(_Loss):
 
 
 class CrossEntropyLoss(_WeightedLoss):
-    """Softmax cross-entropy of logits against class indices (or class probabilities).
+    """loss = mean_i −log softmax(x_i)[t_i],  x (N, C) logits, t (N,) class indices → ().
+
+    Softmax cross-entropy (targets may also be class probabilities (N, C); ``reduction``
+    'sum' or 'none' instead of the mean; class weights and label smoothing as PyTorch).
 
     See :func:`tinyrpn.nn.functional.cross_entropy`.
     """
@@ -52,7 +55,11 @@ class CrossEntropyLoss(_WeightedLoss):
 
 
 class NLLLoss(_WeightedLoss):
-    """Negative log-likelihood of log-probabilities (use after ``LogSoftmax``)."""
+    """loss = mean_i −x_i[t_i],  x (N, C) log-probabilities, t (N,) class indices → ().
+
+    Negative log-likelihood (use after ``LogSoftmax``); ``reduction`` and class weights as
+    PyTorch.
+    """
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
@@ -60,15 +67,21 @@ class NLLLoss(_WeightedLoss):
 
 
 class MSELoss(_Loss):
-    """Mean squared error: mean((input − target)²) (or the sum, or each term)."""
+    """loss = mean((x − t)²),  x and t of one shape → ().
+
+    Mean squared error (``reduction``: the mean, the sum, or each term).
+    """
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class BCELoss(_Loss):
-    """Binary cross-entropy of probabilities (use after ``Sigmoid``); see
-    :func:`tinyrpn.nn.functional.binary_cross_entropy`."""
+    """loss = mean(−t log p − (1 − t) log(1 − p)),  p and t of one shape → ().
+
+    Binary cross-entropy of probabilities (use after ``Sigmoid``); see
+    :func:`tinyrpn.nn.functional.binary_cross_entropy`.
+    """
 
     def __init__(self, weight: Tensor | None = None, reduction: str = "mean") -> None:
         super().__init__(reduction)
@@ -79,8 +92,11 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy computed from logits, stably; see
-    :func:`tinyrpn.nn.functional.binary_cross_entropy_with_logits`."""
+    """loss = mean(−t log σ(x) − (1 − t) log(1 − σ(x))),  x and t of one shape → ().
+
+    Binary cross-entropy computed from logits, stably; see
+    :func:`tinyrpn.nn.functional.binary_cross_entropy_with_logits`.
+    """
 
     def __init__(self, weight: Tensor | None = None, reduction: str = "mean",
                  pos_weight: Tensor | None = None) -> None:

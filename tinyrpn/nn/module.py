@@ -339,7 +339,10 @@ class Module:
 
 
 class Sequential(Module):
-    """Modules applied one after another: ``Sequential(Linear(784, 10), LogSoftmax(1))``."""
+    """y = f_k(… f_2(f_1(x))): modules applied one after another, shapes as they chain.
+
+    ``Sequential(Linear(784, 10), LogSoftmax(1))`` maps (N, 784) to (N, 10).
+    """
 
     def __init__(self, *modules: Module) -> None:
         super().__init__()

@@ -13,7 +13,7 @@ __all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
 
 
 class MaxPool2d(Module):
-    """The maximum over each kernel_size window of (N, C, H, W) or (C, H, W) inputs."""
+    """y = max over each kernel_size window,  x (N, C, H, W) or (C, H, W) → (…, H_out, W_out)."""
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  dilation: Any = 1, return_indices: bool = False,
@@ -34,7 +34,10 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
-    """The mean over each kernel_size window (see ``F.avg_pool2d`` for the divisor)."""
+    """y = mean over each kernel_size window,  x (N, C, H, W) or (C, H, W) → (…, H_out, W_out).
+
+    See ``F.avg_pool2d`` for the divisor at the borders.
+    """
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  ceil_mode: bool = False, count_include_pad: bool = True,
@@ -54,7 +57,10 @@ class AvgPool2d(Module):
 
 
 class AdaptiveAvgPool2d(Module):
-    """Average pooling to a fixed output size, whatever the input's H and W."""
+    """y = mean over adaptive windows,  x (N, C, H, W) → y (N, C, *output_size).
+
+    Average pooling to a fixed output size, whatever the input's H and W.
+    """
 
     def __init__(self, output_size: Any) -> None:
         super().__init__()

@@ -1,4 +1,5 @@
-"""Neural-network operations: linear, smooth activations, (log-)softmax, dropout.
+"""Neural-network operations: the affine map (``linear``), smooth activations,
+(log-)softmax, dropout.
 
 The rest of the neural-network maths lives beside this file: ``conv.py`` (conv2d, pad),
 ``norm.py`` (layer norm, batch norm) and ``loss.py`` (cross-entropy, NLL, MSE).
@@ -37,8 +38,8 @@ def _float_tensor(op: str, x: Any) -> Tensor:
 # ----------------------------------------------------------------------------- linear
 
 
-class Linear(Function):
-    """An affine map of the last dim.
+class AffineMap(Function):
+    """An affine map of the last dim, the Function behind ``F.linear`` and ``nn.Linear``.
 
     forward:  out = x Wᵀ + b              x (*, in), W (out, in), b (out,)
     backward: dx = d W,   dW = dᵀ x,   db = Σ d   (dᵀ x and Σ d sum over all leading dims)
@@ -81,14 +82,14 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ArgumentError(f"linear: bias must have shape ({weight.shape[0]},) for weight shape "
                          f"{weight.shape}, got {got}")
     same_dtype("linear", input=x, weight=weight, bias=bias)
-    return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
+    return AffineMap.apply(x, weight) if bias is None else AffineMap.apply(x, weight, bias)
 
 
 # ----------------------------------------------------------------------------- activations
 
 
 class Softplus(Function):
-    """A smooth ReLU.
+    """A smooth ReLU, elementwise.
 
     forward:  out = log(1 + exp(β x)) / β,  or x where β x > threshold (there the two
               agree to float precision and exp would overflow)
@@ -137,7 +138,7 @@ def _tanh_softplus(x: Any) -> tuple[Any, Any]:
 
 
 class Mish(Function):
-    """Mish (Misra 2019), one fused op.
+    """Mish (Misra 2019), elementwise, as one fused op.
 
     forward:  out = x · t,  t = tanh(softplus(x))
     backward: dx = d · (t + x · (1 − t²) · σ(x))      since d softplus/dx = σ(x) = e/(1 + e)
@@ -174,7 +175,9 @@ def mish(x: Tensor) -> Tensor:
 
 
 class Softmax(Function):
-    """forward:  out_i = exp(x_i − max x) / Σ_j exp(x_j − max x)   along ``dim``
+    """Softmax along ``dim``, shifted by the maximum so that exp never overflows.
+
+    forward:  out_i = exp(x_i − max x) / Σ_j exp(x_j − max x)
     backward: dx = out · (d − Σ_j d_j out_j)
     """
 
@@ -195,7 +198,9 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
-    """forward:  out = x − max x − log Σ_j exp(x_j − max x)   along ``dim`` (never overflows)
+    """log(softmax(x)) along ``dim``, computed without overflow.
+
+    forward:  out = x − max x − log Σ_j exp(x_j − max x)
     backward: dx = d − exp(out) · Σ_j d_j
     """
 
@@ -254,9 +259,7 @@ def log_softmax(x: Tensor, dim: int | None = None) -> Tensor:
 
 
 class Dropout(Function):
-    """forward:  out = x · m,  m = 1/(1−p) where kept (probability 1−p), else 0
-    backward: dx = d · m
-    """
+    """out = x · m;  dx = d · m   (m = 1/(1−p) where kept, with probability 1−p, else 0)"""
 
     saves_inputs = False
 

@@ -6,7 +6,8 @@
   naive Bayes), ``expansion_composite`` (combinatorial, nested, extended);
 - ``reconciliation``: parameter reconciliations W(w) (identity, lorr, hm, lphm,
   dual_lphm; ``reconciliation_basic``: constant, zero, one, constant_eye, masking,
-  duplicated_padding, hypernet), each with ``apply(z)`` (z·Wᵀ from W's factors) and ``matrix()``;
+  duplicated_padding, hypernet), each a Module: ``rec(z)`` is z·Wᵀ from W's factors,
+  ``rec.matrix()`` is W;
 - ``remainder``: remainders π (zero, constant, one, identity, linear, bspline), with
   activations;
 - ``layer``: ``RPNHead`` and ``RPNLayer`` (several heads, fused);

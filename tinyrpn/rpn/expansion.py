@@ -56,7 +56,9 @@ def _layer_norm(z: Tensor, eps: float) -> Tensor:
 
 
 class Postprocess(Module):
-    """A parameter-free function applied to the whole expansion, chosen by name.
+    """z' = f(z),  z (N, D) → z' (N, D):  a parameter-free function of the whole expansion.
+
+    The function is chosen by name.
 
     ``Postprocess('layer_norm', eps=1e-5)``: (z − mean(z)) / √(var(z) + eps) per sample,
     over all D features, without weight or bias (what tinyBIG's LayerNorms amount to, since
@@ -122,8 +124,10 @@ def _postprocess_steps(spec: Any) -> list[Module]:
 
 
 class Expansion(Module):
-    """Base class: ``expand(x)`` computes κ(x) for x of shape (N, m); ``forward`` adds the
-    pre- and post-processing; ``output_dim(m)`` is D.
+    """z = post(κ(x)),  x (N, m) → z (N, D = ``output_dim(m)``):  a parameter-free lift.
+
+    Base class: a subclass's ``expand(x)`` computes κ(x); ``kappa(x)`` runs the
+    pre-processing first, ``forward`` the post-processing (``self.postprocess``) after.
 
     ``preprocess=`` (same forms as ``postprocess=``) is applied to x before the expansion,
     elementwise steps only, since D is computed from the m features it leaves.
@@ -139,22 +143,27 @@ class Expansion(Module):
         raise NotImplementedError
 
     def expand(self, x: Tensor) -> Tensor:
-        """κ(x), before post-processing."""
+        """κ(x) for a batch x (N, m) that has been pre-processed; the formula of a subclass."""
         raise NotImplementedError
 
+    def kappa(self, x: Tensor) -> Tensor:
+        """κ(x): the pre-processing steps (if any), then ``expand``; (N, m) → (N, D)."""
+        for step in self.preprocess:
+            x = step(x)
+        return self.expand(x)
+
     def forward(self, x: Tensor) -> Tensor:
+        """z = post(κ(x)),  x (N, m) → z (N, D)."""
         if not isinstance(x, Tensor):
             x = as_tensor(x)
         if x.ndim != 2:
             raise ValueError(
                 f"{type(self).__name__}: expected a batch of shape (N, m), got shape {x.shape}"
             )
+        z = self.kappa(x)
         # Memory: the graph links Functions, not tensors, so once a post-processing step
         # has run, the raw expansion (157 MB for 64 MNIST images) is freed here unless some
         # backward saved it. Taylor2 saves only x and LayerNorm only its output: it is.
-        for step in self.preprocess:
-            x = step(x)
-        z = self.expand(x)
         for step in self.postprocess:
             z = step(z)
         return z
@@ -213,9 +222,10 @@ class IdentityExpansion(Expansion):
 
 
 class Taylor2(Function):
-    """κ(x) = [x, vec(x xᵀ)] per row: D = m + m², z[m + a·m + c] = x_a·x_c.
+    """The degree-2 Taylor expansion, x (N, m) → z (N, D = m + m²).
 
-    backward:  dx_a = dz_a + Σ_c dz[m + a·m + c]·x_c + Σ_c dz[m + c·m + a]·x_c
+    forward:  z = [x, vec(x xᵀ)] per row:  z[a] = x_a,  z[m + a·m + c] = x_a·x_c
+    backward: dx_a = dz_a + Σ_c dz[m + a·m + c]·x_c + Σ_c dz[m + c·m + a]·x_c
 
     Only x is saved (N × m): the N × (m + m²) output is never read by backward. The loops
     live in ``tinyrpn.kernels.taylor2_forward / taylor2_backward``.
@@ -233,10 +243,11 @@ class Taylor2(Function):
 
 
 class Taylor2Contract(Function):
-    """y[b, k, :] = z[b, k·L:(k+1)·L] · M for z = [x, vec(x xᵀ)] (per row), M of shape (L, r).
+    """Each block of L entries of the degree-2 Taylor expansion z, times M (L, r).
 
-    backward:  dM = Σ_{b,k} z[b, k-th block]ᵀ dy[b, k]
-               dx = Taylor2's backward of dz, dz[b, k-th block] = dy[b, k] · Mᵀ
+    forward:  y[b, k, :] = z[b, k·L:(k+1)·L] · M,   z = [x, vec(x xᵀ)] per row
+    backward: dM = Σ_{b,k} z[b, k-th block]ᵀ dy[b, k]
+              dx = Taylor2's backward of dz, dz[b, k-th block] = dy[b, k] · Mᵀ
 
     z (N × D) is never stored: the kernels rebuild its entries from x as they go, in the
     forward pass and for dM. dz is built only when x needs a gradient.
@@ -258,9 +269,10 @@ class Taylor2Contract(Function):
 
 
 class Taylor2Dense(Function):
-    """y = z · Wᵀ for z = [x, vec(x xᵀ)] per row and W = w viewed as an n × D matrix.
+    """The degree-2 Taylor expansion z times a dense Wᵀ, x (N, m) → y (N, n).
 
-    backward:  dw = vec(dyᵀ · z),   dx = Taylor2's backward of dz = dy · W
+    forward:  y = z · Wᵀ,   z = [x, vec(x xᵀ)] per row,  W = w viewed as an n × D matrix
+    backward: dw = vec(dyᵀ · z),   dx = Taylor2's backward of dz = dy · W
 
     computed, like the forward pass, from z = vec([1, x] ⊗ x) as matrix products with x
     (``kernels.taylor2_dense``): z (N × D) is never built, dw is written straight into a
@@ -299,10 +311,10 @@ def taylor_reference(x: Tensor, d: int) -> Tensor:
 
 
 class TaylorExpansion(Expansion):
-    """Taylor (polynomial) expansion without constant term, degree d ≥ 1.
+    """κ(x) = [x, x⊗x, ..., x^{⊗d}];  D = m + m² + ... + m^d:  the Taylor expansion.
 
-    ``TaylorExpansion(d=2, postprocess=None)``:
-    κ(x) = [x, x⊗x, ..., x^{⊗d}], every block flattened row-major, so for d = 2 position
+    ``TaylorExpansion(d=2, postprocess=None)``: a polynomial expansion without constant
+    term, degree d ≥ 1, every block flattened row-major, so for d = 2 position
     m + a·m + c holds x_a·x_c (both x_a x_c and x_c x_a are kept, as in tinyBIG);
     D = m + m² + ... + m^d (615,440 for m = 784, d = 2). Degree 2 runs through the
     ``taylor2`` kernels; other degrees are composed from differentiable ops.
@@ -355,7 +367,9 @@ class TaylorExpansion(Expansion):
 
 
 class ChebyshevExpansion(Expansion):
-    """Chebyshev polynomials of the first kind, T_1 .. T_d of every feature.
+    """κ(x)[i·d + k − 1] = T_k(x_i), k = 1 .. d;  D = m·d:  Chebyshev polynomials.
+
+    Of the first kind, T_1 .. T_d of every feature.
 
     ``ChebyshevExpansion(d=5, postprocess=None)``: T_0 = 1, T_1 = x,
     T_k = 2x·T_{k−1} − T_{k−2}. As tinyBIG's ``chebyshev_expansion``, the constant T_0 is
@@ -388,7 +402,9 @@ class ChebyshevExpansion(Expansion):
 
 
 class GaussianRBFExpansion(Expansion):
-    """Gaussian radial basis functions around fixed centres, for every feature.
+    """κ(x)[i·K + k] = exp(−((x_i − c_k) / σ)²);  D = m·K:  Gaussian radial basis functions.
+
+    Around K fixed centres c_k, for every feature.
 
     ``GaussianRBFExpansion(centers=10, sigma=1.0, base_range=(-1.0, 1.0), postprocess=None)``:
     κ(x)[i·K + k] = exp(−((x_i − c_k) / σ)²), D = m·K. ``centers`` is a sequence of K
@@ -430,7 +446,9 @@ class GaussianRBFExpansion(Expansion):
 
 
 class BSplineExpansion(Expansion):
-    """B-spline basis of degree d on a uniform grid, for every feature (as tinyBIG).
+    """κ(x)[i·(t + d) + j] = B_{j,d}(x_i);  D = m·(t + d):  B-splines of degree d.
+
+    The B-spline basis on a uniform grid, for every feature (as tinyBIG).
 
     ``BSplineExpansion(grid_range=(-1.0, 1.0), t=5, d=3, postprocess=None)``: the range is
     cut into t intervals of width h and extended by d knots on each side (knots

@@ -72,7 +72,7 @@ class ReciprocalExpansion(Expansion):
 
 
 class LinearExpansion(Expansion):
-    """A fixed linear map: κ(x) = c·x, or pre_C · X, or X · post_C (first one given).
+    """κ(x) = c·x, or pre_C · X, or X · post_C (the first one given): a fixed linear map.
 
     ``LinearExpansion(c=None, pre_C=None, post_C=None)``. With none, κ(x) = x.
     ``pre_C`` (N′ × N) multiplies the batch X (N × m) from the left, mixing *samples*, as
@@ -153,7 +153,7 @@ class FourierExpansion(Expansion):
 
 
 class JacobiExpansion(Expansion):
-    """Jacobi polynomials P_1^{(α,β)} .. P_d^{(α,β)} of every feature, feature by feature.
+    """κ(x)[i·d + k − 1] = P_k^{(α,β)}(x_i), k = 1 .. d;  D = m·d:  Jacobi polynomials.
 
     ``JacobiExpansion(d=5, alpha=1.0, beta=1.0)``: P_0 = 1,
     P_1 = ((α − β) + (α + β + 2)·x)/2, and for k ≥ 2, with c = 2k + α + β,

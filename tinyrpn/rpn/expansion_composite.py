@@ -35,7 +35,9 @@ __all__ = ["CombinatorialExpansion", "CombinatorialNormalExpansion", "NestedExpa
 
 
 class CombinatorialExpansion(Expansion):
-    """The r-subsets of the features, for r = 1 .. d, each subset's values side by side.
+    """κ(x) = [x_S for every r-subset S of the features, r = 1 .. d];  D = Σ_r r·C(m, r).
+
+    Each subset's values side by side.
 
     ``CombinatorialExpansion(d=2, with_replacement=False)``: for m = 3, d = 2,
     κ(x) = [x_0, x_1, x_2, x_0, x_1, x_0, x_2, x_1, x_2]; D = Σ_r r·C(m, r).
@@ -76,7 +78,8 @@ class CombinatorialExpansion(Expansion):
 
 
 class CombinatorialNormalExpansion(CombinatorialExpansion):
-    """log N(v; 0, I_r) = −(r/2)·log 2π − ½·|v|² for every r-subset v of the features.
+    """κ(x) = [log N(v; 0, I_r) = −(r/2)·log 2π − ½·|v|²] for every r-subset v of x's
+    features, r = 1 .. d.
 
     ``CombinatorialNormalExpansion(d=1, with_replacement=False)``: one value per subset,
     D = Σ_{r ≤ d} C(m, r).

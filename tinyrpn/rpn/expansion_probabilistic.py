@@ -128,7 +128,8 @@ class NaiveNormalExpansion(LogLikelihoodExpansion):
 
 
 class NormalExpansion(LogLikelihoodExpansion):
-    """log N(x; μ, σ) for (μ, σ) = (0, 1), (1, 1), (−1, 1), (0, .1), (1, .1), (−1, .1); 6m."""
+    """κ(x) = [log N(x; μ, σ)] for (μ, σ) = (0, 1), (1, 1), (−1, 1), (0, .1), (1, .1), (−1, .1);
+    D = 6m."""
 
     TERMS = tuple(("normal", (mu, s), "x") for s in (1.0, 0.1) for mu in (0.0, 1.0, -1.0))
 
@@ -140,7 +141,7 @@ class NaiveCauchyExpansion(LogLikelihoodExpansion):
 
 
 class CauchyExpansion(LogLikelihoodExpansion):
-    """log Cauchy(x; μ, γ) for μ = 0, 1, −1, each with γ = 1 then 0.5; D = 6m."""
+    """κ(x) = [log Cauchy(x; μ, γ)] for μ = 0, 1, −1, each with γ = 1 then 0.5; D = 6m."""
 
     TERMS = tuple(("cauchy", (mu, g), "x") for mu in (0.0, 1.0, -1.0) for g in (1.0, 0.5))
 
@@ -152,7 +153,7 @@ class NaiveChi2Expansion(LogLikelihoodExpansion):
 
 
 class Chi2Expansion(LogLikelihoodExpansion):
-    """log χ²_k(σ(x) + 0.001) for k = 1, 2; D = 2m."""
+    """κ(x) = [log χ²_k(σ(x) + 0.001)] for k = 1, 2; D = 2m."""
 
     TERMS = (("chi2", (1.0,), "sigmoid"), ("chi2", (2.0,), "sigmoid"))
 
@@ -164,7 +165,8 @@ class NaiveGammaExpansion(LogLikelihoodExpansion):
 
 
 class GammaExpansion(LogLikelihoodExpansion):
-    """log Gamma(0.99·σ(x) + 0.001; α, β) for α = .5, 1, 2, each with β = 1 then 2; 6m."""
+    """κ(x) = [log Gamma(0.99·σ(x) + 0.001; α, β)] for α = .5, 1, 2, each with β = 1 then 2;
+    D = 6m."""
 
     TERMS = tuple(("gamma", (a, b), "sigmoid99") for a in (0.5, 1.0, 2.0) for b in (1.0, 2.0))
 
@@ -176,7 +178,7 @@ class NaiveLaplaceExpansion(LogLikelihoodExpansion):
 
 
 class LaplaceExpansion(LogLikelihoodExpansion):
-    """log Laplace(x; μ, b) for μ = 0, 1, −1, each with b = 1 then 2; D = 6m."""
+    """κ(x) = [log Laplace(x; μ, b)] for μ = 0, 1, −1, each with b = 1 then 2; D = 6m."""
 
     TERMS = tuple(("laplace", (mu, b), "x") for mu in (0.0, 1.0, -1.0) for b in (1.0, 2.0))
 
@@ -188,13 +190,13 @@ class NaiveExponentialExpansion(LogLikelihoodExpansion):
 
 
 class ExponentialExpansion(LogLikelihoodExpansion):
-    """log Exp(0.99·σ(x) + 0.001; λ) for λ = .5, .75, 1, 2, 3, 5; D = 6m."""
+    """κ(x) = [log Exp(0.99·σ(x) + 0.001; λ)] for λ = .5, .75, 1, 2, 3, 5; D = 6m."""
 
     TERMS = tuple(("exponential", (r,), "sigmoid99") for r in (0.5, 0.75, 1.0, 2.0, 3.0, 5.0))
 
 
 class HybridProbabilisticExpansion(LogLikelihoodExpansion):
-    """[log N(x; 0, 1), log Cauchy(x; 0, 1), log χ²₁(v), log Gamma(v; .5, 1),
+    """κ(x) = [log N(x; 0, 1), log Cauchy(x; 0, 1), log χ²₁(v), log Gamma(v; .5, 1),
     log Laplace(x; 0, 1), log Exp(v; 1)] with v = 0.99·σ(x) + 0.001; D = 6m."""
 
     TERMS = (("normal", (0.0, 1.0), "x"), ("cauchy", (0.0, 1.0), "x"),

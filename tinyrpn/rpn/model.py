@@ -26,7 +26,9 @@ __all__ = ["RPN", "init_like_tinybig", "make_rpn", "tinybig_torch_stream"]
 
 
 class RPN(Module):
-    """``RPN(layers)``: a sequence of :class:`~tinyrpn.rpn.layer.RPNLayer`, each layer's n
+    """y = layer_K(… layer_1(x)),  x (N, m_1) → y (N, n_K):  RPN layers one after another.
+
+    ``RPN(layers)``: a sequence of :class:`~tinyrpn.rpn.layer.RPNLayer`, each layer's n
     equal to the next one's m.
 
     ``forward`` takes a batch (N, m); a batch of images (N, 1, 28, 28) whose sample size

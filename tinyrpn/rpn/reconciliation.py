@@ -8,16 +8,16 @@ to use it:
 
 * ``matrix()`` materialises the n × D matrix W (differentiably): for teaching, testing,
   and the odd small model;
-* ``apply(z)`` computes z · Wᵀ for a batch z (N × D) from the factors of W without ever
-  building W. Training uses ``apply``, through ``apply_expanded(x, expansion)``, which an
-  RPN head calls with its input: the hm family gives its first contraction (every block
-  of t, or of s·t, entries of z times one small matrix) to the expansion, and a degree-2
-  Taylor expansion without post-processing computes it without storing z at all
-  (``kernels.taylor2_contract``: for short blocks, such as the Kronecker layout's t = m + 1,
-  through FFTs, since each run of a block is a cross-correlation of x with a column). The
-  identity reconciliation hands over its whole product the same way
-  (``Expansion.contract_dense``): z = [1, x] ⊗ x, so z · Wᵀ is a product of x with W
-  viewed as (n·(m + 1)) × m (``kernels.taylor2_dense``).
+* ``rec(z)`` (the Module's forward) computes z · Wᵀ for a batch z (N × D) from the factors
+  of W without ever building W. Training uses it, through
+  ``forward_expanded(x, expansion)``, which an RPN head calls with its input: the hm
+  family gives its first contraction (every block of t, or of s·t, entries of z times one
+  small matrix) to the expansion, and a degree-2 Taylor expansion without post-processing
+  computes it without storing z at all (``kernels.taylor2_contract``: for short blocks,
+  such as the Kronecker layout's t = m + 1, through FFTs, since each run of a block is a
+  cross-correlation of x with a column). The identity reconciliation hands over its
+  whole product the same way (``Expansion.contract_dense``): z = [1, x] ⊗ x, so z · Wᵀ
+  is a product of x with W viewed as (n·(m + 1)) × m (``kernels.taylor2_dense``).
 
 =============================  ===================================  ======================
 class                          W                                    w = [...], l
@@ -83,10 +83,8 @@ def _mm(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
-class _DenseApply(Function):
-    """y = z · Wᵀ where W is w viewed (without a copy) as an n × D matrix, row-major:
-
-        dz = dy · W,      dw = vec(dyᵀ · z)
+class _DenseProduct(Function):
+    """out = z · Wᵀ;  dz = d · W,  dw = vec(dᵀ · z)   (W = w viewed n × D, row-major, no copy)
 
     dw is written straight into a fresh length-l array (no reshaped copy of a 157 MB
     gradient), and dz is only computed when z needs it.
@@ -152,13 +150,20 @@ def _split(w: Tensor, shapes: list[tuple[int, int]]) -> list[Tensor]:
 
 
 class Reconciliation(Module):
-    """Base class: one Parameter ``w`` of length ``l``, turned into an n × D matrix W(w).
+    """y = z · W(w)ᵀ,  z (N, D) → y (N, n);  W (n × D) is built from one Parameter w (l,).
 
-    Subclasses define ``parameter_count`` (a staticmethod taking the constructor's
-    arguments), ``_matrix(w)`` and ``_apply(z, w)``.
+    Base class. ``rec(z)`` computes y from the factors of W, never W itself;
+    ``rec.forward_expanded(x, expansion)`` computes the same y from the head's input x;
+    ``rec.matrix()`` materialises W. Subclasses define ``parameter_count`` (a staticmethod
+    taking the constructor's arguments), ``_matrix(w)`` and ``_product(z, w)``, and set
+    ``contracts_expansion`` when they override ``forward_expanded``.
 
     Attributes: ``n`` (outputs), ``D`` (expansion size), ``l`` (length of w), ``w``.
     """
+
+    #: Whether ``forward_expanded`` does better than ``self(expansion(x))``: an RPN head
+    #: calls it then, instead of expanding x itself.
+    contracts_expansion = False
 
     def __init__(self, n: int, D: int, l: int) -> None:
         super().__init__()
@@ -187,35 +192,35 @@ class Reconciliation(Module):
         """The n × D matrix W(w) (differentiable). ``w`` defaults to this module's own."""
         return self._matrix(self._weight(w))
 
-    def apply(self, z: Tensor, w: Tensor | None = None) -> Tensor:
-        """z · W(w)ᵀ for a batch z of shape (N, D), from the factors of W; shape (N, n).
+    def forward(self, z: Tensor, w: Tensor | None = None) -> Tensor:
+        """y = z · W(w)ᵀ for a batch z (N, D), from the factors of W; y is (N, n).
 
         ``w`` defaults to this module's parameter (passing one is for gradient checks).
         """
         if not isinstance(z, Tensor) or z.ndim != 2 or z.shape[1] != self.D:
             got = z.shape if isinstance(z, Tensor) else type(z).__name__
             raise ValueError(
-                f"{type(self).__name__}.apply: expected z of shape (N, D={self.D}), got {got}"
+                f"{type(self).__name__}: expected z of shape (N, D={self.D}), got {got}"
             )
-        return self._apply(z, self._weight(w))
+        return self._product(z, self._weight(w))
 
-    def apply_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
-        """``apply(expansion(x), w)``: the head's product, given the head's input x.
+    def forward_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
+        """y = post(κ(x)) · W(w)ᵀ given the head's input x (N, m) and its ``expansion``:
+        the same y as ``self(expansion(x), w)``.
 
-        The result is the same; the point is that structured reconciliations (the Kronecker
-        family) hand their first contraction to ``expansion.contract``, so a degree-2
-        Taylor expansion without post-processing is contracted as it is computed and
-        never stored (for MNIST, rows of 615,440 numbers).
+        The point is speed and memory: a reconciliation with ``contracts_expansion`` hands
+        its first contraction to ``expansion.contract`` (the Kronecker family) or its whole
+        product to ``expansion.contract_dense`` (identity), so a degree-2 Taylor expansion
+        without post-processing is contracted as it is computed and never stored (for
+        MNIST, rows of 615,440 numbers). This base class just expands and multiplies.
         """
-        return self.apply(expansion(x), w)
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.apply(z)
+        return self(expansion(x), w)
 
     def _matrix(self, w: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def _apply(self, z: Tensor, w: Tensor) -> Tensor:
+    def _product(self, z: Tensor, w: Tensor) -> Tensor:
+        """z · W(w)ᵀ for a checked z (N, D) and w (l,)."""
         raise NotImplementedError
 
     def _settings(self) -> str:
@@ -232,7 +237,7 @@ class Reconciliation(Module):
 class IdentityReconciliation(Reconciliation):
     """W = w viewed as an n × D matrix: W[j, k] = w[j·D + k];  l = n·D.
 
-    ``IdentityReconciliation(n, D)``. ``apply`` is one matrix product, z · Wᵀ.
+    ``IdentityReconciliation(n, D)``. ``rec(z)`` is one matrix product, z · Wᵀ.
     """
 
     def __init__(self, n: int, D: int) -> None:
@@ -248,23 +253,25 @@ class IdentityReconciliation(Reconciliation):
     def _matrix(self, w: Tensor) -> Tensor:
         return w.reshape(self.n, self.D)
 
-    def _apply(self, z: Tensor, w: Tensor) -> Tensor:
-        return _DenseApply.apply(z, w, n=self.n, D=self.D)
+    def _product(self, z: Tensor, w: Tensor) -> Tensor:
+        return _DenseProduct.apply(z, w, n=self.n, D=self.D)
 
-    def apply_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
+    contracts_expansion = True
+
+    def forward_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
         # a degree-2 Taylor expansion multiplies by W without building κ(x)
         w = self._weight(w)
         y = expansion.contract_dense(x, w, self.n)
-        return y if y is not None else self.apply(expansion(x), w)
+        return y if y is not None else self(expansion(x), w)
 
 
 # ----------------------------------------------------------------------------- low rank
 
 
 class LorrReconciliation(Reconciliation):
-    """Low rank: W = A Bᵀ with A (n × r), B (D × r);  w = [A, B],  l = r(n + D).
+    """W = A Bᵀ, A (n × r), B (D × r);  w = [A, B],  l = r(n + D):  low rank.
 
-    ``LorrReconciliation(n, D, r=2)``. ``apply``: z · Wᵀ = (z · B) · Aᵀ, O(N·D·r).
+    ``LorrReconciliation(n, D, r=2)``. ``rec(z)``: z · Wᵀ = (z · B) · Aᵀ, O(N·D·r).
     """
 
     def __init__(self, n: int, D: int, r: int = 2) -> None:
@@ -288,7 +295,7 @@ class LorrReconciliation(Reconciliation):
         A, B = self.factors(w)
         return _mm(A, B.T)
 
-    def _apply(self, z: Tensor, w: Tensor) -> Tensor:
+    def _product(self, z: Tensor, w: Tensor) -> Tensor:
         A, B = self.factors(w)
         return _mm(_mm(z, B), A.T)
 
@@ -351,25 +358,27 @@ class _KronFamily(Reconciliation):
             return (A.reshape(p, 1, q, 1) * B.reshape(1, s, 1, t)).reshape(self.n, self.D)
         return (A.reshape(p * q, 1) * B.reshape(1, s * t)).reshape(self.n, self.D)
 
-    def _apply(self, z: Tensor, w: Tensor) -> Tensor:
+    def _product(self, z: Tensor, w: Tensor) -> Tensor:
         spec_a, spec_b = self._a_b(self.factors(w))
         if self.layout == "kron":
-            return self._apply_kron(z, spec_a, spec_b)
-        return self._apply_tinybig(z, self._dense(spec_a), self._dense(spec_b))
+            return self._product_kron(z, spec_a, spec_b)
+        return self._product_tinybig(z, self._dense(spec_a), self._dense(spec_b))
 
-    def apply_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
+    contracts_expansion = True
+
+    def forward_expanded(self, x: Tensor, expansion: Any, w: Tensor | None = None) -> Tensor:
         w = self._weight(w)
         spec_a, spec_b = self._a_b(self.factors(w))
         N = x.shape[0]
         if self.layout == "kron":
-            # the first step of _apply_kron, Z·M on every q × t sample, done by the expansion
+            # the first step of _product_kron, Z·M on every q × t sample, done by the expansion
             y = expansion.contract(x, self._kron_right(spec_b))
             return self._kron_finish(y.reshape(N * self.q, -1), N, spec_a, spec_b)
         A, B = self._dense(spec_a), self._dense(spec_b)
         st = self.s * self.t
         if self.D % st:
-            return self._apply_tinybig(expansion(x), A, B)
-        # the first step of _apply_tinybig's whole-block case, done by the expansion
+            return self._product_tinybig(expansion(x), A, B)
+        # the first step of _product_tinybig's whole-block case, done by the expansion
         zb = expansion.contract(x, B.reshape(st, 1)).reshape(N, self.D // st)
         return _mm(zb, A.reshape(self.n, self.D // st).T)
 
@@ -378,7 +387,7 @@ class _KronFamily(Reconciliation):
         """The matrix each q × t sample is multiplied by first: Bᵀ (t × s), or T (t × r)."""
         return spec_b[1].T if spec_b[0] == "dense" else spec_b[2]
 
-    def _apply_kron(self, z: Tensor, spec_a: tuple, spec_b: tuple) -> Tensor:
+    def _product_kron(self, z: Tensor, spec_a: tuple, spec_b: tuple) -> Tensor:
         """y = z (A ⊗ B)ᵀ, one sample at a time: y_row = vec(A · Z · Bᵀ), Z = z_row as q × t.
 
         (A ⊗ B) vec(Z) = vec(A Z Bᵀ) for row-major vec. Low-rank factors are applied one
@@ -401,7 +410,7 @@ class _KronFamily(Reconciliation):
         # y[(sample, k), i] = (A Z Bᵀ)[i, k]; output index i·s + k.
         return y.reshape(N, s, p).permute(0, 2, 1).reshape(N, p * s)
 
-    def _apply_tinybig(self, z: Tensor, A: Tensor, B: Tensor) -> Tensor:
+    def _product_tinybig(self, z: Tensor, A: Tensor, B: Tensor) -> Tensor:
         """y = z Wᵀ for W = reshape(a bᵀ, (n, D)), a = vec(A) (length pq), b = vec(B) (st).
 
         Entry (i, k) of W is entry u = i·D + k of the flattened outer product, so
@@ -452,7 +461,7 @@ class _KronFamily(Reconciliation):
 
 
 class HMReconciliation(_KronFamily):
-    """Hypercomplex multiplication: W = A ⊗ B with A (p × q), B (s × t), s = n/p, t = D/q.
+    """W = A ⊗ B, A (p × q), B (s × t), s = n/p, t = D/q:  hypercomplex multiplication.
 
     ``HMReconciliation(n, D, p=2, q=None, layout='kron')`` (q defaults to p, as in
     tinyBIG). w = [A, B], l = pq + st.
@@ -483,7 +492,7 @@ class HMReconciliation(_KronFamily):
 
 
 class LPHMReconciliation(_KronFamily):
-    """Low-rank parameterised hypercomplex multiplication: W = A ⊗ (S Tᵀ).
+    """W = A ⊗ (S Tᵀ):  low-rank parameterised hypercomplex multiplication.
 
     ``LPHMReconciliation(n, D, p=2, q=None, r=2, layout='kron')``: A is p × q, S is s × r,
     T is t × r (s = n/p, t = D/q). w = [A, S, T], l = pq + r(s + t).
@@ -514,7 +523,7 @@ class LPHMReconciliation(_KronFamily):
 
 
 class DualLPHMReconciliation(_KronFamily):
-    """Dual low-rank parameterised hypercomplex multiplication: W = (P Qᵀ) ⊗ (S Tᵀ).
+    """W = (P Qᵀ) ⊗ (S Tᵀ):  dual low-rank parameterised hypercomplex multiplication.
 
     ``DualLPHMReconciliation(n, D, p=2, q=None, r=2, layout='kron')``: P is p × r, Q is
     q × r, S is s × r, T is t × r (s = n/p, t = D/q). w = [P, Q, S, T],

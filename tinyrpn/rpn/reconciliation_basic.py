@@ -1,7 +1,7 @@
 """More parameter reconciliations: constant matrices, masking, duplicated padding, hypernet.
 
 They follow ``reconciliation.Reconciliation``: one parameter vector ``w`` of length l,
-``matrix(w)`` gives the n × D matrix W, ``apply(z)`` gives z · Wᵀ.
+``matrix(w)`` gives the n × D matrix W, ``rec(z)`` gives z · Wᵀ.
 
 =================================  ===========================================  ==========
 class                              W                                            l
@@ -41,7 +41,7 @@ from tinyrpn.rpn.reconciliation import (
     LAYOUTS,
     Reconciliation,
     _check_divides,
-    _DenseApply,
+    _DenseProduct,
 )
 
 __all__ = [
@@ -56,7 +56,7 @@ def _sizes(owner: str, n: int, D: int) -> tuple[int, int]:
 
 
 class _FixedMatrix(Reconciliation):
-    """A W that does not depend on w (l = 0); ``apply`` is one product with it."""
+    """A W that does not depend on w (l = 0); ``rec(z)`` is one product with it."""
 
     def __init__(self, n: int, D: int) -> None:
         n, D = _sizes(type(self).__name__, n, D)
@@ -73,7 +73,7 @@ class _FixedMatrix(Reconciliation):
     def _matrix(self, w: Tensor) -> Tensor:
         return Tensor._wrap(w.xp.asarray(self.fixed(), dtype=w.dtype))
 
-    def _apply(self, z: Tensor, w: Tensor) -> Tensor:
+    def _product(self, z: Tensor, w: Tensor) -> Tensor:
         return matmul(z, Tensor._wrap(z.xp.asarray(self.fixed().T, dtype=z.dtype)))
 
 
@@ -149,8 +149,8 @@ class MaskingReconciliation(Reconciliation):
     def _matrix(self, w: Tensor) -> Tensor:
         return self._masked(w).reshape(self.n, self.D)
 
-    def _apply(self, z: Tensor, w: Tensor) -> Tensor:
-        return _DenseApply.apply(z, self._masked(w), n=self.n, D=self.D)
+    def _product(self, z: Tensor, w: Tensor) -> Tensor:
+        return _DenseProduct.apply(z, self._masked(w), n=self.n, D=self.D)
 
     def _settings(self) -> str:
         return f"p={self.p:g}"
@@ -191,7 +191,7 @@ class DuplicatedPaddingReconciliation(Reconciliation):
             return (ones.reshape(p, 1, q, 1) * w.reshape(1, s, 1, t)).reshape(self.n, self.D)
         return (ones * w.reshape(1, s * t)).reshape(self.n, self.D)
 
-    def _apply(self, z: Tensor, w: Tensor) -> Tensor:
+    def _product(self, z: Tensor, w: Tensor) -> Tensor:
         if self.layout == "kron":
             # y[i·s + k] = Σ_j Σ_l B[k, l]·z[j·t + l]: sum z's q blocks, multiply by Bᵀ,
             # and repeat the result for the p row blocks
@@ -245,7 +245,7 @@ class HypernetReconciliation(Reconciliation):
         hidden = _math.sigmoid(matmul(w.reshape(1, self.l), self.net_weight1.T) + self.net_bias1)
         return (matmul(hidden, self.net_weight2.T) + self.net_bias2).reshape(self.n, self.D)
 
-    def _apply(self, z: Tensor, w: Tensor) -> Tensor:
+    def _product(self, z: Tensor, w: Tensor) -> Tensor:
         return matmul(z, self._matrix(w).T)
 
     def _settings(self) -> str:

@@ -38,7 +38,9 @@ __all__ = ["Remainder", "ZeroRemainder", "ConstantRemainder", "OneRemainder",
 
 
 class Remainder(Module):
-    """Base class. ``is_zero`` tells a head it may skip adding π(x).
+    """y = act(π(x)),  x (N, m) → y (N, n):  the term a head adds to its product.
+
+    Base class. ``is_zero`` tells a head it may skip adding π(x).
 
     Subclasses define ``compute(x, w, b)``; ``forward(x, w=None, b=None)`` adds the
     activation steps.
