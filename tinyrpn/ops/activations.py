@@ -16,10 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import ArgumentError, Function, Tensor
+from tinyrpn.autograd import Function
+from tinyrpn.errors import ArgumentError
+from tinyrpn.ops.arithmetic import neg
+from tinyrpn.ops.comparison import clamp
 from tinyrpn.ops.lazy import kernels as _kernels
-from tinyrpn.ops.math import _normalize_dims, _xp, clamp, neg
 from tinyrpn.ops.nn import _float_tensor, softmax
+from tinyrpn.ops.operands import _normalize_dims, _xp
+from tinyrpn.tensor import Tensor
 
 
 def _quiet(method: Any) -> Any:

@@ -11,16 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import Function, Tensor, _new_tensor
+from tinyrpn.autograd import Function
 from tinyrpn.ops.lazy import kernels as _kernels
-from tinyrpn.ops.math import (
-    _binary,
-    _float_input,
-    _kept_shape,
-    _reduced_dims,
-    _xp,
-    to_operand,
-)
+from tinyrpn.ops.math import _float_input
+from tinyrpn.ops.operands import _binary, _reduced_dims, _xp, to_operand
+from tinyrpn.ops.reductions import _kept_shape
+from tinyrpn.tensor import Tensor, _new_tensor
 
 # ----------------------------------------------------------------------------- trigonometric
 

@@ -10,9 +10,12 @@ from typing import Any
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import ArgumentError, Function, MaxResult, Tensor, _new_tensor, as_tensor
+from tinyrpn.autograd import Function
+from tinyrpn.creation import as_tensor
+from tinyrpn.errors import ArgumentError
 from tinyrpn.ops.lazy import kernels as _kernels
-from tinyrpn.ops.math import _normalize_dims, _xp, binary_operands
+from tinyrpn.ops.operands import _normalize_dims, _xp, binary_operands
+from tinyrpn.tensor import MaxResult, Tensor, _new_tensor
 
 
 def _one_dim(op: str, dim: Any, ndim: int) -> int:

@@ -14,9 +14,12 @@ from typing import Any
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import ArgumentError, Function, Tensor, as_tensor
-from tinyrpn.ops.math import _normalize_dims, _xp
+from tinyrpn.autograd import Function
+from tinyrpn.creation import as_tensor
+from tinyrpn.errors import ArgumentError
+from tinyrpn.ops.operands import _normalize_dims, _xp
 from tinyrpn.ops.shape import _sizes, expand, getitem, permute, reshape
+from tinyrpn.tensor import Tensor
 
 
 def _one_dim(op: str, dim: Any, ndim: int) -> int:

@@ -7,9 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import ArgumentError, Function, Tensor, as_tensor
-from tinyrpn.ops.math import _xp, binary_operands, same_dtype
+from tinyrpn.autograd import Function
+from tinyrpn.creation import as_tensor
+from tinyrpn.errors import ArgumentError
+from tinyrpn.ops.operands import _xp, binary_operands, same_dtype
 from tinyrpn.ops.shape import squeeze, unsqueeze
+from tinyrpn.tensor import Tensor
 
 
 class MatMul(Function):

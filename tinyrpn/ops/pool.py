@@ -14,10 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import ArgumentError, Function, Tensor, _new_tensor, is_floating
+from tinyrpn.autograd import Function
+from tinyrpn.dtypes import is_floating
+from tinyrpn.errors import ArgumentError
 from tinyrpn.ops.lazy import kernels as _kernels
-from tinyrpn.ops.math import _xp, mean
+from tinyrpn.ops.operands import _xp
+from tinyrpn.ops.reductions import mean
 from tinyrpn.ops.shape import reshape, squeeze, unsqueeze
+from tinyrpn.tensor import Tensor, _new_tensor
 
 IntPair = int | tuple[int, int]
 
