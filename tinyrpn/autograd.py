@@ -175,7 +175,6 @@ def _same_memory(out: Any, source: Any) -> bool:
     return out_base is source or (source_base is not None and out_base is source_base)
 
 
-
 # ------------------------------------------------------------------------ unbroadcast
 
 
@@ -238,7 +237,6 @@ class _Outputs(Function):
 
     def backward(self, d: Any) -> tuple[Any, ...]:
         return self.seeds
-
 
 
 def _apply_hooks(hooks: dict[int, Any], grad: Any) -> Any:
@@ -346,7 +344,6 @@ def _accumulate_grad(t: Tensor, grad: Any, handed_out: set[int]) -> None:
         t._grad = _new_tensor(grad)
     else:
         t._grad = _new_tensor(t._grad.data + grad)
-
 
 
 # ------------------------------------------------------------------------ entry points

@@ -1,7 +1,6 @@
-"""How a tensor prints: PyTorch's layout of the values (``tensor([0.5000, 1.2500])``).
+"""How a tensor prints, in PyTorch's layout: ``tensor([0.5000, 1.2500], requires_grad=True)``.
 
-``Tensor.__repr__`` adds the dtype, device and grad_fn around what :func:`format_values`
-returns.
+:func:`tensor_repr` is ``Tensor.__repr__``; :func:`format_values` lays out the numbers.
 """
 
 from __future__ import annotations
@@ -9,6 +8,29 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from tinyrpn import backend
+
+
+def tensor_repr(t: Any) -> str:
+    """``tensor(values, dtype=..., device=..., grad_fn=...)``: each extra shown only when it
+    is not the default (float32, bool, or non-empty int64; the CPU; a leaf without grad)."""
+    body = format_values(backend.to_numpy(t.data))
+    extras = []
+    if t.data.size == 0 and t.shape != (0,):
+        extras.append(f"size={t.shape}")
+    default_dtype = t.dtype in (np.float32, np.bool_) or (
+        t.dtype == np.int64 and t.data.size > 0
+    )
+    if not default_dtype:
+        extras.append(f"dtype=tinyrpn.{t.dtype}")
+    if t.device != "cpu":
+        extras.append(f"device='{t.device}'")
+    if t._ctx is not None:
+        extras.append(f"grad_fn=<{t._ctx.name}Backward>")
+    elif t._requires_grad:
+        extras.append("requires_grad=True")
+    return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
 
 def format_values(array: np.ndarray) -> str:

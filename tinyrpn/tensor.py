@@ -1,18 +1,14 @@
 """``Tensor``: an array that remembers how it was computed, so gradients can flow back.
 
-A Tensor holds its array (``data``: NumPy, or CuPy on a GPU) and its place in the graph:
-``grad_fn``, the Function that made it (see ``autograd.py``, the engine), ``grad``, where
-``backward`` leaves its gradient, and a version counter that lets backward detect an
-input changed in place after an op saved it.
+A Tensor holds its array (``data``: NumPy, or CuPy on a GPU), ``grad_fn`` (the Function
+that made it; the engine is ``autograd.py``), ``grad`` and a version counter that lets
+backward detect an input changed in place after an op saved it. Here, by topic:
+construction and properties; gradients; conversion; printing; in-place changes; masks.
+The operators and methods that are one op each (``a + b``, ``x.sum()``) are inherited
+from ``tensor_methods.py``.
 
-This file is the Tensor itself, by topic: construction and properties; gradients and
-``backward``; conversion; printing; in-place changes; masks. The operators and the named
-methods that are each one op (``a + b``, ``x.sum()``, ``x.reshape(...)``) are in
-``tensor_methods.py``, the class Tensor inherits them from.
-
-Imports: Tensor sits below the engine (``autograd.py`` wraps every op's output in a
-Tensor), so it imports only the modules below both (errors, dtypes, grad mode, backend).
-It reaches the engine in ``backward()`` alone, with an import there (see the comment).
+Imports: the engine wraps every op's output in a Tensor, so Tensor imports only what
+lies below both (errors, dtypes, grad mode); it calls the engine in ``backward()`` alone.
 """
 
 from __future__ import annotations
@@ -32,6 +28,7 @@ if TYPE_CHECKING:
     from tinyrpn.autograd import Function
 
 # ------------------------------------------------------------------------ version counter
+
 
 class _Version:
     """How many times a tensor's array was modified in place.
@@ -63,6 +60,10 @@ class _Version:
         return self.views is not None and any(
             key != id(t) and ref() is not None for key, ref in list(self.views.items()))
 
+
+# ------------------------------------------------------------------------ hooks and results
+
+
 class RemovableHandle:
     """What ``register_hook`` and ``register_forward_hook`` return: ``handle.remove()``
     takes the hook away again (also usable as ``with handle: ...``)."""
@@ -83,6 +84,7 @@ class RemovableHandle:
 
     def __exit__(self, *exc: Any) -> None:
         self.remove()
+
 
 class MaxResult(NamedTuple):
     """What ``x.max(dim)`` and ``x.min(dim)`` return, as in PyTorch."""
@@ -384,22 +386,7 @@ class Tensor(TensorMethods):
     def __repr__(self) -> str:
         """PyTorch's layout: ``tensor([1., 2.], requires_grad=True)``,
         ``tensor([0.5000, 1.2500], dtype=tinyrpn.float64, grad_fn=<MulBackward>)``."""
-        body = printing.format_values(backend.to_numpy(self.data))
-        extras = []
-        if self.data.size == 0 and self.shape != (0,):
-            extras.append(f"size={self.shape}")
-        default_dtype = self.dtype in (np.float32, np.bool_) or (
-            self.dtype == np.int64 and self.data.size > 0
-        )
-        if not default_dtype:
-            extras.append(f"dtype=tinyrpn.{self.dtype}")
-        if self.device != "cpu":
-            extras.append(f"device='{self.device}'")
-        if self._ctx is not None:
-            extras.append(f"grad_fn=<{self._ctx.name}Backward>")
-        elif self._requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        return printing.tensor_repr(self)
 
     def __str__(self) -> str:
         return self.__repr__()
@@ -537,7 +524,8 @@ class Tensor(TensorMethods):
     def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:
         self._check_inplace("clamp_")
         if self._in_graph():
-            return ops.inplace.rewrite(self, "clamp_", lambda old: ops.comparison.clamp(old, min, max))
+            return ops.inplace.rewrite(self, "clamp_",
+                                       lambda old: ops.comparison.clamp(old, min, max))
         self.xp.clip(self.data, min, max, out=self.data)
         return self._modified()
 
@@ -576,7 +564,7 @@ class Tensor(TensorMethods):
     def __itruediv__(self, other: Any) -> Tensor:
         return self._augmented("/=", other, Tensor.div_, Tensor.__truediv__)
 
-    # Logical / bitwise operators, for masks (bool) and integer tensors; no gradient.
+    # -- masks: logical / bitwise operators for bool and integer tensors; no gradient ----
 
     def _bitwise(self, other: Any, how: str) -> Tensor:
         other = other.data if isinstance(other, Tensor) else other
@@ -612,6 +600,7 @@ class Tensor(TensorMethods):
     def logical_not(self) -> Tensor:
         return Tensor._wrap(self.xp.logical_not(self.data))
 
+
 # ------------------------------------------------------------------------ helpers
 
 
@@ -629,6 +618,7 @@ def _new_tensor(array: Any, requires_grad: bool = False) -> Tensor:
 
 
 _object_new = object.__new__
+
 
 def _python_value_to_array(data: Any, dtype: Any) -> np.ndarray:
     """Python numbers and (nested) lists: floats -> float32, ints -> int64, as PyTorch."""
@@ -680,6 +670,7 @@ def _to_array(data: Any, dtype: Any = None, device: str | None = None) -> Any:
     if device is not None:
         array = backend.to_device(array, device)
     return array
+
 
 def _index_to_arrays(index: Any) -> Any:
     """Replace Tensors inside an index by their arrays."""

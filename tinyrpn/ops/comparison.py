@@ -18,8 +18,11 @@ from tinyrpn.tensor import Tensor
 
 
 class Maximum(Function):
-    """out = max(a, b) (or min) elementwise;  d goes to the operand that is the result,
-    split half-and-half where they are equal (as PyTorch's ``maximum``/``minimum``).
+    """The elementwise maximum (or minimum) of two tensors.
+
+    forward:  out = max(a, b)   (min(a, b) for Minimum)
+    backward: d goes to the operand that is the result, split half-and-half where they
+              are equal (as PyTorch's ``maximum``/``minimum``)
 
     An operand loses its share only where the other one strictly wins, so where either is
     NaN (the result is NaN) both receive all of d, as in PyTorch.

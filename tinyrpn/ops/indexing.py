@@ -44,8 +44,10 @@ def _along(dim: int, ndim: int, index: Any) -> tuple[Any, ...]:
 
 
 class Gather(Function):
-    """out[..., i, ...] = a[..., index[..., i, ...], ...] along ``dim``;
-    da = zeros with d added at those positions (an index picked twice gets both).
+    """Values picked along ``dim`` at the positions ``index`` names.
+
+    forward:  out[..., i, ...] = a[..., index[..., i, ...], ...]
+    backward: da = zeros with d added at those positions (an index picked twice gets both)
 
     The loops are ``kernels.gather_forward/backward`` (Numba on the CPU, fancy indexing
     and add.at elsewhere).
@@ -97,8 +99,11 @@ def gather(input: Tensor, dim: int, index: Any) -> Tensor:
 
 
 class ScatterAdd(Function):
-    """out = a, then out[..., index[..., i, ...], ...] += src[..., i, ...] along ``dim``;
-    da = d,  dsrc = d gathered at the same positions (what gather does)."""
+    """``src`` added into a copy of ``a`` along ``dim`` at the positions ``index`` names.
+
+    forward:  out = a, then out[..., index[..., i, ...], ...] += src[..., i, ...]
+    backward: da = d,  dsrc = d gathered at the same positions (what gather does)
+    """
 
     saves_inputs = False
 
@@ -139,8 +144,10 @@ def scatter_add(input: Tensor, dim: int, index: Any, src: Tensor) -> Tensor:
 
 
 class MaskedFill(Function):
-    """out = value where mask else a (mask broadcast to a's shape);
-    da = d where not mask, 0 where filled."""
+    """out = value where mask else a;  da = d where not mask, 0 where filled.
+
+    The mask broadcasts to a's shape.
+    """
 
     saves_inputs = False
 
@@ -153,8 +160,11 @@ class MaskedFill(Function):
 
 
 class MaskedFillTensor(Function):
-    """out = v where mask else a, for a 0-d tensor v;  da = d where not mask,
-    dv = Σ d where mask."""
+    """masked_fill with a 0-d tensor as the value.
+
+    forward:  out = v where mask else a
+    backward: da = d where not mask,  dv = Σ d where mask
+    """
 
     saves_inputs = False
 
@@ -220,8 +230,12 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
 
 class Embedding(Function):
-    """out[..., :] = weight[index[...], :];  dweight[k] = Σ of d over the positions whose
-    index is k (none for ``padding_idx``, whose row is never trained)."""
+    """Rows of ``weight`` looked up by index.
+
+    forward:  out[..., :] = weight[index[...], :]
+    backward: dweight[k] = Σ of d over the positions whose index is k (none for
+              ``padding_idx``, whose row is never trained)
+    """
 
     saves_inputs = False
 

@@ -19,8 +19,12 @@ from tinyrpn.tensor import Tensor, _index_to_arrays, _new_tensor
 
 
 class SetItem(Function):
-    """out = a with out[index] = v;  da = d with d[index] = 0,  dv = d[index]
-    (summed back over v's broadcast dims by the engine)."""
+    """``a`` with ``v`` written at ``index`` (``y[index] = v`` in a graph).
+
+    forward:  out = a with out[index] = v
+    backward: da = d with d[index] = 0,  dv = d[index]   (summed back over v's broadcast
+              dims by the engine)
+    """
 
     saves_inputs = False
 

@@ -162,7 +162,6 @@ def relu(a: Tensor) -> Tensor:
     return Relu.apply(to_operand(a))
 
 
-
 # The old address of the functions that moved to their family's module (see the
 # docstring): looked up on first use, not imported here, since those modules import this
 # one (reductions needs sqrt) and an import at the top would make a circle.

@@ -55,8 +55,11 @@ class MaxPool2d(Function):
 
 
 class AvgPool2d(Function):
-    """out[n, c, i, j] = Σ x[n, c] over window (i, j) / divisor[i, j];
-    dx[h, w] = Σ over the windows (i, j) holding (h, w) of d[i, j] / divisor[i, j]."""
+    """2-D average pooling.
+
+    forward:  out[n, c, i, j] = Σ x[n, c] over window (i, j) / divisor[i, j]
+    backward: dx[h, w] = Σ over the windows (i, j) holding (h, w) of d[i, j] / divisor[i, j]
+    """
 
     saves_inputs = False
 

@@ -70,9 +70,12 @@ class Mean(Function):
 
 
 class AmaxAmin(Function):
-    """out = max (or min) of a over ``dims``;  da = d shared equally by the elements that
-    attain it (one element in the usual case of no ties). This is PyTorch's rule for
-    ``amax``/``amin`` and for the full reduction ``x.max()``.
+    """The max (or min) of a over ``dims``.
+
+    forward:  out = max (or min) of a over ``dims``
+    backward: da = d shared equally by the elements that attain it (one element in the
+              usual case of no ties): PyTorch's rule for ``amax``/``amin`` and for the
+              full reduction ``x.max()``
 
     A NaN anywhere makes the result NaN. The full reduction then shares d among the NaN
     elements (``nan_wins``); ``amax``/``amin`` find no element equal to NaN and, as in
@@ -99,9 +102,12 @@ class AmaxAmin(Function):
 
 
 class MaxMinDim(Function):
-    """out = a at ``indices`` (the arg-max or arg-min along ``dim``);  da = d at those
-    indices, 0 elsewhere: as PyTorch's ``x.max(dim)``, a tie sends the whole gradient
-    to the one index returned."""
+    """The values at the arg-max (or arg-min) along ``dim``.
+
+    forward:  out = a at ``indices``
+    backward: da = d at those indices, 0 elsewhere: as PyTorch's ``x.max(dim)``, a tie
+              sends the whole gradient to the one index returned
+    """
 
     saves_inputs = False
 
@@ -309,7 +315,10 @@ def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
 
 
 class Cumprod(Function):
-    """out_i = Π_{j <= i} a_j along ``dim``;  da_i = Σ_{j >= i} d_j Π_{k <= j, k ≠ i} a_k.
+    """The cumulative product along ``dim``.
+
+    forward:  out_i = Π_{j <= i} a_j
+    backward: da_i = Σ_{j >= i} d_j Π_{k <= j, k ≠ i} a_k
 
     Where no a_k is zero that is (Σ_{j >= i} d_j out_j) / a_i. With zeros, let z be the
     first zero of a row: for i < z only the terms j < z survive (every later product holds
@@ -358,8 +367,12 @@ def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
 
 
 class CumExtreme(Function):
-    """out_i = a at indices_i (the running max or min's position);  da = d added at
-    those positions (the whole gradient goes to the index reported, as in PyTorch)."""
+    """The running max (or min) along ``dim``.
+
+    forward:  out_i = a at indices_i (the running max or min's position)
+    backward: da = d added at those positions (the whole gradient goes to the index
+              reported, as in PyTorch)
+    """
 
     saves_inputs = False
 
@@ -411,8 +424,11 @@ def cummin(input: Tensor, dim: int) -> MaxResult:
 
 
 class LogSumExp(Function):
-    """out = m + log Σ exp(a − m) over ``dims`` (m = the max, for stability);
-    da = d · exp(a − out), the softmax of a over those dims."""
+    """log Σ exp(a) over ``dims``, stable.
+
+    forward:  out = m + log Σ exp(a − m)   (m = the max, for stability)
+    backward: da = d · exp(a − out), the softmax of a over those dims
+    """
 
     def forward(self, a: Any, *, dims: tuple[int, ...] | None, keepdim: bool) -> Any:
         xp = _xp(a)
@@ -442,8 +458,10 @@ def logsumexp(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 
 
 class LogCumSumExp(Function):
-    """out_i = log Σ_{j <= i} exp(a_j) along ``dim`` (``logaddexp.accumulate``, stable);
-    da_i = Σ_{j >= i} d_j exp(a_i − out_j).
+    """The cumulative log-sum-exp along ``dim`` (``logaddexp.accumulate``, stable).
+
+    forward:  out_i = log Σ_{j <= i} exp(a_j)
+    backward: da_i = Σ_{j >= i} d_j exp(a_i − out_j)
 
     The backward sum is done in the log domain too, for the positive and the negative
     parts of d apart: Σ_{j >= i} d⁺_j exp(−out_j) = exp(L⁺_i) with L⁺ the reversed

@@ -370,7 +370,7 @@ def _describe(index: Any) -> str:
 
 
 class Cat(Function):
-    """out = the inputs joined along ``dim``;  each input's gradient is its slice of d."""
+    """out = the inputs joined along ``dim``;  d input_k = input k's slice of d."""
 
     saves_inputs = False
 
