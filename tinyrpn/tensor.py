@@ -9,6 +9,8 @@ from ``tensor_methods.py``.
 
 Imports: the engine wraps every op's output in a Tensor, so Tensor imports only what
 lies below both (errors, dtypes, grad mode); it calls the engine in ``backward()`` alone.
+(``tinyrpn.tensor`` is the factory function, as in PyTorch; import this module's names
+with ``from tinyrpn.tensor import Tensor``.)
 """
 
 from __future__ import annotations
