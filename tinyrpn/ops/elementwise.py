@@ -1,7 +1,7 @@
 """More elementwise math: trigonometric and hyperbolic functions, erf, other bases of
 exp and log, rounding, floor division and remainder, copysign, logaddexp, lerp, and the
 product reduction. Each Function states its formula and its gradient (d = dL/dout), as
-in :mod:`tinyrpn.ops.math`, whose helpers these reuse.
+in :mod:`tinyrpn.ops.math` (exp, log, sqrt, ...); the operand helpers are ``ops/operands.py``.
 """
 
 from __future__ import annotations
