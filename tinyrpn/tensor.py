@@ -119,6 +119,8 @@ class Tensor(TensorMethods):
     # Make NumPy hand over to Tensor's reflected operators: ndarray * Tensor -> Tensor.
     __array_ufunc__ = None
 
+    # -- construction ----------------------------------------------------------------------
+
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data = _to_array(data, dtype)
         self._grad: Tensor | None = None
@@ -147,7 +149,7 @@ class Tensor(TensorMethods):
         t._hooks = None
         return t
 
-    # -- properties ---------------------------------------------------------------
+    # -- properties ------------------------------------------------------------------------
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -195,7 +197,7 @@ class Tensor(TensorMethods):
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
-    # -- gradients -------------------------------------------------------------------
+    # -- gradients -------------------------------------------------------------------------
 
     @property
     def requires_grad(self) -> bool:
@@ -317,7 +319,7 @@ class Tensor(TensorMethods):
 
         autograd.tensor_backward(self, gradient, retain_graph, create_graph, inputs)
 
-    # -- conversion -------------------------------------------------------------------
+    # -- conversion ------------------------------------------------------------------------
 
     def numpy(self) -> np.ndarray:
         """The values as a NumPy array (a copy when the tensor lives on a GPU).
@@ -383,7 +385,7 @@ class Tensor(TensorMethods):
     def bool(self) -> Tensor:
         return self.to(dtype=np.bool_)
 
-    # -- printing ----------------------------------------------------------------------
+    # -- printing --------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         """PyTorch's layout: ``tensor([1., 2.], requires_grad=True)``,
@@ -424,7 +426,7 @@ class Tensor(TensorMethods):
         for i in range(len(self)):
             yield self[i]
 
-    # -- in-place (they bump the version counter; see Function for the rules) ----------
+    # -- in-place (they bump the version counter; see Function for the rules) --------------
 
     def _check_inplace(self, what: str) -> None:
         if grad_mode.enabled and self._requires_grad and self._ctx is None:
@@ -531,7 +533,7 @@ class Tensor(TensorMethods):
         self.xp.clip(self.data, min, max, out=self.data)
         return self._modified()
 
-    # -- augmented assignment: x += y changes x in place, as in PyTorch -------------------
+    # -- augmented assignment: x += y changes x in place, as in PyTorch --------------------
     #
     # Without these methods Python runs `x = x + y`: a new tensor is bound to the name and
     # the old one is left as it was, so `p -= lr * p.grad` in a hand-written optimizer would
@@ -566,7 +568,7 @@ class Tensor(TensorMethods):
     def __itruediv__(self, other: Any) -> Tensor:
         return self._augmented("/=", other, Tensor.div_, Tensor.__truediv__)
 
-    # -- masks: logical / bitwise operators for bool and integer tensors; no gradient ----
+    # -- masks: logical / bitwise operators for bool and integer tensors; no gradient ------
 
     def _bitwise(self, other: Any, how: str) -> Tensor:
         other = other.data if isinstance(other, Tensor) else other

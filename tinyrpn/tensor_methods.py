@@ -29,7 +29,7 @@ class TensorMethods:
 
     __slots__ = ()
 
-    # -- arithmetic operators (ops/arithmetic.py; @ is ops/linalg.py) -----------------
+    # -- arithmetic operators (ops/arithmetic.py; @ is ops/linalg.py) ----------------------
 
     def __add__(self, other: Any) -> Tensor:
         return ops.arithmetic.add(self, other)
@@ -88,7 +88,7 @@ class TensorMethods:
     def __abs__(self) -> Tensor:
         return ops.math.abs(self)
 
-    # -- the same as named methods ----------------------------------------------------
+    # -- the operators as named methods ----------------------------------------------------
 
     def add(self, other: Any) -> Tensor:
         return ops.arithmetic.add(self, other)
@@ -120,7 +120,7 @@ class TensorMethods:
     def matmul(self, other: Any) -> Tensor:
         return ops.linalg.matmul(self, other)
 
-    # -- comparisons (ops/comparison.py): bool tensors, no gradient -------------------
+    # -- comparisons (ops/comparison.py): bool tensors, no gradient ------------------------
 
     def __lt__(self, other: Any) -> Tensor:
         return ops.comparison.compare(self, other, "lt")
@@ -140,7 +140,7 @@ class TensorMethods:
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return ops.comparison.compare(self, other, "ne")
 
-    # -- choosing by comparison (ops/comparison.py) -----------------------------------
+    # -- choosing by comparison (ops/comparison.py) ----------------------------------------
 
     def maximum(self, other: Any) -> Tensor:
         return ops.comparison.maximum(self, other)
@@ -153,7 +153,7 @@ class TensorMethods:
 
     clip = clamp
 
-    # -- elementwise math (exp ... relu: ops/math.py; the rest: ops/elementwise.py) ----------
+    # -- elementwise math (exp ... relu: ops/math.py; the rest: ops/elementwise.py) --------
 
     def exp(self) -> Tensor:
         return ops.math.exp(self)
@@ -252,7 +252,7 @@ class TensorMethods:
     def lerp(self, end: Any, weight: Any) -> Tensor:
         return ops.elementwise.lerp(self, end, weight)
 
-    # -- reductions (ops/reductions.py; prod is ops/elementwise.py) -------------------
+    # -- reductions (ops/reductions.py; prod is ops/elementwise.py) ------------------------
 
     def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         return ops.reductions.sum(self, dim, keepdim)
@@ -313,7 +313,7 @@ class TensorMethods:
     def logcumsumexp(self, dim: int) -> Tensor:
         return ops.reductions.logcumsumexp(self, dim)
 
-    # -- shape (ops/shape.py): views where NumPy gives one ----------------------------
+    # -- shape (ops/shape.py): views where NumPy gives one ---------------------------------
 
     def reshape(self, *shape: Any) -> Tensor:
         return ops.shape.reshape(self, *shape)
@@ -368,7 +368,7 @@ class TensorMethods:
     def is_contiguous(self) -> bool:
         return bool(self.data.flags.c_contiguous)
 
-    # -- layout (ops/layout.py) -------------------------------------------------------
+    # -- layout (ops/layout.py) ------------------------------------------------------------
 
     def flip(self, *dims: Any) -> Tensor:
         return ops.layout.flip(self, dims[0] if len(dims) == 1 else dims)
@@ -400,7 +400,7 @@ class TensorMethods:
     def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         return ops.layout.chunk(self, chunks, dim)
 
-    # -- indexing (ops/shape.py for x[i]; the rest ops/indexing.py and ops/layout.py) ---
+    # -- indexing (ops/shape.py for x[i]; the rest ops/indexing.py and ops/layout.py) ------
 
     def __getitem__(self, index: Any) -> Tensor:
         return ops.shape.getitem(self, index)
@@ -429,7 +429,7 @@ class TensorMethods:
              sorted: bool = True) -> MaxResult:
         return ops.indexing.topk(self, k, dim, largest, sorted)
 
-    # -- nn-style (ops/nn.py) ---------------------------------------------------------
+    # -- nn-style (ops/nn.py) --------------------------------------------------------------
 
     def softmax(self, dim: int | None = None) -> Tensor:
         return ops.nn.softmax(self, dim)
