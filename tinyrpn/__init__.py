@@ -51,7 +51,7 @@ from tinyrpn.errors import ArgumentError, DTypeError, GradientError
 from tinyrpn.grad_mode import enable_grad, is_grad_enabled, no_grad
 from tinyrpn.gradcheck import GradcheckError, gradcheck
 from tinyrpn.ops.activations import celu, selu
-from tinyrpn.ops.arithmetic import add, div, mul, neg, pow, sub
+from tinyrpn.ops.arithmetic import add, div, mul, neg, pow, sqrt, sub
 from tinyrpn.ops.comparison import clamp, maximum, minimum, where
 from tinyrpn.ops.elementwise import (
     asin,
@@ -95,7 +95,7 @@ from tinyrpn.ops.layout import (
     unflatten,
 )
 from tinyrpn.ops.linalg import einsum, matmul
-from tinyrpn.ops.math import abs, exp, log, relu, sigmoid, sqrt, tanh
+from tinyrpn.ops.math import abs, exp, log, relu, sigmoid, tanh
 from tinyrpn.ops.nn import log_softmax, softmax
 from tinyrpn.ops.reductions import (
     all,

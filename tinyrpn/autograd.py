@@ -14,8 +14,8 @@ the graph walk, then the entry points (``Tensor.backward``, :func:`backward`,
 
 Functions work on raw arrays (NumPy, or CuPy on a GPU), never on Tensors; every
 operation is a Function in :mod:`tinyrpn.ops`. The Tensor class is in ``tensor.py``: this
-module imports it (every op's output is wrapped in one), and Tensor reaches the engine
-only in ``Tensor.backward``.
+module imports it (every op's output is wrapped in one) and, as it loads, hands Tensor the
+function ``Tensor.backward`` runs (``use_engine``), so tensor.py need not import the engine.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 from tinyrpn import grad_mode
 from tinyrpn.errors import ArgumentError, GradientError
 from tinyrpn.grad_mode import enable_grad, is_grad_enabled, no_grad
-from tinyrpn.tensor import Tensor, _new_tensor, _Version
+from tinyrpn.tensor import Tensor, _new_tensor, _Version, use_engine
 
 # ------------------------------------------------------------------------ Function
 
@@ -479,6 +479,11 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     return tuple(results)
 
 
+# Tensor.backward runs tensor_backward. tensor.py cannot import this module, which is built
+# on it, so the engine hands Tensor its entry point here, as it loads.
+use_engine(tensor_backward)
+
+
 # --------------------------------------------------------- names that moved out of this file
 # Tensor, the factories and the dtypes lived here until the engine got a file of its own;
 # ``from tinyrpn.autograd import Tensor, zeros`` keeps working for code written then.
@@ -511,7 +516,8 @@ from tinyrpn.dtypes import (  # noqa: E402
     uint8,
 )
 from tinyrpn.errors import DTypeError  # noqa: E402
-from tinyrpn.tensor import MaxResult, RemovableHandle  # noqa: E402
+from tinyrpn.tensor import RemovableHandle  # noqa: E402
+from tinyrpn.tensor_methods import MaxResult  # noqa: E402
 
 __all__ = [
     # the engine

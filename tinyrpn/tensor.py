@@ -8,7 +8,8 @@ The operators and methods that are one op each (``a + b``, ``x.sum()``) are inhe
 from ``tensor_methods.py``.
 
 Imports: the engine wraps every op's output in a Tensor, so Tensor imports only what
-lies below both (errors, dtypes, grad mode); it calls the engine in ``backward()`` alone.
+lies below both (errors, dtypes, grad mode); ``backward()`` reaches the engine through the
+entry point the engine hands over when it loads (:func:`use_engine`).
 (``tinyrpn.tensor`` is the factory function, as in PyTorch; import this module's names
 with ``from tinyrpn.tensor import Tensor``.)
 """
@@ -16,8 +17,8 @@ with ``from tinyrpn.tensor import Tensor``.)
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -86,13 +87,6 @@ class RemovableHandle:
 
     def __exit__(self, *exc: Any) -> None:
         self.remove()
-
-
-class MaxResult(NamedTuple):
-    """What ``x.max(dim)`` and ``x.min(dim)`` return, as in PyTorch."""
-
-    values: Tensor
-    indices: Tensor
 
 
 # ------------------------------------------------------------------------ Tensor
@@ -303,21 +297,12 @@ class Tensor(TensorMethods):
 
     def backward(self, gradient: Any = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Any = None) -> None:
-        """Compute the gradient of this tensor with respect to every leaf that requires one.
-
-        The graph is visited in reverse topological order; each node's gradient is the sum
-        over its uses. Leaf gradients accumulate into ``.grad``. The graph's saved arrays
-        are released as soon as each node has used them, unless ``retain_graph=True``.
-        ``gradient`` (dL/dself) is needed unless this tensor has one element. With
-        ``inputs`` (a tensor or a list), only those tensors' ``.grad`` receive their
-        gradient, as in PyTorch. The work is the engine's: ``autograd.tensor_backward``.
+        """Compute the gradient of this tensor with respect to every leaf that requires one,
+        adding it into their ``.grad`` (into only the ``inputs`` given, if any), as in
+        PyTorch. ``gradient`` (dL/dself) is needed unless this tensor has one element; the
+        graph is freed unless ``retain_graph=True``. The engine's ``tensor_backward`` does it.
         """
-        # The engine imports Tensor (every op's output is one), so Tensor imports the
-        # engine here, when backward runs, rather than at the top of the file: that way
-        # the two files do not import each other. Once per training step, it costs nothing.
-        from tinyrpn import autograd
-
-        autograd.tensor_backward(self, gradient, retain_graph, create_graph, inputs)
+        _engine_backward(self, gradient, retain_graph, create_graph, inputs)  # see use_engine
 
     # -- conversion ------------------------------------------------------------------------
 
@@ -603,6 +588,21 @@ class Tensor(TensorMethods):
 
     def logical_not(self) -> Tensor:
         return Tensor._wrap(self.xp.logical_not(self.data))
+
+
+# ------------------------------------------------------------------------ the engine's entry
+
+# What Tensor.backward runs: the engine's tensor_backward. The engine imports this file (it
+# wraps every op's output in a Tensor), so this file does not import it: the engine hands
+# its entry point over as it loads (use_engine, at the end of autograd.py).
+def _engine_backward(*args: Any) -> None:  # replaced by use_engine
+    raise RuntimeError("backward(): the autograd engine is not loaded; import tinyrpn")
+
+
+def use_engine(tensor_backward: Callable[..., None]) -> None:
+    """Called once, by autograd.py as it loads: the function ``Tensor.backward`` runs."""
+    global _engine_backward
+    _engine_backward = tensor_backward
 
 
 # ------------------------------------------------------------------------ helpers

@@ -15,13 +15,20 @@ by the time a method runs, ``ops.arithmetic`` and its siblings are there.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tinyrpn import ops
 from tinyrpn.errors import ArgumentError
 
 if TYPE_CHECKING:
-    from tinyrpn.tensor import MaxResult, Tensor
+    from tinyrpn.tensor import Tensor
+
+
+class MaxResult(NamedTuple):
+    """What ``x.max(dim)`` and ``x.min(dim)`` return, as in PyTorch."""
+
+    values: Tensor
+    indices: Tensor
 
 
 class TensorMethods:
@@ -153,7 +160,7 @@ class TensorMethods:
 
     clip = clamp
 
-    # -- elementwise math (exp ... relu: ops/math.py; the rest: ops/elementwise.py) --------
+    # -- elementwise math (ops/math.py; sqrt: ops/arithmetic.py; the rest: ops/elementwise.py)
 
     def exp(self) -> Tensor:
         return ops.math.exp(self)
@@ -162,7 +169,7 @@ class TensorMethods:
         return ops.math.log(self)
 
     def sqrt(self) -> Tensor:
-        return ops.math.sqrt(self)
+        return ops.arithmetic.sqrt(self)
 
     def abs(self) -> Tensor:
         return ops.math.abs(self)

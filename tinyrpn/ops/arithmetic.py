@@ -1,4 +1,4 @@
-"""Arithmetic: ``+ - * / **`` and negation, each with its gradient.
+"""Arithmetic: ``+ - * / **``, negation and the square root, each with its gradient.
 
 Every Function here receives arrays and returns an array; the public functions at the
 bottom (``add``, ``sub``, ...) take Tensors or Python numbers and are what ``Tensor``'s
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tinyrpn.autograd import Function
-from tinyrpn.ops.operands import _binary, _xp, to_operand
+from tinyrpn.ops.operands import _binary, _float_input, _xp, to_operand
 from tinyrpn.tensor import Tensor
 
 
@@ -189,6 +189,22 @@ class PowScalar(Function):
             return d * self.p * self.a ** (self.p - 1)
 
 
+class Sqrt(Function):
+    """out = √a;  da = d / (2 out)."""
+
+    saves_inputs = False
+    saves_output = True
+
+    def forward(self, a: Any) -> Any:
+        with np.errstate(invalid="ignore"):
+            self.out = _xp(a).sqrt(a)
+        return self.out
+
+    def backward(self, d: Any) -> Any:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return d / (2 * self.out)
+
+
 def add(a: Any, b: Any) -> Tensor:
     """a + b with broadcasting."""
     if _number_for(a, b):
@@ -260,3 +276,7 @@ def neg(a: Tensor) -> Tensor:
         raise TypeError("negation of a bool tensor is not defined; use ~x or x.logical_not()")
     return Neg.apply(a)
 
+
+def sqrt(a: Tensor) -> Tensor:
+    """Square root, elementwise (nan below 0)."""
+    return Sqrt.apply(_float_input(a))

@@ -1,7 +1,7 @@
 """More elementwise math: trigonometric and hyperbolic functions, erf, other bases of
 exp and log, rounding, floor division and remainder, copysign, logaddexp, lerp, and the
 product reduction. Each Function states its formula and its gradient (d = dL/dout), as
-in :mod:`tinyrpn.ops.math` (exp, log, sqrt, ...); the operand helpers are ``ops/operands.py``.
+in :mod:`tinyrpn.ops.math` (exp, log, tanh, ...); the operand helpers are ``ops/operands.py``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import numpy as np
 
 from tinyrpn.autograd import Function
 from tinyrpn.ops.lazy import kernels as _kernels
-from tinyrpn.ops.math import _float_input
-from tinyrpn.ops.operands import _binary, _reduced_dims, _xp, to_operand
+from tinyrpn.ops.operands import _binary, _float_input, _reduced_dims, _xp, to_operand
 from tinyrpn.ops.reductions import _kept_shape
 from tinyrpn.tensor import Tensor, _new_tensor
 

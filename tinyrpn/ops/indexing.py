@@ -15,7 +15,8 @@ from tinyrpn.creation import as_tensor
 from tinyrpn.errors import ArgumentError
 from tinyrpn.ops.lazy import kernels as _kernels
 from tinyrpn.ops.operands import _normalize_dims, _xp, binary_operands
-from tinyrpn.tensor import MaxResult, Tensor, _new_tensor
+from tinyrpn.tensor import Tensor, _new_tensor
+from tinyrpn.tensor_methods import MaxResult
 
 
 def _one_dim(op: str, dim: Any, ndim: int) -> int:

@@ -1,22 +1,36 @@
-"""The elementwise functions of a first course: exp, log, sqrt, abs, tanh, sigmoid, relu.
+"""The elementwise functions of a first course: exp, log, abs, tanh, sigmoid, relu.
 
 (The others, trigonometric, hyperbolic, rounding and more, are in ``ops/elementwise.py``.)
 Every Function receives arrays and returns an array; d is the incoming gradient dL/dout.
 
-This module also gives the arithmetic, comparison and reduction functions under their
-old address (``tinyrpn.ops.math.add``, ``.sum``, ``.where``...), for code written before
-``ops/math.py`` was split by family; new code imports them from their own module.
+(``sqrt`` is with the arithmetic, ``ops/arithmetic.py``, beside ``pow``.) This module also
+gives the arithmetic, comparison and reduction functions under their old address
+(``tinyrpn.ops.math.add``, ``.sum``, ``.where``...), for code written before ``ops/math.py``
+was split by family; new code imports them from their own module.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
 
 from tinyrpn.autograd import Function
-from tinyrpn.ops.operands import _xp, to_operand
+from tinyrpn.ops.arithmetic import add, div, mul, neg, pow, sqrt, sub
+from tinyrpn.ops.comparison import clamp, compare, maximum, minimum, where
+from tinyrpn.ops.operands import _float_input, _xp, to_operand
+from tinyrpn.ops.reductions import (
+    amax,
+    amin,
+    argmax,
+    argmin,
+    max,
+    mean,
+    min,
+    std,
+    sum,
+    var,
+)
 from tinyrpn.tensor import Tensor
 
 
@@ -45,22 +59,6 @@ class Log(Function):
     def backward(self, d: Any) -> Any:
         with np.errstate(divide="ignore", invalid="ignore"):
             return d / self.a
-
-
-class Sqrt(Function):
-    """out = √a;  da = d / (2 out)."""
-
-    saves_inputs = False
-    saves_output = True
-
-    def forward(self, a: Any) -> Any:
-        with np.errstate(invalid="ignore"):
-            self.out = _xp(a).sqrt(a)
-        return self.out
-
-    def backward(self, d: Any) -> Any:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return d / (2 * self.out)
 
 
 class Abs(Function):
@@ -119,14 +117,6 @@ class Relu(Function):
         return _xp(d).where(self.out <= 0, d.dtype.type(0), d)
 
 
-def _float_input(a: Any) -> Tensor:
-    """``a`` as a floating tensor (integer tensors become float32, as in PyTorch)."""
-    a = a if isinstance(a, Tensor) else to_operand(a)
-    if a.data.dtype.kind != "f":
-        a = a.to(dtype=np.float32)
-    return a
-
-
 def exp(a: Tensor) -> Tensor:
     """e to the power a, elementwise."""
     return Exp.apply(_float_input(a))
@@ -135,11 +125,6 @@ def exp(a: Tensor) -> Tensor:
 def log(a: Tensor) -> Tensor:
     """Natural logarithm, elementwise (-inf at 0, nan below 0, as PyTorch)."""
     return Log.apply(_float_input(a))
-
-
-def sqrt(a: Tensor) -> Tensor:
-    """Square root, elementwise (nan below 0)."""
-    return Sqrt.apply(_float_input(a))
 
 
 def abs(a: Tensor) -> Tensor:
@@ -162,23 +147,9 @@ def relu(a: Tensor) -> Tensor:
     return Relu.apply(to_operand(a))
 
 
-# The old address of the functions that moved to their family's module (see the
-# docstring): looked up on first use, not imported here, since those modules import this
-# one (reductions needs sqrt) and an import at the top would make a circle.
-_MOVED = {
-    **dict.fromkeys(["add", "sub", "mul", "div", "pow", "neg"], "arithmetic"),
-    **dict.fromkeys(["clamp", "compare", "maximum", "minimum", "where"], "comparison"),
-    **dict.fromkeys(["sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "var",
-                     "std"], "reductions"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _MOVED:
-        raise AttributeError(f"module 'tinyrpn.ops.math' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"tinyrpn.ops.{_MOVED[name]}"), name)
-    globals()[name] = value  # found once; later uses read it directly
-    return value
-
-
-__all__ = ["exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu"]
+__all__ = [
+    "exp", "log", "abs", "tanh", "sigmoid", "relu",
+    # at their old address (see the docstring):
+    "add", "sub", "mul", "div", "pow", "neg", "sqrt", "clamp", "where", "compare", "maximum",
+    "minimum", "sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
+]

@@ -6,6 +6,7 @@
 - :func:`_normalize_dims` / :func:`_reduced_dims`: a ``dim`` argument checked and made
   a tuple of non-negative axes.
 - :func:`_binary`: both operands, checked to broadcast, with an error that names the op.
+- :func:`_float_input`: an operand made floating (integer tensors become float32).
 """
 
 from __future__ import annotations
@@ -162,3 +163,10 @@ def _binary(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
     _broadcast_check(op, a, b)
     return a, b
 
+
+def _float_input(a: Any) -> Tensor:
+    """``a`` as a floating tensor (integer tensors become float32, as in PyTorch)."""
+    a = a if isinstance(a, Tensor) else to_operand(a)
+    if a.data.dtype.kind != "f":
+        a = a.to(dtype=np.float32)
+    return a

@@ -20,10 +20,11 @@ from tinyrpn.autograd import Function
 from tinyrpn.creation import as_tensor
 from tinyrpn.dtypes import is_floating
 from tinyrpn.errors import ArgumentError
+from tinyrpn.ops.arithmetic import sqrt
 from tinyrpn.ops.comparison import maximum, minimum
-from tinyrpn.ops.math import sqrt
 from tinyrpn.ops.operands import _normalize_dims, _reduced_dims, _xp, to_operand
-from tinyrpn.tensor import MaxResult, Tensor, _new_tensor
+from tinyrpn.tensor import Tensor, _new_tensor
+from tinyrpn.tensor_methods import MaxResult
 
 # ------------------------------------------------------------- sum, mean, max, min, var, std
 
