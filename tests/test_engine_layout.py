@@ -16,16 +16,22 @@ ENGINE_LAYER = ["autograd.py", "tensor.py", "tensor_methods.py", "creation.py", 
                 "errors.py", "grad_mode.py", "printing.py"]
 
 
-def _module_level_imports(path: Path) -> set[str]:
-    """The tinyrpn modules a file imports when it is loaded (not inside functions, not
-    under ``if TYPE_CHECKING``)."""
-    found = set()
-    for node in ast.parse(path.read_text()).body:
+def _imports(path: Path, inside_functions: bool = False) -> set[str]:
+    """The tinyrpn modules a file imports when it is loaded (and, with ``inside_functions``,
+    when its functions run); ``if TYPE_CHECKING:`` blocks, which never run, are skipped."""
+    found: set[str] = set()
+    todo: list[ast.AST] = list(ast.parse(path.read_text()).body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tinyrpn"):
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("tinyrpn"))
+        elif inside_functions or not isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            todo.extend(ast.iter_child_nodes(node))
     return found
 
 
@@ -36,16 +42,26 @@ def test_engine_and_ops_modules_are_under_700_lines(path: Path) -> None:
     assert lines < 700, f"{path.name} has {lines} lines; split it by topic"
 
 
-def test_tensor_and_the_engine_do_not_import_each_other_at_load_time() -> None:
-    assert "tinyrpn.tensor" in _module_level_imports(PACKAGE / "autograd.py")
+def test_tensor_does_not_import_the_engine_which_imports_it() -> None:
+    assert "tinyrpn.tensor" in _imports(PACKAGE / "autograd.py")
     for name in ("tensor.py", "tensor_methods.py"):
-        assert not any(m.startswith("tinyrpn.autograd")
-                       for m in _module_level_imports(PACKAGE / name)), name
+        engine = [m for m in _imports(PACKAGE / name, inside_functions=True)
+                  if m.startswith("tinyrpn.autograd")]
+        assert not engine, f"{name} imports {engine}"
+
+
+def test_backward_runs_the_entry_point_the_engine_handed_over() -> None:
+    import sys
+
+    from tinyrpn import autograd
+
+    tensor_module = sys.modules["tinyrpn.tensor"]  # (tinyrpn.tensor is the factory function)
+    assert tensor_module._engine_backward is autograd.tensor_backward
 
 
 def test_the_ops_package_imports_no_family_when_loaded() -> None:
     # What lets tensor.py import `ops` at its top although every op is built on Tensor.
-    assert _module_level_imports(PACKAGE / "ops" / "__init__.py") == set()
+    assert _imports(PACKAGE / "ops" / "__init__.py", inside_functions=True) == set()
 
 
 def test_moved_names_keep_their_old_address() -> None:
