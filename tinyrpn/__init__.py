@@ -26,26 +26,14 @@ import os as _os
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from tinyrpn import cuda
-from tinyrpn.autograd import (
-    ArgumentError,
-    DTypeError,
-    Function,
-    GradientError,
-    Tensor,
+from tinyrpn.autograd import Function
+from tinyrpn.backend import cuda_is_available  # the older name of cuda.is_available
+from tinyrpn.creation import (
     arange,
     as_tensor,
-    bool_,
-    enable_grad,
     eye,
-    float16,
-    float32,
-    float64,
     full,
     full_like,
-    int32,
-    int64,
-    is_grad_enabled,
-    no_grad,
     ones,
     ones_like,
     rand,
@@ -53,15 +41,18 @@ from tinyrpn.autograd import (
     randn,
     randn_like,
     tensor,
-    uint8,
     zeros,
     zeros_like,
 )
-from tinyrpn.backend import cuda_is_available  # the older name of cuda.is_available
 from tinyrpn.display import TinyrpnWarning
 from tinyrpn.display import install_warning_format as _install_warning_format
+from tinyrpn.dtypes import bool_, float16, float32, float64, int32, int64, uint8
+from tinyrpn.errors import ArgumentError, DTypeError, GradientError
+from tinyrpn.grad_mode import enable_grad, is_grad_enabled, no_grad
 from tinyrpn.gradcheck import GradcheckError, gradcheck
 from tinyrpn.ops.activations import celu, selu
+from tinyrpn.ops.arithmetic import add, div, mul, neg, pow, sqrt, sub
+from tinyrpn.ops.comparison import clamp, maximum, minimum, where
 from tinyrpn.ops.elementwise import (
     asin,
     atan,
@@ -104,46 +95,28 @@ from tinyrpn.ops.layout import (
     unflatten,
 )
 from tinyrpn.ops.linalg import einsum, matmul
-from tinyrpn.ops.math import (
-    abs,
-    add,
-    amax,
-    amin,
-    argmax,
-    argmin,
-    clamp,
-    div,
-    exp,
-    log,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    mul,
-    neg,
-    pow,
-    relu,
-    sigmoid,
-    sqrt,
-    std,
-    sub,
-    sum,
-    tanh,
-    var,
-    where,
-)
+from tinyrpn.ops.math import abs, exp, log, relu, sigmoid, tanh
 from tinyrpn.ops.nn import log_softmax, softmax
 from tinyrpn.ops.reductions import (
     all,
+    amax,
+    amin,
     any,
+    argmax,
+    argmin,
     cummax,
     cummin,
     cumprod,
     cumsum,
     logcumsumexp,
     logsumexp,
+    max,
+    mean,
+    min,
+    std,
     std_mean,
+    sum,
+    var,
     var_mean,
 )
 from tinyrpn.ops.shape import (
@@ -159,6 +132,7 @@ from tinyrpn.ops.shape import (
     unsqueeze,
 )
 from tinyrpn.random import get_rng_state, manual_seed, set_rng_state
+from tinyrpn.tensor import Tensor
 
 clip = clamp
 

@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import Tensor, _new_tensor, is_floating, no_grad
+from tinyrpn.dtypes import is_floating
+from tinyrpn.grad_mode import no_grad
+from tinyrpn.tensor import Tensor, _new_tensor
 
 
 class GradcheckError(AssertionError):

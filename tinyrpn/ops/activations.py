@@ -16,10 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import ArgumentError, Function, Tensor
+from tinyrpn.autograd import Function
+from tinyrpn.errors import ArgumentError
+from tinyrpn.ops.arithmetic import neg
+from tinyrpn.ops.comparison import clamp
 from tinyrpn.ops.lazy import kernels as _kernels
-from tinyrpn.ops.math import _normalize_dims, _xp, clamp, neg
 from tinyrpn.ops.nn import _float_tensor, softmax
+from tinyrpn.ops.operands import _normalize_dims, _xp
+from tinyrpn.tensor import Tensor
 
 
 def _quiet(method: Any) -> Any:
@@ -44,12 +48,13 @@ def _sigmoid(x: Any) -> Any:
 
 
 class GELU(Function):
-    """The Gaussian error linear unit (Hendrycks & Gimpel 2016).
+    """The Gaussian error linear unit (Hendrycks & Gimpel 2016), exact or by its tanh form.
 
-    exact:  out = x Φ(x),  Φ(x) = (1 + erf(x/√2)) / 2 the normal CDF
-            dx = d (Φ(x) + x φ(x)),  φ(x) = e^(−x²/2) / √(2π) the normal density
-    tanh:   out = x (1 + tanh u) / 2,  u = √(2/π) (x + 0.044715 x³)
-            dx = d ((1 + t)/2 + x (1 − t²) √(2/π) (1 + 3 · 0.044715 x²) / 2),  t = tanh u
+    forward:  exact: out = x Φ(x),  Φ(x) = (1 + erf(x/√2)) / 2 the normal CDF
+              tanh:  out = x (1 + tanh u) / 2,  u = √(2/π) (x + 0.044715 x³)
+    backward: exact: dx = d (Φ(x) + x φ(x)),  φ(x) = e^(−x²/2) / √(2π) the normal density
+              tanh:  dx = d ((1 + t)/2 + x (1 − t²) √(2/π) (1 + 3 · 0.044715 x²) / 2),
+                     t = tanh u
     """
 
     @_quiet
@@ -75,8 +80,7 @@ class GELU(Function):
 
 
 class SiLU(Function):
-    """The sigmoid-weighted linear unit (swish):  out = x σ(x);
-    dx = d σ(x) (1 + x (1 − σ(x)))."""
+    """out = x σ(x);  dx = d σ(x) (1 + x (1 − σ(x)))   (the sigmoid-weighted linear unit, swish)."""
 
     @_quiet
     def forward(self, x: Any) -> Any:
@@ -91,12 +95,12 @@ class SiLU(Function):
 
 
 class ELU(Function):
-    """The exponential linear unit and its two relatives (PyTorch's one kernel for all three):
+    """The exponential linear unit and its two relatives (PyTorch's one kernel for all three).
 
-    out = scale · x                                    where x > 0
-          scale · α (e^(x · input_scale) − 1)          elsewhere
-    dx  = d · scale                                    where x > 0
-          d · scale · α · input_scale · e^(x · input_scale)   elsewhere (NaN at NaN)
+    forward:  out = scale · x                                    where x > 0
+                    scale · α (e^(x · input_scale) − 1)          elsewhere
+    backward: dx  = d · scale                                    where x > 0
+                    d · scale · α · input_scale · e^(x · input_scale)   elsewhere (NaN at NaN)
 
     elu is (α, 1, 1), celu (α, 1, 1/α), selu (α₀, λ₀, 1) with SELU's fixed constants.
     """
@@ -118,8 +122,10 @@ class ELU(Function):
 
 
 class LogSigmoid(Function):
-    """out = log σ(x) = min(x, 0) − log(1 + e^(−|x|))  (never overflows);
-    dx = d (1 − σ(x)) = d σ(−x)."""
+    """out = log σ(x);  dx = d (1 − σ(x)) = d σ(−x).
+
+    Computed as min(x, 0) − log(1 + e^(−|x|)), which never overflows.
+    """
 
     @_quiet
     def forward(self, x: Any) -> Any:
@@ -136,8 +142,11 @@ class LogSigmoid(Function):
 
 
 class LeakyReLU(Function):
-    """out = x where x > 0, else slope · x;  dx = d where x > 0, else slope · d
-    (slope at 0 and at NaN, as PyTorch)."""
+    """The leaky ReLU.
+
+    forward:  out = x where x > 0, else slope · x
+    backward: dx = d where x > 0, else slope · d   (slope at 0 and at NaN, as PyTorch)
+    """
 
     @_quiet
     def forward(self, x: Any, negative_slope: float) -> Any:
@@ -150,8 +159,10 @@ class LeakyReLU(Function):
 
 
 class Hardtanh(Function):
-    """out = min(max(x, lo), hi);  dx = d where lo < x < hi, else 0 (so 0 on the bounds
-    and at NaN, as PyTorch). relu6 is hardtanh(0, 6)."""
+    """out = min(max(x, lo), hi);  dx = d where lo < x < hi, else 0.
+
+    So 0 on the bounds and at NaN, as PyTorch. relu6 is hardtanh(0, 6).
+    """
 
     @_quiet
     def forward(self, x: Any, lo: float, hi: float) -> Any:
@@ -179,8 +190,12 @@ class Hardsigmoid(Function):
 
 
 class Hardswish(Function):
-    """out = x · relu6(x + 3) / 6;
-    dx = 0 where x <= −3,  d (x/3 + 1/2) where −3 < x < 3 (and NaN at NaN),  d where x >= 3."""
+    """The hard swish.
+
+    forward:  out = x · relu6(x + 3) / 6
+    backward: dx = 0 where x <= −3,  d (x/3 + 1/2) where −3 < x < 3 (and NaN at NaN),
+              d where x >= 3
+    """
 
     @_quiet
     def forward(self, x: Any) -> Any:
@@ -198,9 +213,12 @@ class Hardswish(Function):
 
 
 class PNorm(Function):
-    """out = (Σ |x|^p)^(1/p) over ``dim`` (kept);
-    dx = d · sign(x) |x|^(p−1) / out^(p−1)   (d · x / out for p = 2), and 0 where out = 0
-    (the subgradient PyTorch takes for the norm of a zero vector)."""
+    """The p-norm over ``dim`` (kept).
+
+    forward:  out = (Σ |x|^p)^(1/p)
+    backward: dx = d · sign(x) |x|^(p−1) / out^(p−1)   (d · x / out for p = 2), and 0 where
+              out = 0 (the subgradient PyTorch takes for the norm of a zero vector)
+    """
 
     @_quiet
     def forward(self, x: Any, p: float, dim: int) -> Any:

@@ -7,11 +7,13 @@ import math
 
 import numpy as np
 
-from tinyrpn.autograd import ArgumentError, Tensor, is_floating
+from tinyrpn.dtypes import is_floating
+from tinyrpn.errors import ArgumentError
 from tinyrpn.ops.indexing import masked_fill
 from tinyrpn.ops.layout import repeat_interleave
 from tinyrpn.ops.nn import dropout, softmax
 from tinyrpn.ops.shape import transpose
+from tinyrpn.tensor import Tensor
 
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,

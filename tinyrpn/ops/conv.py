@@ -14,10 +14,13 @@ from typing import Any
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import ArgumentError, Function, Tensor, is_floating
+from tinyrpn.autograd import Function
+from tinyrpn.dtypes import is_floating
+from tinyrpn.errors import ArgumentError
 from tinyrpn.ops.lazy import kernels as _kernels
-from tinyrpn.ops.math import _xp, same_dtype
+from tinyrpn.ops.operands import _xp, same_dtype
 from tinyrpn.ops.shape import squeeze, unsqueeze
+from tinyrpn.tensor import Tensor
 
 IntPair = int | tuple[int, int]
 

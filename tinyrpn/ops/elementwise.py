@@ -1,7 +1,7 @@
 """More elementwise math: trigonometric and hyperbolic functions, erf, other bases of
 exp and log, rounding, floor division and remainder, copysign, logaddexp, lerp, and the
 product reduction. Each Function states its formula and its gradient (d = dL/dout), as
-in :mod:`tinyrpn.ops.math`, whose helpers these reuse.
+in :mod:`tinyrpn.ops.math` (exp, log, tanh, ...); the operand helpers are ``ops/operands.py``.
 """
 
 from __future__ import annotations
@@ -11,16 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import Function, Tensor, _new_tensor
+from tinyrpn.autograd import Function
 from tinyrpn.ops.lazy import kernels as _kernels
-from tinyrpn.ops.math import (
-    _binary,
-    _float_input,
-    _kept_shape,
-    _reduced_dims,
-    _xp,
-    to_operand,
-)
+from tinyrpn.ops.operands import _binary, _float_input, _reduced_dims, _xp, to_operand
+from tinyrpn.ops.reductions import _kept_shape
+from tinyrpn.tensor import Tensor, _new_tensor
 
 # ----------------------------------------------------------------------------- trigonometric
 
@@ -189,8 +184,10 @@ class Rsqrt(Function):
 
 
 class _PiecewiseConstant(Function):
-    """out = f(a) for a step function f;  da = 0 (f' is 0 wherever it exists; at the
-    jumps PyTorch takes 0 as well)."""
+    """out = f(a) for a step function f;  da = 0.
+
+    f' is 0 wherever it exists; at the jumps PyTorch takes 0 as well.
+    """
 
     saves_inputs = False
 
@@ -255,8 +252,11 @@ class Remainder(Function):
 
 
 class Copysign(Function):
-    """out = |a| with the sign of b (its sign bit: −0.0 counts as negative);
-    da = d · out / a (±1; 0 where a = 0 and NaN where a is, as PyTorch),  db = 0."""
+    """|a| with the sign of b (its sign bit: −0.0 counts as negative).
+
+    forward:  out = |a| · sign(b)
+    backward: da = d · out / a (±1; 0 where a = 0 and NaN where a is, as PyTorch),  db = 0
+    """
 
     saves_output = True
 
@@ -273,9 +273,12 @@ class Copysign(Function):
 
 
 class LogAddExp(Function):
-    """out = log(e^a + e^b), without overflow;
-    da = d / (1 + e^(b − a)),  db = d / (1 + e^(a − b))   (the softmax weights of a and b,
-    written so that an infinite operand still gets its weight of 1 or 0)."""
+    """log(e^a + e^b), without overflow.
+
+    forward:  out = log(e^a + e^b)
+    backward: da = d / (1 + e^(b − a)),  db = d / (1 + e^(a − b))   (the softmax weights
+              of a and b, written so that an infinite operand still gets its weight of 1 or 0)
+    """
 
     def forward(self, a: Any, b: Any) -> Any:
         self.a, self.b = a, b
@@ -291,8 +294,11 @@ class LogAddExp(Function):
 
 
 class Lerp(Function):
-    """out = start + w (end − start);
-    dstart = d (1 − w),  dend = d w,  dw = d (end − start)."""
+    """Linear interpolation from start to end.
+
+    forward:  out = start + w (end − start)
+    backward: dstart = d (1 − w),  dend = d w,  dw = d (end − start)
+    """
 
     def forward(self, start: Any, end: Any, weight: Any) -> Any:
         self.start, self.end, self.weight = start, end, weight
@@ -320,10 +326,13 @@ def _exclusive_cumprod(a: Any, axis: int, reverse: bool) -> Any:
 
 
 class Prod(Function):
-    """out = Π a over ``dim`` (or over everything);
-    da_i = d · Π_{j≠i} a_j, computed as (product of the elements before i) × (product of
-    the elements after i), so it stays exact where some a_j are 0 (d · out / a_i would
-    divide by zero there)."""
+    """The product over ``dim`` (or over everything).
+
+    forward:  out = Π a
+    backward: da_i = d · Π_{j≠i} a_j, computed as (product of the elements before i) ×
+              (product of the elements after i), so it stays exact where some a_j are 0
+              (d · out / a_i would divide by zero there)
+    """
 
     def forward(self, a: Any, dim: int | None, keepdim: bool) -> Any:
         self.a, self.dim = a, dim

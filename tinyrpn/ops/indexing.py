@@ -10,9 +10,13 @@ from typing import Any
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import ArgumentError, Function, MaxResult, Tensor, _new_tensor, as_tensor
+from tinyrpn.autograd import Function
+from tinyrpn.creation import as_tensor
+from tinyrpn.errors import ArgumentError
 from tinyrpn.ops.lazy import kernels as _kernels
-from tinyrpn.ops.math import _normalize_dims, _xp, binary_operands
+from tinyrpn.ops.operands import _normalize_dims, _xp, binary_operands
+from tinyrpn.tensor import Tensor, _new_tensor
+from tinyrpn.tensor_methods import MaxResult
 
 
 def _one_dim(op: str, dim: Any, ndim: int) -> int:
@@ -41,8 +45,10 @@ def _along(dim: int, ndim: int, index: Any) -> tuple[Any, ...]:
 
 
 class Gather(Function):
-    """out[..., i, ...] = a[..., index[..., i, ...], ...] along ``dim``;
-    da = zeros with d added at those positions (an index picked twice gets both).
+    """Values picked along ``dim`` at the positions ``index`` names.
+
+    forward:  out[..., i, ...] = a[..., index[..., i, ...], ...]
+    backward: da = zeros with d added at those positions (an index picked twice gets both)
 
     The loops are ``kernels.gather_forward/backward`` (Numba on the CPU, fancy indexing
     and add.at elsewhere).
@@ -94,8 +100,11 @@ def gather(input: Tensor, dim: int, index: Any) -> Tensor:
 
 
 class ScatterAdd(Function):
-    """out = a, then out[..., index[..., i, ...], ...] += src[..., i, ...] along ``dim``;
-    da = d,  dsrc = d gathered at the same positions (what gather does)."""
+    """``src`` added into a copy of ``a`` along ``dim`` at the positions ``index`` names.
+
+    forward:  out = a, then out[..., index[..., i, ...], ...] += src[..., i, ...]
+    backward: da = d,  dsrc = d gathered at the same positions (what gather does)
+    """
 
     saves_inputs = False
 
@@ -136,8 +145,10 @@ def scatter_add(input: Tensor, dim: int, index: Any, src: Tensor) -> Tensor:
 
 
 class MaskedFill(Function):
-    """out = value where mask else a (mask broadcast to a's shape);
-    da = d where not mask, 0 where filled."""
+    """out = value where mask else a;  da = d where not mask, 0 where filled.
+
+    The mask broadcasts to a's shape.
+    """
 
     saves_inputs = False
 
@@ -150,8 +161,11 @@ class MaskedFill(Function):
 
 
 class MaskedFillTensor(Function):
-    """out = v where mask else a, for a 0-d tensor v;  da = d where not mask,
-    dv = Σ d where mask."""
+    """masked_fill with a 0-d tensor as the value.
+
+    forward:  out = v where mask else a
+    backward: da = d where not mask,  dv = Σ d where mask
+    """
 
     saves_inputs = False
 
@@ -217,8 +231,12 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
 
 class Embedding(Function):
-    """out[..., :] = weight[index[...], :];  dweight[k] = Σ of d over the positions whose
-    index is k (none for ``padding_idx``, whose row is never trained)."""
+    """Rows of ``weight`` looked up by index.
+
+    forward:  out[..., :] = weight[index[...], :]
+    backward: dweight[k] = Σ of d over the positions whose index is k (none for
+              ``padding_idx``, whose row is never trained)
+    """
 
     saves_inputs = False
 

@@ -11,19 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tinyrpn.autograd import (
-    Function,
-    GradientError,
-    Tensor,
-    _index_to_arrays,
-    _new_tensor,
-)
-from tinyrpn.ops.math import _xp, to_operand, where
+from tinyrpn.autograd import Function
+from tinyrpn.errors import GradientError
+from tinyrpn.ops.comparison import where
+from tinyrpn.ops.operands import _xp, to_operand
+from tinyrpn.tensor import Tensor, _index_to_arrays, _new_tensor
 
 
 class SetItem(Function):
-    """out = a with out[index] = v;  da = d with d[index] = 0,  dv = d[index]
-    (summed back over v's broadcast dims by the engine)."""
+    """``a`` with ``v`` written at ``index`` (``y[index] = v`` in a graph).
+
+    forward:  out = a with out[index] = v
+    backward: da = d with d[index] = 0,  dv = d[index]   (summed back over v's broadcast
+              dims by the engine)
+    """
 
     saves_inputs = False
 

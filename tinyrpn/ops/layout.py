@@ -14,9 +14,12 @@ from typing import Any
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import ArgumentError, Function, Tensor, as_tensor
-from tinyrpn.ops.math import _normalize_dims, _xp
+from tinyrpn.autograd import Function
+from tinyrpn.creation import as_tensor
+from tinyrpn.errors import ArgumentError
+from tinyrpn.ops.operands import _normalize_dims, _xp
 from tinyrpn.ops.shape import _sizes, expand, getitem, permute, reshape
+from tinyrpn.tensor import Tensor
 
 
 def _one_dim(op: str, dim: Any, ndim: int) -> int:
@@ -89,8 +92,11 @@ def triu(input: Tensor, diagonal: int = 0) -> Tensor:
 
 
 class Repeat(Function):
-    """out = a tiled ``reps`` times along each dim (a given leading ones as needed);
-    da = d viewed as (r0, n0, r1, n1, ...) summed over the copies r."""
+    """``a`` tiled ``reps`` times along each dim (a given leading ones as needed).
+
+    forward:  out = a repeated reps[k] times along dim k
+    backward: da = d viewed as (r0, n0, r1, n1, ...) summed over the copies r
+    """
 
     saves_inputs = False
 
@@ -124,8 +130,12 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
 
 
 class IndexSelect(Function):
-    """out = a taken at ``index`` (any shape) along ``dim``: out's dims are a's dims before
-    ``dim``, then index's, then a's after it;  da = zeros with d added back at ``index``."""
+    """``a`` taken at ``index`` (any shape) along ``dim``.
+
+    forward:  out = a at ``index`` along ``dim``: out's dims are a's dims before ``dim``,
+              then index's, then a's after it
+    backward: da = zeros with d added back at ``index``
+    """
 
     saves_inputs = False
 
@@ -197,8 +207,11 @@ def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
 
 
 class Diagonal(Function):
-    """out[..., k] = a[..., r0 + k, c0 + k] over dims (dim1, dim2), moved last;
-    da = zeros with d written back on that diagonal."""
+    """A diagonal over dims (dim1, dim2), moved last.
+
+    forward:  out[..., k] = a[..., r0 + k, c0 + k]
+    backward: da = zeros with d written back on that diagonal
+    """
 
     saves_inputs = False
 

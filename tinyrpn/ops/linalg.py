@@ -7,16 +7,20 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import ArgumentError, Function, Tensor, as_tensor
-from tinyrpn.ops.math import _xp, binary_operands, same_dtype
+from tinyrpn.autograd import Function
+from tinyrpn.creation import as_tensor
+from tinyrpn.errors import ArgumentError
+from tinyrpn.ops.operands import _xp, binary_operands, same_dtype
 from tinyrpn.ops.shape import squeeze, unsqueeze
+from tinyrpn.tensor import Tensor
 
 
 class MatMul(Function):
-    """out = a @ b for operands with at least 2 dims (batched over the leading dims);
+    """Matrix product of operands with at least 2 dims (batched over the leading dims).
 
-    da = d @ bᵀ,  db = aᵀ @ d  (transposing the last two axes; the engine sums any
-    broadcast batch dims back to each operand's shape).
+    forward:  out = a @ b
+    backward: da = d @ bᵀ,  db = aᵀ @ d  (transposing the last two axes; the engine sums
+              any broadcast batch dims back to each operand's shape)
     """
 
     def forward(self, a: Any, b: Any) -> Any:
@@ -143,13 +147,16 @@ def _parse_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[
 
 
 class Einsum(Function):
-    """out = einsum(subscripts, *operands), with dims of size 1 broadcast (as PyTorch).
+    """Einstein summation, with dims of size 1 broadcast (as PyTorch).
 
-    The gradient of operand k is itself an einsum: contract d (with the output's letters)
-    against every other operand, producing operand k's letters. Letters that appear only in
-    operand k were summed away in forward, so its gradient is broadcast along them; a
-    letter repeated within operand k (a diagonal) receives the gradient on that diagonal.
-    Where operand k had size 1 along a broadcast letter, the engine sums the gradient back.
+    forward:  out = einsum(subscripts, *operands)
+    backward: d operand_k = einsum of d (with the output's letters) against every other
+              operand, producing operand k's letters
+
+    Letters that appear only in operand k were summed away in forward, so its gradient is
+    broadcast along them; a letter repeated within operand k (a diagonal) receives the
+    gradient on that diagonal. Where operand k had size 1 along a broadcast letter, the
+    engine sums the gradient back.
     """
 
     def forward(self, *arrays: Any, terms: list[str], out: str, sizes: dict[str, int]) -> Any:

@@ -14,12 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import ArgumentError, Function, Tensor, is_floating
+from tinyrpn.autograd import Function
 from tinyrpn.display import TinyrpnWarning
+from tinyrpn.dtypes import is_floating
+from tinyrpn.errors import ArgumentError
 from tinyrpn.ops.lazy import kernels as _kernels
-from tinyrpn.ops.math import _xp
 from tinyrpn.ops.nn import log_softmax
+from tinyrpn.ops.operands import _xp
 from tinyrpn.ops.shape import permute, reshape
+from tinyrpn.tensor import Tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
 

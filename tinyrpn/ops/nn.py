@@ -15,10 +15,13 @@ import numpy as np
 
 from tinyrpn import backend
 from tinyrpn import random as _random
-from tinyrpn.autograd import ArgumentError, Function, Tensor, is_floating
+from tinyrpn.autograd import Function
 from tinyrpn.display import TinyrpnWarning
+from tinyrpn.dtypes import is_floating
+from tinyrpn.errors import ArgumentError
 from tinyrpn.ops.lazy import kernels as _kernels
-from tinyrpn.ops.math import _normalize_dims, _xp, same_dtype
+from tinyrpn.ops.operands import _normalize_dims, _xp, same_dtype
+from tinyrpn.tensor import Tensor
 
 
 def _needs_grad(fn: Function, i: int) -> bool:

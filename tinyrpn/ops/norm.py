@@ -12,9 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import ArgumentError, Function, Tensor, is_floating, no_grad
+from tinyrpn.autograd import Function
+from tinyrpn.dtypes import is_floating
+from tinyrpn.errors import ArgumentError
+from tinyrpn.grad_mode import no_grad
 from tinyrpn.ops.lazy import kernels as _kernels
-from tinyrpn.ops.math import _xp, same_dtype
+from tinyrpn.ops.operands import _xp, same_dtype
+from tinyrpn.tensor import Tensor
 
 # ----------------------------------------------------------------------------- layer norm
 

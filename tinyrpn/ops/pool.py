@@ -14,10 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from tinyrpn.autograd import ArgumentError, Function, Tensor, _new_tensor, is_floating
+from tinyrpn.autograd import Function
+from tinyrpn.dtypes import is_floating
+from tinyrpn.errors import ArgumentError
 from tinyrpn.ops.lazy import kernels as _kernels
-from tinyrpn.ops.math import _xp, mean
+from tinyrpn.ops.operands import _xp
+from tinyrpn.ops.reductions import mean
 from tinyrpn.ops.shape import reshape, squeeze, unsqueeze
+from tinyrpn.tensor import Tensor, _new_tensor
 
 IntPair = int | tuple[int, int]
 
@@ -51,8 +55,11 @@ class MaxPool2d(Function):
 
 
 class AvgPool2d(Function):
-    """out[n, c, i, j] = Σ x[n, c] over window (i, j) / divisor[i, j];
-    dx[h, w] = Σ over the windows (i, j) holding (h, w) of d[i, j] / divisor[i, j]."""
+    """2-D average pooling.
+
+    forward:  out[n, c, i, j] = Σ x[n, c] over window (i, j) / divisor[i, j]
+    backward: dx[h, w] = Σ over the windows (i, j) holding (h, w) of d[i, j] / divisor[i, j]
+    """
 
     saves_inputs = False
 

@@ -1,21 +1,270 @@
-"""Cumulative and log-domain reductions: cumsum, cumprod, cummax/cummin, logsumexp,
-logcumsumexp, std_mean/var_mean, any/all over a dim.
+"""Reductions, each with its gradient: sum, mean, max/min (and amax/amin, argmax/argmin),
+var/std; then the cumulative and log-domain ones: cumsum, cumprod, cummax/cummin,
+logsumexp, logcumsumexp, std_mean/var_mean, any/all over a dim.
 
-(The plain reductions, sum/mean/max/min/var/std, are in ``ops/math.py``.) The cumulative
-ops run on NumPy's accumulating ufuncs (``cumsum``, ``maximum.accumulate``,
+The cumulative ops run on NumPy's accumulating ufuncs (``cumsum``, ``maximum.accumulate``,
 ``logaddexp.accumulate``), which are already one compiled pass over memory: a Numba loop
-would do the same work, so there is none.
+would do the same work, so there is none. d is the incoming gradient dL/dout.
 """
 
 from __future__ import annotations
 
+import builtins
+import math
 from typing import Any
 
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import Function, MaxResult, Tensor, _new_tensor, as_tensor
-from tinyrpn.ops.math import _normalize_dims, _reduced_dims, _xp, mean, sqrt, var
+from tinyrpn.autograd import Function
+from tinyrpn.creation import as_tensor
+from tinyrpn.dtypes import is_floating
+from tinyrpn.errors import ArgumentError
+from tinyrpn.ops.arithmetic import sqrt
+from tinyrpn.ops.comparison import maximum, minimum
+from tinyrpn.ops.operands import _normalize_dims, _reduced_dims, _xp, to_operand
+from tinyrpn.tensor import Tensor, _new_tensor
+from tinyrpn.tensor_methods import MaxResult
+
+# ------------------------------------------------------------- sum, mean, max, min, var, std
+
+
+def _kept_shape(shape: tuple[int, ...], dims: tuple[int, ...] | None) -> tuple[int, ...]:
+    """``shape`` with the reduced axes kept as size 1 (what keepdim=True gives)."""
+    if dims is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in dims else n for i, n in enumerate(shape))
+
+
+def _spread(d: Any, kept_shape: tuple[int, ...], shape: tuple[int, ...]) -> Any:
+    """The gradient of a reduction: ``d`` copied to every element that was reduced."""
+    grad = _xp(d).empty(shape, dtype=d.dtype)
+    grad[...] = d.reshape(kept_shape)
+    return grad
+
+
+class Sum(Function):
+    """out = Σ a over ``dims``;  da = d broadcast back over the summed axes."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, dims: tuple[int, ...] | None, keepdim: bool) -> Any:
+        self.shape, self.kept = a.shape, _kept_shape(a.shape, dims)
+        return a.sum(axis=dims, keepdims=keepdim)
+
+    def backward(self, d: Any) -> Any:
+        return _spread(d, self.kept, self.shape)
+
+
+class Mean(Function):
+    """out = (1/n) Σ a over ``dims``;  da = d / n broadcast back (n = elements averaged)."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, dims: tuple[int, ...] | None, keepdim: bool) -> Any:
+        self.shape, self.kept = a.shape, _kept_shape(a.shape, dims)
+        self.count = a.size if dims is None else math.prod(a.shape[i] for i in dims)
+        return a.mean(axis=dims, keepdims=keepdim)
+
+    def backward(self, d: Any) -> Any:
+        return _spread(d / builtins.max(self.count, 1), self.kept, self.shape)
+
+
+class AmaxAmin(Function):
+    """The max (or min) of a over ``dims``.
+
+    forward:  out = max (or min) of a over ``dims``
+    backward: da = d shared equally by the elements that attain it (one element in the
+              usual case of no ties): PyTorch's rule for ``amax``/``amin`` and for the
+              full reduction ``x.max()``
+
+    A NaN anywhere makes the result NaN. The full reduction then shares d among the NaN
+    elements (``nan_wins``); ``amax``/``amin`` find no element equal to NaN and, as in
+    PyTorch, give NaN gradients to the whole reduced slice.
+    """
+
+    def forward(self, a: Any, dims: tuple[int, ...] | None, keepdim: bool, take_max: bool,
+                nan_wins: bool = False) -> Any:
+        self.a, self.dims, self.nan_wins = a, dims, nan_wins
+        kept = a.max(axis=dims, keepdims=True) if take_max else a.min(axis=dims, keepdims=True)
+        self.kept = kept
+        if keepdim:
+            return kept
+        return kept.reshape(()) if dims is None else kept.squeeze(axis=dims)
+
+    def backward(self, d: Any) -> Any:
+        xp = _xp(d)
+        winners = self.a == self.kept
+        if self.nan_wins and xp.isnan(self.kept).any():
+            winners = xp.isnan(self.a)
+        count = winners.sum(axis=self.dims, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (d.reshape(self.kept.shape) / count * winners).astype(d.dtype, copy=False)
+
+
+class MaxMinDim(Function):
+    """The values at the arg-max (or arg-min) along ``dim``.
+
+    forward:  out = a at ``indices``
+    backward: da = d at those indices, 0 elsewhere: as PyTorch's ``x.max(dim)``, a tie
+              sends the whole gradient to the one index returned
+    """
+
+    saves_inputs = False
+
+    def forward(self, a: Any, indices: Any, dim: int, keepdim: bool) -> Any:
+        self.shape, self.indices, self.dim = a.shape, indices, dim
+        values = _xp(a).take_along_axis(a, indices, axis=dim)
+        return values if keepdim else values.squeeze(axis=dim)
+
+    def backward(self, d: Any) -> Any:
+        xp = _xp(d)
+        n = self.shape[self.dim]
+        along_dim = [n if i == self.dim else 1 for i in range(len(self.shape))]
+        positions = xp.arange(n).reshape(along_dim)
+        d = d.reshape(self.indices.shape)
+        return xp.where(positions == self.indices, d, d.dtype.type(0))
+
+
+class Max(AmaxAmin):
+    """x.max() / x.amax(dims): the full or multi-dim reduction (ties share d)."""
+
+
+class Min(AmaxAmin):
+    """x.min() / x.amin(dims): the full or multi-dim reduction (ties share d)."""
+
+
+class MaxDim(MaxMinDim):
+    """x.max(dim): values at the arg-max (d goes to the returned index)."""
+
+
+class MinDim(MaxMinDim):
+    """x.min(dim): values at the arg-min (d goes to the returned index)."""
+
+
+def sum(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Sum over ``dim`` (an int, a tuple of ints, or None for all). Bool and integer
+    tensors sum to int64, as in PyTorch."""
+    a = to_operand(a)
+    if a.dtype.kind in "biu" and a.dtype != np.int64:
+        a = a.to(dtype=np.int64)
+    return Sum.apply(a, dims=_reduced_dims(dim, a.ndim), keepdim=keepdim)
+
+
+def mean(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Arithmetic mean over ``dim`` (an int, a tuple of ints, or None for all)."""
+    a = to_operand(a)
+    if not is_floating(a.dtype):
+        raise TypeError(
+            f"mean() needs a floating-point tensor, got dtype {a.dtype}; use x.float().mean()"
+        )
+    return Mean.apply(a, dims=_reduced_dims(dim, a.ndim), keepdim=keepdim)
+
+
+def _max_or_min(a: Tensor, dim: Any, keepdim: bool, take_max: bool) -> Any:
+    name = "max" if take_max else "min"
+    a = to_operand(a)
+    if isinstance(dim, Tensor):  # x.max(other): the elementwise form, as PyTorch
+        return maximum(a, dim) if take_max else minimum(a, dim)
+    if a.data.size == 0:
+        raise ArgumentError(f"{name}() of an empty tensor (shape {a.shape}) has no value")
+    if dim is None:
+        return (Max if take_max else Min).apply(a, dims=None, keepdim=False, take_max=take_max,
+                                                nan_wins=True)
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(
+            f"{name}(dim) takes one int dim, got {dim!r}; use a{name}(dims) to reduce several"
+        )
+    _normalize_dims(dim, a.ndim)  # validates dim
+    if a.ndim == 0:  # one element: it is the max, at index 0
+        values = (Max if take_max else Min).apply(a, dims=None, keepdim=False,
+                                                  take_max=take_max)
+        return MaxResult(values, _new_tensor(_xp(a.data).zeros((), dtype=np.int64)))
+    d = int(dim) % a.ndim
+    find = a.data.argmax if take_max else a.data.argmin
+    indices = find(axis=d, keepdims=True).astype(np.int64, copy=False)
+    values = (MaxDim if take_max else MinDim).apply(a, indices=indices, dim=d, keepdim=keepdim)
+    return MaxResult(values, Tensor._wrap(indices if keepdim else indices.squeeze(axis=d)))
+
+
+def max(a: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """The largest element (a tie shares the gradient equally); with an int ``dim``, a
+    (values, indices) pair as in PyTorch (the gradient goes to the returned index)."""
+    return _max_or_min(a, dim, keepdim, take_max=True)
+
+
+def min(a: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """The smallest element; with an int ``dim``, a (values, indices) pair (see ``max``)."""
+    return _max_or_min(a, dim, keepdim, take_max=False)
+
+
+def amax(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """The largest values over ``dim`` (int, tuple or None); ties share the gradient."""
+    a = to_operand(a)
+    if a.data.size == 0:
+        raise ArgumentError(f"amax() of an empty tensor (shape {a.shape}) has no value")
+    return Max.apply(a, dims=_reduced_dims(dim, a.ndim), keepdim=keepdim, take_max=True)
+
+
+def amin(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """The smallest values over ``dim`` (int, tuple or None); ties share the gradient."""
+    a = to_operand(a)
+    if a.data.size == 0:
+        raise ArgumentError(f"amin() of an empty tensor (shape {a.shape}) has no value")
+    return Min.apply(a, dims=_reduced_dims(dim, a.ndim), keepdim=keepdim, take_max=False)
+
+
+def argmax(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the largest element (over the flattened tensor when ``dim`` is None)."""
+    if dim is None:
+        return Tensor._wrap(_xp(a.data).asarray(a.data.argmax(), dtype=np.int64))
+    return Tensor._wrap(a.data.argmax(axis=dim, keepdims=keepdim).astype(np.int64))
+
+
+def argmin(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the smallest element (over the flattened tensor when ``dim`` is None)."""
+    if dim is None:
+        return Tensor._wrap(_xp(a.data).asarray(a.data.argmin(), dtype=np.int64))
+    return Tensor._wrap(a.data.argmin(axis=dim, keepdims=keepdim).astype(np.int64))
+
+
+def _correction(dim: Any, unbiased: Any, correction: float | None) -> tuple[Any, float]:
+    """Sort out PyTorch's overloads: ``var(unbiased)``, ``var(dim, unbiased, keepdim)``
+    and ``var(dim, correction=c)``; correction defaults to 1 (Bessel's)."""
+    if isinstance(dim, bool):  # x.var(False): the old var(unbiased) overload
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise ArgumentError("give either unbiased or correction, not both")
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    return dim, correction
+
+
+def var(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: float | None = None) -> Tensor:
+    """Variance Σ(a - mean)² / (n - correction) over ``dim``; correction 1 (the default)
+    is the unbiased estimate, 0 (or ``unbiased=False``) the population variance. With
+    n - correction <= 0 the result is inf or nan, as in PyTorch.
+
+    Composed from differentiable ops, so its gradient needs no code of its own:
+    d var / d a_i = 2 (a_i - mean) / (n - correction).
+    """
+    a = to_operand(a)
+    dim, correction = _correction(dim, unbiased, correction)
+    dims = _reduced_dims(dim, a.ndim)
+    n = a.data.size if dims is None else math.prod(a.shape[d] for d in dims)
+    centred = a - mean(a, dims, keepdim=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return sum(centred * centred, dims, keepdim) / float(builtins.max(n - correction, 0))
+
+
+def std(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: float | None = None) -> Tensor:
+    """Standard deviation, the square root of :func:`var` (same arguments)."""
+    return sqrt(var(a, dim, unbiased, keepdim, correction=correction))
+
+
+# ------------------------------------------------------------------ cumulative and log-domain
 
 
 def _one_dim(op: str, dim: Any, ndim: int) -> int:
@@ -67,7 +316,10 @@ def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
 
 
 class Cumprod(Function):
-    """out_i = Π_{j <= i} a_j along ``dim``;  da_i = Σ_{j >= i} d_j Π_{k <= j, k ≠ i} a_k.
+    """The cumulative product along ``dim``.
+
+    forward:  out_i = Π_{j <= i} a_j
+    backward: da_i = Σ_{j >= i} d_j Π_{k <= j, k ≠ i} a_k
 
     Where no a_k is zero that is (Σ_{j >= i} d_j out_j) / a_i. With zeros, let z be the
     first zero of a row: for i < z only the terms j < z survive (every later product holds
@@ -116,8 +368,12 @@ def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
 
 
 class CumExtreme(Function):
-    """out_i = a at indices_i (the running max or min's position);  da = d added at
-    those positions (the whole gradient goes to the index reported, as in PyTorch)."""
+    """The running max (or min) along ``dim``.
+
+    forward:  out_i = a at indices_i (the running max or min's position)
+    backward: da = d added at those positions (the whole gradient goes to the index
+              reported, as in PyTorch)
+    """
 
     saves_inputs = False
 
@@ -169,8 +425,11 @@ def cummin(input: Tensor, dim: int) -> MaxResult:
 
 
 class LogSumExp(Function):
-    """out = m + log Σ exp(a − m) over ``dims`` (m = the max, for stability);
-    da = d · exp(a − out), the softmax of a over those dims."""
+    """log Σ exp(a) over ``dims``, stable.
+
+    forward:  out = m + log Σ exp(a − m)   (m = the max, for stability)
+    backward: da = d · exp(a − out), the softmax of a over those dims
+    """
 
     def forward(self, a: Any, *, dims: tuple[int, ...] | None, keepdim: bool) -> Any:
         xp = _xp(a)
@@ -200,8 +459,10 @@ def logsumexp(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 
 
 class LogCumSumExp(Function):
-    """out_i = log Σ_{j <= i} exp(a_j) along ``dim`` (``logaddexp.accumulate``, stable);
-    da_i = Σ_{j >= i} d_j exp(a_i − out_j).
+    """The cumulative log-sum-exp along ``dim`` (``logaddexp.accumulate``, stable).
+
+    forward:  out_i = log Σ_{j <= i} exp(a_j)
+    backward: da_i = Σ_{j >= i} d_j exp(a_i − out_j)
 
     The backward sum is done in the log domain too, for the positive and the negative
     parts of d apart: Σ_{j >= i} d⁺_j exp(−out_j) = exp(L⁺_i) with L⁺ the reversed

@@ -12,15 +12,11 @@ from typing import Any
 import numpy as np
 
 from tinyrpn import backend
-from tinyrpn.autograd import (
-    ArgumentError,
-    Function,
-    Tensor,
-    _index_to_arrays,
-    _new_tensor,
-    is_floating,
-)
-from tinyrpn.ops.math import _normalize_dims, _promoted_dtype, _xp
+from tinyrpn.autograd import Function
+from tinyrpn.dtypes import is_floating
+from tinyrpn.errors import ArgumentError
+from tinyrpn.ops.operands import _normalize_dims, _promoted_dtype, _xp
+from tinyrpn.tensor import Tensor, _index_to_arrays, _new_tensor
 
 
 def _sizes(args: Sequence[Any]) -> tuple[int, ...]:
@@ -374,7 +370,7 @@ def _describe(index: Any) -> str:
 
 
 class Cat(Function):
-    """out = the inputs joined along ``dim``;  each input's gradient is its slice of d."""
+    """out = the inputs joined along ``dim``;  d input_k = input k's slice of d."""
 
     saves_inputs = False
 
