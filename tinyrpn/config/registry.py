@@ -479,7 +479,7 @@ REG["optimizer"].register(
     "sgd",
     {"lr": _LR, "momentum": arg(Float(min=0.0)), "dampening": arg(Float(min=0.0)),
      "weight_decay": arg(Float(min=0.0)), "nesterov": arg(Bool())},
-    cls=optim.SGD, state_per_param=0, doc="stochastic gradient descent (optim.SGD)",
+    cls=optim.SGD, doc="stochastic gradient descent (optim.SGD)",
     **_OPTIMIZER,
 )
 REG["optimizer"].register(
@@ -487,21 +487,21 @@ REG["optimizer"].register(
     {"lr": _LR, "betas": _BETAS, "eps": arg(Float(positive=True)),
      "weight_decay": arg(Float(min=0.0), "L2 penalty added to the gradient"),
      "amsgrad": arg(Bool(), "use the maximum of past squared gradients")},
-    cls=optim.Adam, state_per_param=2, doc="Adam (optim.Adam)", **_OPTIMIZER,
+    cls=optim.Adam, doc="Adam (optim.Adam)", **_OPTIMIZER,
 )
 REG["optimizer"].register(
     "adamw",
     {"lr": _LR, "betas": _BETAS, "eps": arg(Float(positive=True)),
      "weight_decay": arg(Float(min=0.0), "decoupled weight decay"),
      "amsgrad": arg(Bool(), "use the maximum of past squared gradients")},
-    cls=optim.AdamW, state_per_param=2,
+    cls=optim.AdamW,
     doc="Adam with decoupled weight decay (optim.AdamW)", **_OPTIMIZER,
 )
 REG["optimizer"].register(
     "madgrad",
     {"lr": _LR, "momentum": arg(Float(min=0.0, max=1.0)), "weight_decay": arg(Float(min=0.0)),
      "eps": arg(Float(positive=True))},
-    cls=optim.MADGRAD, state_per_param=3,
+    cls=optim.MADGRAD,
     doc="MADGRAD, Defazio & Jelassi 2021 (optim.MADGRAD)", **_OPTIMIZER,
 )
 
