@@ -1,9 +1,8 @@
 """Experiment: a resolved config and the builders that turn it into objects.
 
 ``load_config`` (in ``tinyrpn.config``) returns an :class:`Experiment`; the trainer asks
-it for the model, the data loaders, the loss, the optimizer and the scheduler. Every
-builder imports what it needs when called, so a config can be loaded and described
-without loading the engine.
+it for the model, the data loaders, the loss, the optimizer and the scheduler, each built
+from the class its registry entry names.
 """
 
 from __future__ import annotations

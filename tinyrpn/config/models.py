@@ -17,8 +17,9 @@ An RPN is written as a list of layers, each a list of heads::
 
 Loading checks the whole network before anything is built: each layer's m against the
 previous n, each head's expansion size D, that p divides n and q divides D, and it counts
-the parameters in closed form (``count_parameters``), so ``tinyrpn info`` can say how big
-a model is without building it.
+the parameters (``count_parameters``) without drawing a weight, so ``tinyrpn info`` can say
+how big a model is without building it. Every RPN size and check is the class's own
+(``registry_rpn``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ A key written ``arg(spec, help)`` takes its default from the class's signature
 Adding a class is one ``register`` call::
 
     REGISTRIES["loss"].register("huber", {"delta": arg(Float(positive=True))},
-                                cls=nn.HuberLoss, doc="Huber loss")
+                                cls=HuberLoss, doc="Huber loss")
 """
 
 from __future__ import annotations
