@@ -30,8 +30,8 @@ from tinyrpn import models, rpn
 
 from .registry import REGISTRIES, Typed, arg
 from .registry_rpn import (
-    _problem,
     build_rpn,
+    class_problem,
     expansion_size,
     postprocess_size,
     reconciliation_size,
@@ -155,11 +155,11 @@ def _check_head(m: int, n: int, fusion: str, head: dict[str, Any], path: str,
         cls = REGISTRIES["reconciliation"][rec["type"]].cls
         raise ctx.error(join_path(path, "reconciliation"),
                         f"{rec['type']} cannot build W of shape n x D = {n} x {D}: "
-                        f"{_problem(error, cls)}") from None
+                        f"{class_problem(error, cls)}") from None
     try:
         remainder_size(head["remainder"], m, n)
     except ValueError as error:
-        raise ctx.error(join_path(path, "remainder"), _problem(error)) from None
+        raise ctx.error(join_path(path, "remainder"), class_problem(error)) from None
 
 
 def _copy(value: Any) -> Any:

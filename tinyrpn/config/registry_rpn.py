@@ -51,7 +51,7 @@ RECONCILIATIONS = REGISTRIES["reconciliation"]
 REMAINDERS = REGISTRIES["remainder"]
 
 
-def _problem(error: Exception, cls: Any = None) -> str:
+def class_problem(error: Exception, cls: Any = None) -> str:
     """What a class's ValueError says, without the class name it starts with (the config
     names the entry)."""
     text = getattr(error, "problem", str(error))
