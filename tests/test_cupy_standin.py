@@ -76,7 +76,7 @@ def test_explicit_moves_indexing_and_scatter_add(a):
     a[a > 3] = -1.0
     assert (a.get() == np.where(host > 3, -1.0, host)).all()
     counts = cp.zeros(3)
-    cp.scatter_add(counts, cp.asarray([0, 0, 2]), 1.0)
+    cp.add.at(counts, cp.asarray([0, 0, 2]), 1.0)
     np.add.at(counts, np.array([1]), 5.0)
     np.testing.assert_array_equal(counts.get(), [2.0, 5.0, 1.0])
     a += 1  # in place, through out=

@@ -151,15 +151,13 @@ def numba_enabled() -> bool:
 
 
 def scatter_add(target: Any, index: Any, values: Any) -> None:
-    """``target[index] += values`` in place, adding up repeated indices (``np.add.at``)."""
-    if isinstance(target, np.ndarray):
-        np.add.at(target, index, values)
-    elif _cupy is not None and _cupy.__name__ == "tinyrpn.cupy_standin":
-        _cupy.scatter_add(target, index, values)
-    else:
-        import cupyx  # only reached with a CuPy array, so CuPy is installed
+    """``target[index] += values`` in place, adding up repeated indices.
 
-        cupyx.scatter_add(target, index, values)
+    ``target[index] += values`` alone would add a repeated index's values only once; the
+    ufunc method ``add.at`` adds every one, in NumPy and in CuPy alike (CuPy 13 deprecated
+    its older ``cupyx.scatter_add`` for it).
+    """
+    get_array_module(target).add.at(target, index, values)
 
 
 # glibc's mallopt parameters (malloc.h)

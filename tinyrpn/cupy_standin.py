@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["ndarray", "asarray", "array", "ascontiguousarray", "asnumpy", "get_array_module",
-           "scatter_add", "random", "fft", "linalg", "cuda"]
+           "random", "fft", "linalg", "cuda"]
 
 
 class ndarray(np.lib.mixins.NDArrayOperatorsMixin):
@@ -350,11 +350,6 @@ def get_array_module(*args: Any) -> types.ModuleType:
     import sys
 
     return sys.modules[__name__] if any(type(a) is ndarray for a in args) else np
-
-
-def scatter_add(a: ndarray, slices: Any, value: Any) -> None:
-    """``a[slices] += value``, adding repeated indices up (``cupyx.scatter_add``)."""
-    np.add.at(_device(a), _index(slices), _unwrap(value))
 
 
 class _Namespace(types.ModuleType):
