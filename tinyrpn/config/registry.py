@@ -113,7 +113,13 @@ class Entry:
             try:
                 self.check(self, params)
             except (ValueError, TypeError) as error:
-                raise ctx.error(path, getattr(error, "problem", str(error))) from None
+                problem = getattr(error, "problem", str(error))
+                # "AdamW: betas[1] must be in [0, 1), got 1.0" is about the key betas
+                said = problem.split(": ", 1)[-1]
+                key = next((k for k in self.params if said.startswith((k, f"{k}["))
+                            and not said[len(k):len(k) + 1].isalnum()), None)
+                raise ctx.error(path if key is None else join_path(path, key),
+                                problem) from None
         return params
 
     def arguments(self, params: Mapping[str, Any]) -> dict[str, Any]:
