@@ -35,9 +35,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 import tinyrpn  # noqa: E402
+from tinyrpn.experiments.subspace_sweep import in_fresh_process, measure_projections  # noqa: E402
 from tinyrpn.models import subspace_mlp  # noqa: E402
-from tinyrpn.sweep import in_fresh_process, measure_projections  # noqa: E402
-from tinyrpn.train import peak_memory_mb  # noqa: E402
+from tinyrpn.rundir import peak_memory_mb  # noqa: E402
 
 PROJECTIONS = ("qr", "dense", "sparse", "fastfood", "full")
 

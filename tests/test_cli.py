@@ -141,12 +141,12 @@ def test_plot_draws_run_directories(capsys, tmp_path):
 
 
 def test_unexpected_errors_exit_1_with_a_traceback(capsys, tmp_path, monkeypatch):
-    from tinyrpn.train import Trainer
+    from tinyrpn.config import Experiment
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(Trainer, "from_experiment", broken)
+    monkeypatch.setattr(Experiment, "trainer", broken)
     code, _, err = run(capsys, "train", write_config(tmp_path), "--out", tmp_path / "run")
     assert code == 1 and "Traceback" in err and "RuntimeError: boom" in err
 

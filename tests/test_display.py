@@ -80,7 +80,8 @@ CELLS = {
     "warning": "_ = tinyrpn.nn.functional.softmax(tinyrpn.ones(3))",
     # a run directory's curves (and a sweep's plots) are files, not the cell's output
     "trainer files": "import tempfile\nfrom tinyrpn import nn, optim\n"
-                     "from tinyrpn.sweep import plot_sweep\nfrom tinyrpn.train import Trainer\n"
+                     "from tinyrpn.experiments.subspace_sweep import plot_sweep\n"
+                     "from tinyrpn.train import Trainer\n"
                      "run = Path(tempfile.mkdtemp())\nnet = nn.Linear(4, 2)\n"
                      "batch = [(tinyrpn.randn(8, 4), tinyrpn.tensor([0, 1] * 4))]\n"
                      "sgd = optim.SGD(net.parameters())\n"

@@ -448,7 +448,7 @@ def test_reference_network_d1000_dense_projections(kind):
 
 
 def test_parse_dims():
-    from tinyrpn.sweep import parse_dims
+    from tinyrpn.experiments.subspace_sweep import parse_dims
 
     assert parse_dims("3, 10,100,full") == (3, 10, 100, "full")
     assert parse_dims((3, "full", 1000)) == (3, "full", 1000)
@@ -460,7 +460,7 @@ def test_parse_dims():
 
 def _fake_runs(monkeypatch, accuracy):
     """Replace training by a synthetic accuracy curve; record which d were trained."""
-    from tinyrpn import sweep
+    from tinyrpn.experiments import subspace_sweep as sweep
 
     trained = []
 
@@ -480,7 +480,7 @@ def _fake_runs(monkeypatch, accuracy):
 
 
 def test_find_dint90_bisects_to_the_resolution(monkeypatch, tmp_path):
-    from tinyrpn.sweep import find_dint90
+    from tinyrpn.experiments.subspace_sweep import find_dint90
 
     def accuracy(d):  # "full" 0.98; crosses 0.90 at d = 760
         return 0.98 if d == "full" else 0.98 - 0.08 * 760 / d
@@ -498,7 +498,7 @@ def test_find_dint90_bisects_to_the_resolution(monkeypatch, tmp_path):
 
 
 def test_find_dint90_moves_the_bracket_and_other_modes(monkeypatch, tmp_path):
-    from tinyrpn.sweep import find_dint90
+    from tinyrpn.experiments.subspace_sweep import find_dint90
 
     trained = _fake_runs(monkeypatch, lambda d: 0.98 if d == "full" else min(0.98, d / 3000))
     r = find_dint90("cfg.yaml", out_dir=tmp_path, progress=False, resolution=100)["dint90"]
@@ -544,7 +544,7 @@ def _check_rows(summary, dims):
 
 @needs_mnist
 def test_sweep_trains_plots_and_summarises(tmp_path, monkeypatch):
-    from tinyrpn.sweep import run_subspace_sweep
+    from tinyrpn.experiments.subspace_sweep import run_subspace_sweep
 
     kwargs = _sweep_kwargs(tmp_path, monkeypatch, (3,))
     summary = run_subspace_sweep(SUBSPACE_CONFIG, isolate=False, **kwargs)
@@ -563,7 +563,7 @@ def test_sweep_trains_plots_and_summarises(tmp_path, monkeypatch):
 @needs_mnist
 @pytest.mark.slow
 def test_sweep_runs_each_dim_in_its_own_process(tmp_path, monkeypatch):
-    from tinyrpn.sweep import run_subspace_sweep
+    from tinyrpn.experiments.subspace_sweep import run_subspace_sweep
 
     summary = run_subspace_sweep(SUBSPACE_CONFIG, isolate=True,
                                  **_sweep_kwargs(tmp_path, monkeypatch, (3, "full")))
@@ -574,7 +574,7 @@ def test_sweep_runs_each_dim_in_its_own_process(tmp_path, monkeypatch):
 
 
 def test_measure_projections_reports_memory_and_speed():
-    from tinyrpn.sweep import measure_projections
+    from tinyrpn.experiments.subspace_sweep import measure_projections
 
     (row,) = measure_projections(("sparse",), dim=10, batch_size=8, steps=1, isolate=False)
     assert row["projection"] == "sparse" and row["dim"] == 10

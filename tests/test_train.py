@@ -386,7 +386,7 @@ def test_resume_refuses_a_different_config(tmp_path):
 
 def test_resume_accepts_a_checkpoint_from_before_the_dtype_key(tmp_path):
     # configs saved before `dtype` existed ran in float32; a float64 resume is another run.
-    # upgrade_saved_config stands in for from_experiment's with_current_defaults.
+    # upgrade_saved_config stands in for Experiment.trainer's with_current_defaults.
     def upgrade(saved):
         return {"dtype": "float32", **saved}
 

@@ -7,7 +7,7 @@
 tensor([2., 4., 6.])
 
 Subpackages (imported on first use): ``nn``, ``optim``, ``data``, ``rpn``, ``models``,
-``train``, ``plot``, ``config``, ``kernels``.
+``metrics``, ``history``, ``plot``, ``train``, ``config``, ``experiments``, ``kernels``.
 """
 
 # Only tinyrpn's own names are public here (``dir(tinyrpn)`` is what a student browses):
@@ -168,7 +168,7 @@ __version__ = "0.1.0"
 
 _SUBPACKAGES = {
     "nn", "optim", "data", "rpn", "models", "train", "plot", "config", "kernels", "cli",
-    "backend", "ops", "serialization", "display",
+    "backend", "ops", "serialization", "display", "metrics", "history", "experiments",
 }
 _LAZY_NAMES = {"save": "tinyrpn.serialization", "load": "tinyrpn.serialization"}
 

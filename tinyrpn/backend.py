@@ -145,6 +145,12 @@ def to_numpy(array: Any) -> np.ndarray:
     return to_device(array, "cpu")
 
 
+def as_array(values: Any) -> Any:
+    """``values`` as an array where they are: a device (CuPy) array stays on its device;
+    anything else (a NumPy array, a list) becomes a NumPy array."""
+    return values if get_array_module(values) is not np else np.asarray(values)
+
+
 def numba_enabled() -> bool:
     """Whether the Numba kernels are used; ``TINYRPN_NUMBA=0`` switches them off."""
     return os.environ.get("TINYRPN_NUMBA", "1").strip().lower() not in ("0", "false", "no", "off")

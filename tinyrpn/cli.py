@@ -159,8 +159,7 @@ def _print_epoch(epoch: int, r: dict[str, Any]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from tinyrpn.rundir import run_lock
-    from tinyrpn.train import RESULTS, Trainer
+    from tinyrpn.rundir import RESULTS, run_lock
 
     overrides: dict[str, Any] = {}
     if args.epochs is not None:
@@ -176,8 +175,8 @@ def _train(args: argparse.Namespace) -> int:
         # The lock first, so that a second run into `out` refuses before anything else.
         with run_lock(out):
             limits = _data_limits(out, args)
-            trainer = Trainer.from_experiment(
-                exp, out, **limits, progress=not args.no_progress,
+            trainer = exp.trainer(
+                out, **limits, progress=not args.no_progress,
                 on_epoch_end=_print_epoch if args.no_progress else None)
             print(f"run directory: {out}", flush=True)  # once there is a run to put in it
             if args.resume and not trainer.checkpoint_path.exists():
@@ -203,7 +202,7 @@ def _train(args: argparse.Namespace) -> int:
 def _data_limits(out: Path, args: argparse.Namespace) -> dict[str, int | None]:
     """``--limit-train``/``--limit-test``; when resuming, the ones the run in ``out`` began
     with (a resumed run goes on with the same data)."""
-    from tinyrpn.train import RESULTS
+    from tinyrpn.rundir import RESULTS
 
     limits = {"limit_train": args.limit_train, "limit_test": args.limit_test}
     if not args.resume or not (out / RESULTS).is_file():
@@ -229,7 +228,8 @@ def _data_limits(out: Path, args: argparse.Namespace) -> dict[str, int | None]:
 def _eval(args: argparse.Namespace) -> int:
     from tinyrpn import random as trandom
     from tinyrpn import serialization
-    from tinyrpn.train import CHECKPOINT, CONFIG, Trainer
+    from tinyrpn.rundir import CHECKPOINT, CONFIG
+    from tinyrpn.train import Trainer
 
     target = Path(args.target)
     if target.is_dir():
@@ -266,7 +266,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from tinyrpn.train import HISTORY
+    from tinyrpn.rundir import HISTORY
 
     for run in args.runs:
         if not (Path(run) / HISTORY).is_file():
@@ -293,7 +293,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def run_report(run_dir: str | Path) -> str:
     """A run's summary and per-epoch numbers as Markdown (for docs/RESULTS.md)."""
-    from tinyrpn.train import HISTORY, RESULTS
+    from tinyrpn.rundir import HISTORY, RESULTS
 
     run = Path(run_dir)
     if not (run / RESULTS).is_file() or not (run / HISTORY).is_file():
@@ -328,21 +328,22 @@ def run_report(run_dir: str | Path) -> str:
 
 def _sweep(args: argparse.Namespace) -> int:
     _load_experiment(args.config)  # a bad config fails here, before any run starts
-    from tinyrpn import sweep
+    from tinyrpn.experiments import subspace_sweep
 
     common = dict(out_dir=args.out, projection=args.projection, epochs=args.epochs,
                   limit_train=args.limit_train, limit_test=args.limit_test,
                   progress=not args.no_progress)
     if args.dint90:
-        result = sweep.find_dint90(args.config, **common)
+        result = subspace_sweep.find_dint90(args.config, **common)
     else:
         try:
-            dims = sweep.parse_dims(args.dims)
+            dims = subspace_sweep.parse_dims(args.dims)
         except ValueError as e:
             raise UsageError(f"--dims: {e}") from None
-        result = sweep.run_subspace_sweep(args.config, dims, resume=args.resume, **common)
+        result = subspace_sweep.run_subspace_sweep(args.config, dims, resume=args.resume,
+                                                   **common)
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2, default=str))
-    print(f"summary: {Path(args.out) / sweep.SUMMARY}")
+    print(f"summary: {Path(args.out) / subspace_sweep.SUMMARY}")
     return 0
 
 

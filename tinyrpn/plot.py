@@ -23,7 +23,8 @@ from matplotlib.figure import Figure as _MatplotlibFigure
 
 from tinyrpn import backend, display
 from tinyrpn.autograd import Tensor
-from tinyrpn.train import History, class_indices
+from tinyrpn.history import History
+from tinyrpn.metrics import class_indices
 
 __all__ = [
     "Figure", "draw_graph", "graph_dot", "plot_confusion_matrix", "plot_curves", "plot_digits",
@@ -93,7 +94,7 @@ def plot_curves(
 ) -> Any:
     """Loss or accuracy curves, one colour per run, labelled.
 
-    ``histories_or_run_dirs``: one or a list of :class:`~tinyrpn.train.History`, history
+    ``histories_or_run_dirs``: one or a list of :class:`~tinyrpn.history.History`, history
     dicts, run directories or ``history.json`` paths. With ``x='epoch'`` each run draws its
     test curve (solid) and its training curve (dashed; the eval-mode pass over the training
     set when the run has one, else the running value over the epoch's batches). With

@@ -1,4 +1,15 @@
-"""One run at a time in a run directory: the lock file ``RUN_DIR/.lock``.
+"""A run directory: the names of its files, what a run records about itself, and its lock.
+
+The files (written by :class:`tinyrpn.train.Trainer`; every write atomic, see
+:func:`tinyrpn.serialization.atomic_write`):
+
+- ``config.yaml`` (:data:`CONFIG`), ``history.json`` (:data:`HISTORY`),
+  ``results.json`` (:data:`RESULTS`), ``checkpoint.npz`` (:data:`CHECKPOINT`), ``.lock``.
+
+``results.json`` records how the run was started (:func:`run_command`) and the process's
+peak memory (:func:`peak_memory_mb`).
+
+One run at a time in a run directory: the lock file ``RUN_DIR/.lock``.
 
 Two processes that train into the same run directory would overwrite each other's
 checkpoint, history and results. :func:`run_lock` makes the second one refuse at once::
@@ -34,8 +45,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOCK", "RunDirectoryInUse", "SaveError", "run_lock"]
+from tinyrpn.history import HISTORY
 
+__all__ = ["CHECKPOINT", "CONFIG", "HISTORY", "LOCK", "RESULTS", "RunDirectoryInUse",
+           "SaveError", "peak_memory_mb", "run_command", "run_lock"]
+
+CHECKPOINT = "checkpoint.npz"
+RESULTS = "results.json"
+CONFIG = "config.yaml"
 LOCK = ".lock"
 
 # run directory (resolved) -> [open lock file descriptor, depth]
@@ -58,6 +75,31 @@ class SaveError(OSError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def run_command() -> dict[str, Any]:
+    """How this process was started, for results.json: the command line, or, in a notebook,
+    that (a kernel's argv names its connection file, a path that tells a reader nothing)."""
+    from tinyrpn.display import in_notebook
+
+    if in_notebook():
+        return {"argv": [], "command": "(a Jupyter notebook)"}
+    return {"argv": list(sys.argv), "command": shlex.join(sys.argv)}
+
+
+def peak_memory_mb() -> float | None:
+    """This process's peak resident memory so far, in MiB (``getrusage``'s maximum RSS:
+    everything the process ever held at once, interpreter and libraries included); None
+    where the platform has no ``resource`` module (Windows)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB else
+
+
+# -- the lock ---------------------------------------------------------------------------------
 
 
 def _try_lock(fd: int) -> bool:

@@ -25,15 +25,16 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from tinyrpn import backend
 from tinyrpn.autograd import Tensor
 
-__all__ = ["save", "load", "SerializationError", "FORMAT_VERSION"]
+__all__ = ["save", "load", "atomic_write", "SerializationError", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 HEADER_KEY = "__tinyrpn__"
@@ -169,15 +170,30 @@ def save(obj: Any, path: str | os.PathLike[str], compress: bool = False) -> None
             from exc
     members = {HEADER_KEY: np.frombuffer(header_bytes, dtype=np.uint8), **encoder.arrays}
 
+    writer = np.savez_compressed if compress else np.savez
+    atomic_write(path, lambda f: writer(f, **members))
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes | Callable[[BinaryIO], Any]) -> None:
+    """Write ``data`` (bytes, or a function that writes into an open binary file) to
+    ``path`` atomically: to a temporary file beside it, flushed to disk, then renamed over it.
+
+    A reader (or a resumed run) sees the old file or the new one, never half of one; a
+    write that fails (disk full, a read-only folder) raises and leaves the old file whole.
+    Every file tinyrpn keeps (checkpoints, histories, results, sweep rows) is written here.
+    """
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
-        raise FileNotFoundError(f"save: directory {str(directory)!r} does not exist")
-    writer = np.savez_compressed if compress else np.savez
+        raise FileNotFoundError(f"cannot write {target.name}: directory {str(directory)!r} "
+                                "does not exist")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            writer(f, **members)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp_name, _FILE_MODE)  # mkstemp makes it private (0600); use the usual mode

@@ -1,4 +1,11 @@
-"""Training: the :class:`Trainer` loop, :class:`History`, metrics and checkpoints.
+"""Training: the :class:`Trainer` loop and its checkpoints.
+
+What a run measures lives below this module, where the plots can use it too:
+:class:`~tinyrpn.history.History` (``tinyrpn/history.py``) and the metrics and
+:func:`~tinyrpn.metrics.evaluate` (``tinyrpn/metrics.py``); the run directory's file names,
+lock and process record are in ``tinyrpn/rundir.py``. This module re-exports their public
+names (``tinyrpn.train.History``, ``tinyrpn.train.evaluate``, ...). A config becomes a
+Trainer one layer up, in :meth:`tinyrpn.config.Experiment.trainer`.
 
 The Trainer works on explicit objects, so it needs no config file::
 
@@ -49,21 +56,38 @@ import datetime
 import json
 import math
 import os
-import shlex
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from tinyrpn import backend, serialization
 from tinyrpn import random as trandom
-from tinyrpn.autograd import Tensor, no_grad
 from tinyrpn.data.checks import BadInputData, check_finite_batch
-from tinyrpn.rundir import SaveError, run_lock
+from tinyrpn.history import History
+from tinyrpn.metrics import (
+    EvalResult,
+    accuracy,
+    class_indices,
+    confusion_matrix,
+    correct_count,
+    evaluate,
+    to_device,
+)
+from tinyrpn.rundir import (
+    CHECKPOINT,
+    CONFIG,
+    HISTORY,
+    RESULTS,
+    SaveError,
+    peak_memory_mb,
+    run_command,
+    run_lock,
+)
+from tinyrpn.serialization import atomic_write
 
 __all__ = [
     "BadInputData",
@@ -80,10 +104,6 @@ __all__ = [
     "evaluate",
 ]
 
-CHECKPOINT = "checkpoint.npz"
-HISTORY = "history.json"
-RESULTS = "results.json"
-CONFIG = "config.yaml"
 _POSTFIX_SECONDS = 0.2  # how often the progress bar's numbers are refreshed
 
 
@@ -102,209 +122,7 @@ class ResumeError(ValueError):
     """A checkpoint cannot be resumed with this Trainer (another config, model or format)."""
 
 
-# -- metrics ------------------------------------------------------------------------------
-
-
-def _raw(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
-
-
-def class_indices(x: Any, what: str = "input") -> Any:
-    """Class indices from indices (N,), or from scores / one-hot / ±1 vectors (N, C) by argmax."""
-    a = _raw(x)
-    if not hasattr(a, "ndim"):
-        a = np.asarray(a)
-    if a.ndim == 1:
-        return a
-    if a.ndim == 2:
-        return a.argmax(axis=1)
-    raise ValueError(
-        f"{what} must be class indices of shape (N,) or scores/one-hot/±1 vectors of shape "
-        f"(N, C); got shape {tuple(a.shape)}"
-    )
-
-
-def correct_count(output: Any, target: Any) -> int:
-    """How many rows of ``output`` have their largest score at the target class.
-
-    ``target`` is class indices (N,) or one-hot / ±1 vectors (N, C), compared by argmax.
-    """
-    out = _raw(output)
-    if out.ndim != 2:
-        raise ValueError(f"output must be scores of shape (N, C), got shape {tuple(out.shape)}")
-    pred, true = out.argmax(axis=1), class_indices(target, "target")
-    if backend.get_array_module(pred) is not backend.get_array_module(true):
-        pred, true = backend.to_numpy(pred), backend.to_numpy(true)  # one is on a GPU
-    if pred.shape[0] != true.shape[0]:
-        raise ValueError(f"output has {pred.shape[0]} rows but target has {true.shape[0]}")
-    return int((pred == true).sum())
-
-
-def accuracy(output: Any, target: Any) -> float:
-    """Fraction of rows where ``argmax(output) == target`` (target: indices, one-hot or ±1)."""
-    n = _raw(output).shape[0]
-    return correct_count(output, target) / n if n else float("nan")
-
-
-def confusion_matrix(pred: Any, target: Any, num_classes: int) -> np.ndarray:
-    """``M[i, j]`` = how many examples of true class ``i`` were predicted as class ``j``.
-
-    ``pred`` and ``target`` are class indices (N,) or score / one-hot / ±1 vectors (N, C).
-    Rows sum to the class counts; the diagonal holds the correct predictions.
-    """
-    p = backend.to_numpy(class_indices(pred, "pred")).astype(np.int64)
-    t = backend.to_numpy(class_indices(target, "target")).astype(np.int64)
-    if p.shape != t.shape:
-        raise ValueError(f"pred has {p.shape[0]} examples but target has {t.shape[0]}")
-    for name, a in (("pred", p), ("target", t)):
-        if a.size and (a.min() < 0 or a.max() >= num_classes):
-            raise ValueError(
-                f"confusion_matrix: {name} holds classes {a.min()}..{a.max()}, outside "
-                f"0..{num_classes - 1} (num_classes={num_classes})"
-            )
-    counts = np.bincount(t * num_classes + p, minlength=num_classes * num_classes)
-    return counts.reshape(num_classes, num_classes)
-
-
-class EvalResult(NamedTuple):
-    loss: float  # mean loss per example (nan without a loss function)
-    accuracy: float
-    count: int  # examples seen
-    # the mean of the per-batch mean losses: what tinyBIG (and many PyTorch scripts, which
-    # divide the summed batch losses by len(loader)) report as the test loss. It differs
-    # from ``loss`` when the last batch is smaller than the others.
-    batch_mean_loss: float = float("nan")
-
-
-def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Any] | None = None,
-             device: str | None = None, data_name: str = "the evaluation data") -> EvalResult:
-    """Mean loss and accuracy of ``model`` over ``loader``, in eval mode and without gradients.
-
-    ``loss_fn`` must return the batch mean (``reduction='mean'``); batch means are weighted
-    by batch size, so ``loss`` is the mean over all examples (``batch_mean_loss``, their
-    plain mean, is there for comparison with tools that report that). The model's
-    train/eval mode is restored afterwards. A batch holding NaN or inf raises
-    :class:`BadInputData` (``data_name`` says which data in its message).
-    """
-    was_training = getattr(model, "training", False)
-    model.eval()
-    loss_sum, batch_loss_sum, batches, correct, seen = 0.0, 0.0, 0, 0, 0
-    try:
-        with no_grad():
-            for xb, yb in loader:
-                xb, yb = _to(xb, device), _to(yb, device)
-                check_finite_batch(xb, yb, loader, f"batch {batches + 1} of {data_name}")
-                out = model(xb)
-                n = int(out.shape[0])
-                if loss_fn is not None:
-                    batch_loss = float(loss_fn(out, yb).item())
-                    loss_sum += batch_loss * n
-                    batch_loss_sum += batch_loss
-                correct += correct_count(out, yb)
-                seen += n
-                batches += 1
-    finally:
-        model.train(was_training)
-    with_loss = seen and loss_fn is not None
-    return EvalResult(loss_sum / seen if with_loss else float("nan"),
-                      correct / seen if seen else float("nan"), seen,
-                      batch_loss_sum / batches if with_loss else float("nan"))
-
-
-def _to(t: Any, device: str | None) -> Any:
-    if device is None or not isinstance(t, Tensor) or t.device == device:
-        return t
-    return t.to(device)
-
-
-# -- history --------------------------------------------------------------------------------
-
-
-@dataclass
-class History:
-    """What a run measured. Per-epoch lists have one entry per completed epoch.
-
-    - ``step_loss``: training loss of every step (batch), in order.
-    - ``epoch``, ``steps``: epoch number (from 1) and the global step count at its end.
-    - ``train_loss``, ``train_acc``: over the epoch's training batches as they were trained
-      (train mode, weights changing during the epoch).
-    - ``test_loss``, ``test_acc``: on the test set after the epoch.
-    - ``eval_train_loss``, ``eval_train_acc``: on the whole training set after the epoch, in
-      eval mode (only with ``eval_train``).
-    - ``lr``: learning rate during the epoch; ``train_seconds``, ``eval_seconds``: wall time
-      of the training pass and of the evaluations.
-    - ``test_steps``, ``test_loss_at_steps``, ``test_acc_at_steps``: test-set evaluations
-      every ``eval_every_steps`` steps, with the global step of each.
-    """
-
-    step_loss: list[float] = field(default_factory=list)
-    epoch: list[int] = field(default_factory=list)
-    steps: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    test_loss: list[float] = field(default_factory=list)
-    test_acc: list[float] = field(default_factory=list)
-    eval_train_loss: list[float] = field(default_factory=list)
-    eval_train_acc: list[float] = field(default_factory=list)
-    lr: list[float | None] = field(default_factory=list)
-    train_seconds: list[float] = field(default_factory=list)
-    eval_seconds: list[float] = field(default_factory=list)
-    test_steps: list[int] = field(default_factory=list)
-    test_loss_at_steps: list[float] = field(default_factory=list)
-    test_acc_at_steps: list[float] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, list[Any]]:
-        return {f.name: list(getattr(self, f.name)) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> History:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"History: unknown keys {unknown}; valid keys are {sorted(names)}")
-        return cls(**{k: list(v) for k, v in data.items()})
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write as JSON (atomically)."""
-        _atomic_write(Path(path), json.dumps(self.to_dict()).encode())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> History:
-        """Read ``history.json``, or the ``history.json`` inside a run directory."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / HISTORY
-        return cls.from_dict(json.loads(path.read_text()))
-
-    def best(self) -> tuple[int | None, float]:
-        """(epoch, accuracy) of the best test accuracy (the first epoch reaching it)."""
-        if not self.test_acc:
-            return None, float("nan")
-        i = int(np.nanargmax(self.test_acc)) if not all(map(math.isnan, self.test_acc)) else 0
-        return self.epoch[i], self.test_acc[i]
-
-
-# -- files -----------------------------------------------------------------------------------
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename it over ``path``.
-
-    A reader (or a resumed run) sees either the old file or the new one, never half of one.
-    """
-    # open() (unlike mkstemp) gives the file the usual permissions; the pid keeps two
-    # processes writing the same file from sharing a temporary file.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+# -- the run's config, as kept in its checkpoint -------------------------------------
 
 
 def _plain(obj: Any) -> Any:
@@ -330,31 +148,6 @@ def _config_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix or '<root>'}: {old!r} -> {new!r}"]
 
 
-def peak_memory_mb() -> float | None:
-    """This process's peak resident memory so far, in MiB (``getrusage``'s maximum RSS:
-    everything the process ever held at once, interpreter and libraries included); None
-    where the platform has no ``resource`` module (Windows)."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10  # bytes on macOS, KiB else
-
-
-# -- the Trainer -----------------------------------------------------------------------------
-
-
-def _command() -> dict[str, Any]:
-    """How the run was started, for results.json: the command line, or, in a notebook, that
-    (a kernel's argv names its connection file, a path that tells a reader nothing)."""
-    from tinyrpn.display import in_notebook
-
-    if in_notebook():
-        return {"argv": [], "command": "(a Jupyter notebook)"}
-    return {"argv": list(sys.argv), "command": shlex.join(sys.argv)}
-
-
 class Trainer:
     """Train ``model`` for ``epochs`` epochs, evaluating after each; see the module docstring.
 
@@ -368,7 +161,7 @@ class Trainer:
       ``device``).
     - ``seed``: the seed the objects were made with, recorded in ``results.json``. The
       Trainer does not reseed: call ``tinyrpn.manual_seed(seed)`` before building the model
-      (``from_experiment`` does); the random streams are then checkpointed and restored.
+      (``Experiment.trainer`` does); the random streams are then checkpointed and restored.
     - ``eval_train``: also evaluate on the whole training set after each epoch, in eval mode,
       in a fixed order and without the loader's random transforms (augmentation), or on
       ``train_eval_loader`` when given.
@@ -378,7 +171,7 @@ class Trainer:
     - ``on_epoch_end(epoch, record)``: called after each epoch with that epoch's numbers.
     - ``meta``: extra JSON-able facts recorded in ``results.json`` (e.g. data limits).
     - ``upgrade_saved_config(old)``: on resume, brings the config a checkpoint holds up to
-      today's keys before it is compared with ``config`` (``from_experiment`` fills keys
+      today's keys before it is compared with ``config`` (``Experiment.trainer`` fills keys
       added to the config format since with their defaults, so an older run still resumes).
     """
 
@@ -433,31 +226,6 @@ class Trainer:
         self.global_step = 0
         self._saved_epoch: int | None = None  # the epoch the checkpoint on disk holds
         self._epoch_complete = True  # False while an epoch's training pass changes the model
-
-    @classmethod
-    def from_experiment(cls, exp: Any, out_dir: str | os.PathLike[str] | None = None, *,
-                        limit_train: int | None = None, limit_test: int | None = None,
-                        **kwargs: Any) -> Trainer:
-        """Build every object from a :class:`tinyrpn.config.Experiment` (seeded) and wrap it.
-
-        ``kwargs`` go to the constructor (``progress``, ``on_epoch_end``, ...).
-        """
-        from tinyrpn.config.experiment import with_current_defaults
-
-        trandom.manual_seed(exp.seed)
-        model = exp.build_model()
-        train_loader, test_loader = exp.build_data(limit_train=limit_train, limit_test=limit_test)
-        optimizer = exp.build_optimizer(model.parameters())
-        training = dict(exp.training or {})
-        meta = {"config_source": str(exp.source), "limit_train": limit_train,
-                "limit_test": limit_test, **kwargs.pop("meta", {})}
-        return cls(
-            model, train_loader, test_loader, exp.build_loss(), optimizer,
-            exp.build_scheduler(optimizer), epochs=exp.epochs, out_dir=out_dir,
-            config=exp.config, seed=exp.seed, eval_train=bool(training.get("eval_train")),
-            eval_every_steps=training.get("eval_every_steps"), device=exp.device,
-            name=exp.name, meta=meta, upgrade_saved_config=with_current_defaults, **kwargs,
-        )
 
     # -- paths and small helpers -------------------------------------------------------
 
@@ -584,13 +352,13 @@ class Trainer:
             "eval_seconds_per_epoch": float(np.mean(h.eval_seconds)) if h.eval_seconds else None,
             "peak_memory_mb": peak_memory_mb(),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            **_command(),
+            **run_command(),
             "tinyrpn_version": __version__, "seed": self.seed, "device": self.device,
             **self.meta, **extra,
         }
         if self.out_dir is not None:
             with self._saving(self.out_dir / RESULTS):
-                _atomic_write(self.out_dir / RESULTS, json.dumps(results, indent=2).encode())
+                atomic_write(self.out_dir / RESULTS, json.dumps(results, indent=2).encode())
         return results
 
     # -- the loop ----------------------------------------------------------------------
@@ -631,7 +399,7 @@ class Trainer:
             text = yaml.safe_dump(self.config, sort_keys=False, default_flow_style=None,
                                   width=100)
             with self._saving(self.out_dir / CONFIG):
-                _atomic_write(self.out_dir / CONFIG, text.encode())
+                atomic_write(self.out_dir / CONFIG, text.encode())
         if self.out_dir is not None and not resuming:
             self.save_checkpoint()  # epoch 0: an interrupt in epoch 1 resumes from here
             with self._saving(self.out_dir / HISTORY):  # replace what an older run left here
@@ -692,7 +460,7 @@ class Trainer:
         model.train()
         try:
             for i, (xb, yb) in enumerate(self.train_loader, start=1):
-                xb, yb = _to(xb, self.device), _to(yb, self.device)
+                xb, yb = to_device(xb, self.device), to_device(yb, self.device)
                 where = f"training batch {i} of epoch {epoch} (global step {step + 1})"
                 check_finite_batch(xb, yb, self.train_loader, where, kept)
                 opt.zero_grad()

@@ -33,7 +33,7 @@ from .experiment import Experiment, memory_estimate
 from .models import count_parameters
 from .registry import KINDS, REGISTRIES, Registry
 from .resolve import resolve
-from .schema import ConfigError, ConfigWarning, Context, closest
+from .schema import ConfigError, ConfigWarning, Context, closest, plain_copy
 
 __all__ = [
     "KINDS",
@@ -155,7 +155,7 @@ def apply_overrides(data: Any, overrides: Mapping[str, Any] | None, ctx: Context
     """
     if not overrides:
         return data
-    data = _copy(data)
+    data = plain_copy(data)
     for path, value in overrides.items():
         try:
             parts = _split_path(path)
@@ -175,7 +175,7 @@ def apply_overrides(data: Any, overrides: Mapping[str, Any] | None, ctx: Context
                 raise ConfigError(f"override {path!r}: {_canonical(parts[:i])} is not a mapping",
                                   file=ctx.file, path=where)
             if last:
-                node[part] = _copy(value)
+                node[part] = plain_copy(value)
             else:
                 nxt = node[part] if (isinstance(part, int) or part in node) else None
                 if nxt is None:
@@ -189,14 +189,6 @@ def apply_overrides(data: Any, overrides: Mapping[str, Any] | None, ctx: Context
                 node = nxt
         ctx.overridden.add(_canonical(parts))
     return data
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 # --------------------------------------------------------------------------- finding

@@ -1,13 +1,16 @@
 """Experiment: a resolved config and the builders that turn it into objects.
 
-``load_config`` (in ``tinyrpn.config``) returns an :class:`Experiment`; the trainer asks
-it for the model, the data loaders, the loss, the optimizer and the scheduler, each built
-from the class its registry entry names.
+``load_config`` (in ``tinyrpn.config``) returns an :class:`Experiment`; it builds the model,
+the data loaders, the loss, the optimizer and the scheduler, each from the class its
+registry entry names, and hands them to a :class:`tinyrpn.train.Trainer`
+(:meth:`Experiment.trainer`): the experiment builds its trainer, and the trainer knows
+nothing of configs.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -329,6 +332,38 @@ class Experiment:
             return None
         return REGISTRIES["scheduler"][sched["type"]].build(
             {k: v for k, v in sched.items() if k != "type"}, optimizer)
+
+    def trainer(self, out_dir: str | os.PathLike[str] | None = None, *,
+                limit_train: int | None = None, limit_test: int | None = None,
+                **kwargs: Any) -> Any:
+        """A :class:`tinyrpn.train.Trainer` for this experiment: seeds tinyrpn's random
+        streams with ``seed``, builds the model, the loaders, the loss, the optimizer and the
+        scheduler, and hands them over with the config (checked on resume).
+
+        ``out_dir`` is the run directory (None: nothing is written); ``limit_train`` and
+        ``limit_test`` keep the first N examples; ``kwargs`` go to the Trainer
+        (``progress``, ``on_epoch_end``, ``meta``, ...)::
+
+            history = load_config("mlp_small").trainer("runs/mlp_small").fit()
+        """
+        from tinyrpn import random as trandom
+        from tinyrpn.train import Trainer
+
+        trandom.manual_seed(self.seed)
+        model = self.build_model()
+        train_loader, test_loader = self.build_data(limit_train=limit_train,
+                                                    limit_test=limit_test)
+        optimizer = self.build_optimizer(model.parameters())
+        training = dict(self.training or {})
+        meta = {"config_source": str(self.source), "limit_train": limit_train,
+                "limit_test": limit_test, **kwargs.pop("meta", {})}
+        return Trainer(
+            model, train_loader, test_loader, self.build_loss(), optimizer,
+            self.build_scheduler(optimizer), epochs=self.epochs, out_dir=out_dir,
+            config=self.config, seed=self.seed, eval_train=bool(training.get("eval_train")),
+            eval_every_steps=training.get("eval_every_steps"), device=self.device,
+            name=self.name, meta=meta, upgrade_saved_config=with_current_defaults, **kwargs,
+        )
 
     # ------------------------------------------------------------------ reporting
 

@@ -50,6 +50,7 @@ from .schema import (
     Section,
     Str,
     join_path,
+    plain_copy,
 )
 
 __all__ = ["count_parameters", "describe_model", "head_info", "rpn_layer_sizes"]
@@ -122,7 +123,7 @@ def _resolve_rpn(params: dict[str, Any], path: str, ctx: Context) -> dict[str, A
             _check_head(m, layer["n"], layer["fusion"], head, hpath, ctx)
             resolved = {k: v for k, v in head.items()
                         if k != "repeat" and not (k == "n" and v is None)}
-            heads_out.extend(_copy(resolved) for _ in range(head["repeat"]))
+            heads_out.extend(plain_copy(resolved) for _ in range(head["repeat"]))
         if layer["fusion"] == "concatenate":
             total = sum(h["n"] for h in heads_out)
             if total != layer["n"]:
@@ -131,7 +132,7 @@ def _resolve_rpn(params: dict[str, Any], path: str, ctx: Context) -> dict[str, A
                                 f"{' + '.join(str(h['n']) for h in heads_out)} = {total}")
         for _ in range(layer["repeat"]):
             layers_out.append({"m": m, "n": layer["n"], "fusion": layer["fusion"],
-                               "heads": _copy(heads_out)})
+                               "heads": plain_copy(heads_out)})
             m = prev_n = layer["n"]
     return {"layers": layers_out}
 
@@ -160,14 +161,6 @@ def _check_head(m: int, n: int, fusion: str, head: dict[str, Any], path: str,
         remainder_size(head["remainder"], m, n)
     except ValueError as error:
         raise ctx.error(join_path(path, "remainder"), class_problem(error)) from None
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def rpn_layer_sizes(model: dict[str, Any]) -> list[dict[str, Any]]:

@@ -424,7 +424,7 @@ class Section(Spec):
             elif f.default is None:
                 out[key] = None
             else:  # defaults go through the spec too, so they come out in canonical form
-                out[key] = f.spec.check(_copy(f.default), sub, ctx)
+                out[key] = f.spec.check(plain_copy(f.default), sub, ctx)
         if self.validate is not None:
             result = self.validate(out, path, ctx)
             if result is not None:
@@ -432,10 +432,11 @@ class Section(Spec):
         return out
 
 
-def _copy(value: Any) -> Any:
-    """A deep copy of plain data, so that defaults are never shared between configs."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+def plain_copy(value: Any) -> Any:
+    """A deep copy of plain data (mappings become dicts), so that no default, override or
+    head is ever shared between two configs."""
+    if isinstance(value, Mapping):
+        return {k: plain_copy(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [plain_copy(v) for v in value]
     return value

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_array_module, normalize_device
+from ..backend import as_array, normalize_device
 from ..random import TorchCPUGenerator
 
 __all__ = ["DataLoader"]
@@ -66,7 +66,7 @@ class DataLoader:
         device: str = "cpu",
         torch_stream: TorchCPUGenerator | None = None,
     ) -> None:
-        images, labels = _array(images), _array(labels)
+        images, labels = as_array(images), as_array(labels)
         if images.ndim < 1 or labels.ndim < 1:
             raise ValueError(
                 "DataLoader: images and labels must be arrays with a leading example axis, "
@@ -213,9 +213,3 @@ class DataLoader:
             f"batches={len(self)}, shuffle={self.shuffle}, drop_last={self.drop_last}, "
             f"seed={self.seed}, device={self.device!r})"
         )
-
-
-def _array(values: Any) -> Any:
-    """``values`` as an array: a device (CuPy) array is kept where it is, anything else
-    becomes a NumPy array."""
-    return values if get_array_module(values) is not np else np.asarray(values)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import as_array
 
 __all__ = [
     "Compose",
@@ -76,14 +76,9 @@ class Compose:
         return f"Compose([{names}])"
 
 
-def _array(values: Any) -> Any:
-    """A device (CuPy) array as it is; anything else as a NumPy array."""
-    return values if get_array_module(values) is not np else np.asarray(values)
-
-
 def to_float(images: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
     """Scale 8-bit pixels to floats in [0, 1]: ``x / 255``, as ``dtype`` (float32)."""
-    images = _array(images)
+    images = as_array(images)
     if not (np.issubdtype(images.dtype, np.integer) or images.dtype == np.bool_):
         raise TypeError(
             f"to_float expects integer pixels in 0..255 (e.g. uint8), got dtype {images.dtype}; "
@@ -97,7 +92,7 @@ def normalize(x: np.ndarray, mean: float, std: float) -> np.ndarray:
 
     For MNIST scaled to [0, 1] the usual values are mean 0.1307 and std 0.3081.
     """
-    x = _array(x)
+    x = as_array(x)
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(
             f"normalize expects a float array, got dtype {x.dtype}; "
@@ -110,7 +105,7 @@ def normalize(x: np.ndarray, mean: float, std: float) -> np.ndarray:
 
 def flatten(images: np.ndarray) -> np.ndarray:
     """Flatten every image to a vector: shape ``(N, ...)`` becomes ``(N, prod(...))``."""
-    images = _array(images)
+    images = as_array(images)
     if images.ndim < 1:
         raise ValueError("flatten expects a batch with a leading axis N, got a scalar")
     return images.reshape(images.shape[0], -1)

@@ -38,6 +38,7 @@ from tinyrpn.nn.module import Module, ModuleList
 from tinyrpn.ops import math as _math
 from tinyrpn.ops.lazy import kernels as _kernels
 from tinyrpn.ops.shape import cat, stack
+from tinyrpn.rpn._checks import positive_int
 
 __all__ = [
     "Expansion", "IdentityExpansion", "TaylorExpansion", "ChebyshevExpansion",
@@ -195,12 +196,6 @@ class Expansion(Module):
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
-def _check_positive(owner: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 # ----------------------------------------------------------------------------- identity
 
 
@@ -316,7 +311,7 @@ class TaylorExpansion(Expansion):
     def __init__(self, d: int = 2, postprocess: Any = None,
                  preprocess: Any = None) -> None:
         super().__init__(postprocess, preprocess)
-        self.d = _check_positive("TaylorExpansion", "d", d)
+        self.d = positive_int("TaylorExpansion", "d", d)
 
     def output_dim(self, m: int) -> int:
         return sum(m ** k for k in range(1, self.d + 1))
@@ -371,7 +366,7 @@ class ChebyshevExpansion(Expansion):
     def __init__(self, d: int = 5, postprocess: Any = None,
                  preprocess: Any = None) -> None:
         super().__init__(postprocess, preprocess)
-        self.d = _check_positive("ChebyshevExpansion", "d", d)
+        self.d = positive_int("ChebyshevExpansion", "d", d)
 
     def output_dim(self, m: int) -> int:
         return m * self.d
@@ -407,7 +402,7 @@ class GaussianRBFExpansion(Expansion):
                  preprocess: Any = None) -> None:
         super().__init__(postprocess, preprocess)
         if isinstance(centers, (int, np.integer)) and not isinstance(centers, bool):
-            count = _check_positive("GaussianRBFExpansion", "centers", centers)
+            count = positive_int("GaussianRBFExpansion", "centers", centers)
             values = np.linspace(base_range[0], base_range[1], count)
         else:
             values = np.asarray(centers, dtype=np.float64).reshape(-1)
@@ -452,7 +447,7 @@ class BSplineExpansion(Expansion):
                  postprocess: Any = None,
                  preprocess: Any = None) -> None:
         super().__init__(postprocess, preprocess)
-        self.t = _check_positive("BSplineExpansion", "t", t)
+        self.t = positive_int("BSplineExpansion", "t", t)
         self.d = int(d)
         if self.d < 0:
             raise ValueError(f"BSplineExpansion: degree d must be >= 0, got {d!r}")

@@ -37,8 +37,9 @@ from tinyrpn.autograd import Tensor
 from tinyrpn.ops import math as _math
 from tinyrpn.ops.linalg import matmul
 from tinyrpn.ops.shape import cat, stack
+from tinyrpn.rpn._checks import positive_int
 from tinyrpn.rpn.elementwise import unary
-from tinyrpn.rpn.expansion import Expansion, GaussianRBFExpansion, _check_positive
+from tinyrpn.rpn.expansion import Expansion, GaussianRBFExpansion
 
 __all__ = [
     "ReciprocalExpansion", "LinearExpansion", "FourierExpansion", "JacobiExpansion",
@@ -135,7 +136,7 @@ class FourierExpansion(Expansion):
         if not P > 0:
             raise ValueError(f"FourierExpansion: the period P must be positive, got {P!r}")
         self.P = float(P)
-        self.N = _check_positive("FourierExpansion", "N", N)
+        self.N = positive_int("FourierExpansion", "N", N)
 
     def output_dim(self, m: int) -> int:
         return 2 * self.N * m
@@ -166,7 +167,7 @@ class JacobiExpansion(Expansion):
     def __init__(self, d: int = 5, alpha: float = 1.0, beta: float = 1.0,
                  postprocess: Any = None, preprocess: Any = None) -> None:
         super().__init__(postprocess, preprocess)
-        self.d = _check_positive("JacobiExpansion", "d", d)
+        self.d = positive_int("JacobiExpansion", "d", d)
         self.alpha, self.beta = float(alpha), float(beta)
 
     def output_dim(self, m: int) -> int:

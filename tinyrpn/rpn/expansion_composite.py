@@ -27,7 +27,8 @@ from tinyrpn.autograd import Tensor
 from tinyrpn.nn.module import ModuleList
 from tinyrpn.ops import math as _math
 from tinyrpn.ops.shape import cat
-from tinyrpn.rpn.expansion import Expansion, _check_positive
+from tinyrpn.rpn._checks import positive_int
+from tinyrpn.rpn.expansion import Expansion
 
 __all__ = ["CombinatorialExpansion", "CombinatorialNormalExpansion", "NestedExpansion",
            "ExtendedExpansion"]
@@ -45,7 +46,7 @@ class CombinatorialExpansion(Expansion):
     def __init__(self, d: int = 2, with_replacement: bool = False, postprocess: Any = None,
                  preprocess: Any = None) -> None:
         super().__init__(postprocess, preprocess)
-        self.d = _check_positive(type(self).__name__, "d", d)
+        self.d = positive_int(type(self).__name__, "d", d)
         self.with_replacement = bool(with_replacement)
 
     def count(self, m: int, r: int) -> int:

@@ -56,6 +56,7 @@ from tinyrpn.nn.module import Module, Parameter
 from tinyrpn.ops.linalg import matmul
 from tinyrpn.ops.math import _xp
 from tinyrpn.ops.shape import cat
+from tinyrpn.rpn._checks import positive_int
 
 __all__ = [
     "Reconciliation", "IdentityReconciliation", "LorrReconciliation", "HMReconciliation",
@@ -136,12 +137,6 @@ def _check_divides(owner: str, name: str, value: int, total_name: str, total: in
         f"{owner}: {name} = {value} does not divide {total_name} = {total} ({meaning}); "
         f"valid values of {name}: {listed}"
     )
-
-
-def _positive_int(owner: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _split(w: Tensor, shapes: list[tuple[int, int]]) -> list[Tensor]:
@@ -241,8 +236,8 @@ class IdentityReconciliation(Reconciliation):
     """
 
     def __init__(self, n: int, D: int) -> None:
-        n = _positive_int("IdentityReconciliation", "n", n)
-        D = _positive_int("IdentityReconciliation", "D", D)
+        n = positive_int("IdentityReconciliation", "n", n)
+        D = positive_int("IdentityReconciliation", "D", D)
         super().__init__(n, D, self.parameter_count(n, D))
 
     @staticmethod
@@ -273,9 +268,9 @@ class LorrReconciliation(Reconciliation):
     """
 
     def __init__(self, n: int, D: int, r: int = 2) -> None:
-        n = _positive_int("LorrReconciliation", "n", n)
-        D = _positive_int("LorrReconciliation", "D", D)
-        r = _positive_int("LorrReconciliation", "r", r)
+        n = positive_int("LorrReconciliation", "n", n)
+        D = positive_int("LorrReconciliation", "D", D)
+        r = positive_int("LorrReconciliation", "r", r)
         super().__init__(n, D, self.parameter_count(n, D, r))
         self.r = r
 
@@ -316,12 +311,12 @@ class _KronFamily(Reconciliation):
     def __init__(self, n: int, D: int, p: int, q: int | None, r: int | None,
                  layout: str) -> None:
         owner = self._owner
-        n = _positive_int(owner, "n", n)
-        D = _positive_int(owner, "D", D)
-        p = _positive_int(owner, "p", p)
-        q = p if q is None else _positive_int(owner, "q", q)
+        n = positive_int(owner, "n", n)
+        D = positive_int(owner, "D", D)
+        p = positive_int(owner, "p", p)
+        q = p if q is None else positive_int(owner, "q", q)
         if r is not None:
-            r = _positive_int(owner, "r", r)
+            r = positive_int(owner, "r", r)
         if layout not in LAYOUTS:
             raise ValueError(f"{owner}: unknown layout {layout!r}; valid layouts: {LAYOUTS}")
         _check_divides(owner, "p", p, "n", n, "the number of outputs, n = p·s")

@@ -36,12 +36,12 @@ from tinyrpn.nn import init
 from tinyrpn.nn.module import Parameter
 from tinyrpn.ops import math as _math
 from tinyrpn.ops.linalg import matmul
+from tinyrpn.rpn._checks import positive_int
 from tinyrpn.rpn.reconciliation import (
     LAYOUTS,
     Reconciliation,
     _check_divides,
     _DenseApply,
-    _positive_int,
 )
 
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
 
 
 def _sizes(owner: str, n: int, D: int) -> tuple[int, int]:
-    return _positive_int(owner, "n", n), _positive_int(owner, "D", D)
+    return positive_int(owner, "n", n), positive_int(owner, "D", D)
 
 
 class _FixedMatrix(Reconciliation):
@@ -168,8 +168,8 @@ class DuplicatedPaddingReconciliation(Reconciliation):
                  layout: str = "kron") -> None:
         owner = "DuplicatedPaddingReconciliation"
         n, D = _sizes(owner, n, D)
-        p = _positive_int(owner, "p", p)
-        q = p if q is None else _positive_int(owner, "q", q)
+        p = positive_int(owner, "p", p)
+        q = p if q is None else positive_int(owner, "q", q)
         if layout not in LAYOUTS:
             raise ValueError(f"{owner}: unknown layout {layout!r}; valid layouts: {LAYOUTS}")
         _check_divides(owner, "p", p, "n", n, "the number of outputs, n = p·s")
@@ -223,8 +223,8 @@ class HypernetReconciliation(Reconciliation):
                  static: bool = True) -> None:
         owner = "HypernetReconciliation"
         n, D = _sizes(owner, n, D)
-        l = _positive_int(owner, "l", l)
-        hidden_dim = _positive_int(owner, "hidden_dim", hidden_dim)
+        l = positive_int(owner, "l", l)
+        hidden_dim = positive_int(owner, "hidden_dim", hidden_dim)
         super().__init__(n, D, l)
         self.hidden_dim, self.static = hidden_dim, bool(static)
         self.net_weight1 = Parameter(np.zeros((hidden_dim, l), dtype=np.float32))

@@ -31,6 +31,7 @@ import numpy as np
 from tinyrpn.autograd import Tensor, as_tensor, ones, zeros
 from tinyrpn.nn import init
 from tinyrpn.nn.module import Module, ModuleList, Parameter
+from tinyrpn.rpn._checks import positive_int
 
 __all__ = ["Remainder", "ZeroRemainder", "ConstantRemainder", "OneRemainder",
            "IdentityRemainder", "LinearRemainder", "BSplineRemainder"]
@@ -183,10 +184,7 @@ class LinearRemainder(Remainder):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
             return
-        for name, value in (("m", m), ("n", n)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"LinearRemainder: {name} must be a positive integer, "
-                                 f"got {value!r}")
+        m, n = positive_int("LinearRemainder", "m", m), positive_int("LinearRemainder", "n", n)
         self.weight = Parameter(np.zeros((n, m), dtype=np.float32))
         bound = math.sqrt(6.0 / (m + n))
         init.uniform_(self.weight, -bound, bound)

@@ -1,4 +1,5 @@
-"""Sweeps over the subspace dimension d (docs/EXPERIMENTS.md §4, Li et al. 2018).
+"""The subspace sweep: one training per subspace dimension d (docs/EXPERIMENTS.md §4, Li et al.
+2018).
 
 :func:`run_subspace_sweep` trains one run per d from one config (its ``model.dim`` is
 overridden), each in its own directory ``out_dir/d<d>`` (``out_dir/full`` for the whole
@@ -34,7 +35,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tinyrpn.train import peak_memory_mb
+from tinyrpn.rundir import peak_memory_mb
+from tinyrpn.serialization import atomic_write
 
 __all__ = ["DEFAULT_DIMS", "find_dint90", "measure_projections", "parse_dims",
            "run_subspace_sweep"]
@@ -77,7 +79,7 @@ def _run_name(d: Dim) -> str:
 
 def in_fresh_process(fn: Any, *args: Any) -> Any:
     """``fn(*args)`` in a new interpreter (spawn, not fork), and its result: the child's
-    peak memory (:func:`tinyrpn.train.peak_memory_mb` there) is that call's alone.
+    peak memory (:func:`tinyrpn.rundir.peak_memory_mb` there) is that call's alone.
     ``fn`` must be importable by name (a module-level function)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -122,12 +124,12 @@ def _train_one(config_path: str, overrides: dict[str, Any], run_dir: str,
                limit_train: int | None, limit_test: int | None, progress: bool,
                resume: bool) -> dict[str, Any]:
     """Build and train one run (in whatever process calls it); return its numbers."""
-    from tinyrpn.train import Trainer, TrainingDiverged
+    from tinyrpn.train import TrainingDiverged
 
     start = time.perf_counter()
     exp = _check_config(config_path, overrides)
-    trainer = Trainer.from_experiment(exp, out_dir=run_dir, limit_train=limit_train,
-                                      limit_test=limit_test, progress=progress)
+    trainer = exp.trainer(run_dir, limit_train=limit_train, limit_test=limit_test,
+                          progress=progress)
     built = time.perf_counter() - start
     error = None
     try:
@@ -197,9 +199,7 @@ def _plain(obj: Any) -> Any:
 
 def _write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=2).encode())
 
 
 def _fmt(x: float | None) -> str:
@@ -229,7 +229,7 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike[str
     step) and ``accuracy.png`` (test accuracy against step), one line per d."""
     from tinyrpn import plot
     from tinyrpn.display import figures_not_shown
-    from tinyrpn.train import History
+    from tinyrpn.history import History
 
     rows = sorted(rows, key=lambda r: _sort_key(r["dim"]))
     histories = [History.load(r["run_dir"]) for r in rows]
