@@ -28,10 +28,7 @@ from typing import Any
 
 import yaml
 
-from . import (
-    registry_tinybig,  # noqa: F401  (registers the `tinybig` entries)
-    tinybig,
-)
+from . import tinybig
 from .experiment import Experiment, memory_estimate
 from .models import count_parameters
 from .registry import KINDS, REGISTRIES, Registry

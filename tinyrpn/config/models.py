@@ -17,15 +17,26 @@ An RPN is written as a list of layers, each a list of heads::
 
 Loading checks the whole network before anything is built: each layer's m against the
 previous n, each head's expansion size D, that p divides n and q divides D, and it counts
-the parameters in closed form (``count_parameters``), so ``tinyrpn info`` can say how big
-a model is without building it.
+the parameters (``count_parameters``) without drawing a weight, so ``tinyrpn info`` can say
+how big a model is without building it. Every RPN size and check is the class's own
+(``registry_rpn``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .registry import REGISTRIES, Typed
+from tinyrpn import models, rpn
+
+from .registry import REGISTRIES, Typed, arg
+from .registry_rpn import (
+    build_rpn,
+    class_problem,
+    expansion_size,
+    postprocess_size,
+    reconciliation_size,
+    remainder_size,
+)
 from .schema import (
     REQUIRED,
     AnyOf,
@@ -66,7 +77,7 @@ _LAYER_FIELDS = {
     "m": Field(Nullable(Int(min=1)), None, "inputs (default: the previous layer's n)"),
     "n": Field(Int(min=1), REQUIRED, "outputs"),
     "heads": Field(ListOf(Section(_HEAD_FIELDS, what="head key"), min_len=1), REQUIRED),
-    "fusion": Field(Str(["average", "sum", "concatenate", "linear"], what="fusion"), "average",
+    "fusion": Field(Str(list(rpn.FUSIONS), what="fusion"), "average",
                     "how the heads' outputs combine: their mean (tinyBIG), sum, side by side, "
                     "or side by side times a learnt n x (n width) matrix"),
     "repeat": Field(Int(min=1), 1, "copies of this layer (each with its own parameters)"),
@@ -74,22 +85,18 @@ _LAYER_FIELDS = {
 
 
 def head_info(m: int, n: int, head: dict[str, Any]) -> dict[str, int]:
-    """D (expansion size), l (reconciliation parameters) and the head's parameter count.
+    """D (expansion size), l (reconciliation parameters) and the head's parameter count,
+    each asked of the classes (``registry_rpn``).
 
     ``head`` is a resolved head (no ``repeat``) of a layer with ``n`` outputs (its own
-    ``n`` when it has one); p | n and q | D must already hold.
+    ``n`` when it has one); its sizes must already fit (``_check_head``).
     """
     n = head.get("n") or n
-    expansion = REGISTRIES["expansion"][head["expansion"]["type"]]
-    D = expansion.info["D"](m, head["expansion"])
-    rec = head["reconciliation"]
-    l = REGISTRIES["reconciliation"][rec["type"]].info["l"](n, D, rec)
-    post = sum(REGISTRIES["postprocess"][p["type"]].info["params_count"](D, p)
-               for p in head["postprocess"])
-    rem = REGISTRIES["remainder"][head["remainder"]["type"]].info["params_count"](
-        m, n, head["remainder"])
-    out = sum(REGISTRIES["postprocess"][p["type"]].info["params_count"](n, p)
-              for p in head.get("output_process", []))
+    D = expansion_size(head["expansion"], m)
+    l = reconciliation_size(head["reconciliation"], n, D)
+    post = sum(postprocess_size(p, D) for p in head["postprocess"])
+    rem = remainder_size(head["remainder"], m, n)
+    out = sum(postprocess_size(p, n) for p in head.get("output_process", []))
     channels = head.get("channels", 1)
     return {"D": D, "l": l, "n": n, "parameters": channels * l + post + rem + out}
 
@@ -141,17 +148,19 @@ def _check_head(m: int, n: int, fusion: str, head: dict[str, Any], path: str,
         raise ctx.error(join_path(path, "n"),
                         f"a head's own n is only for fusion: concatenate; with {fusion!r} "
                         f"fusion every head gives the layer's n={n}")
-    expansion = REGISTRIES["expansion"][head["expansion"]["type"]]
-    D = expansion.info["D"](m, head["expansion"])
+    D = expansion_size(head["expansion"], m)
     rec = head["reconciliation"]
-    problem = REGISTRIES["reconciliation"][rec["type"]].info["shape_error"](n, D, rec)
-    if problem:
+    try:
+        reconciliation_size(rec, n, D)
+    except ValueError as error:
+        cls = REGISTRIES["reconciliation"][rec["type"]].cls
         raise ctx.error(join_path(path, "reconciliation"),
-                        f"{rec['type']} cannot build W of shape n x D = {n} x {D}: {problem}")
-    rem = head["remainder"]
-    problem = REGISTRIES["remainder"][rem["type"]].info["shape_error"](m, n, rem)
-    if problem:
-        raise ctx.error(join_path(path, "remainder"), problem)
+                        f"{rec['type']} cannot build W of shape n x D = {n} x {D}: "
+                        f"{class_problem(error, cls)}") from None
+    try:
+        remainder_size(head["remainder"], m, n)
+    except ValueError as error:
+        raise ctx.error(join_path(path, "remainder"), class_problem(error)) from None
 
 
 def rpn_layer_sizes(model: dict[str, Any]) -> list[dict[str, Any]]:
@@ -165,16 +174,10 @@ def rpn_layer_sizes(model: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _build_rpn(params: dict[str, Any]) -> Any:
-    from . import rpn_build
-
-    return rpn_build.build_rpn(params)
-
-
 MODELS.register(
     "rpn",
     {"layers": Field(ListOf(Section(_LAYER_FIELDS, what="layer key"), min_len=1), REQUIRED)},
-    build=_build_rpn, validate=_resolve_rpn,
+    build=build_rpn, validate=_resolve_rpn,
     doc="Reconciled Polynomial Network: layers of heads y = W(w) post(kappa(x)) + pi(x)",
 )
 
@@ -189,59 +192,41 @@ def _validate_mlp(params: dict[str, Any], path: str, ctx: Context) -> None:
                         f"gives {len(std)} values for {n_linear} Linear layers")
 
 
-def _build_mlp(params: dict[str, Any]) -> Any:
-    from tinyrpn.models import MLP
-
-    return MLP(**params)
-
-
 MODELS.register(
     "mlp",
     {
-        "sizes": Field(ListOf(Int(min=1), min_len=2), REQUIRED, "[inputs, hidden..., outputs]"),
-        "activation": Field(Str(["relu", "tanh", "sigmoid", "mish"], what="activation"), "relu"),
-        "batchnorm": Field(Bool(), False, "BatchNorm1d after each hidden activation"),
-        "output": Field(Str(["log_softmax", "softmax", "none"], what="output"), "log_softmax",
-                        "function on the last Linear's output"),
-        "init": Field(Str(["default", "mish", "normal"], what="init"), "default",
-                      "default: PyTorch's Linear init; mish: W~N(0,1)/sqrt(fan_in), b~N(0,1); "
-                      "normal: W~N(0,init_std^2), b=0"),
-        "init_std": Field(AnyOf(Float(min=0.0), ListOf(Float(min=0.0), min_len=1)), 0.01,
-                          "std for init: normal (one value, or one per Linear)"),
+        "sizes": arg(ListOf(Int(min=1), min_len=2), "[inputs, hidden..., outputs]"),
+        "activation": arg(Str(list(models.mlp.ACTIVATIONS), what="activation")),
+        "batchnorm": arg(Bool(), "BatchNorm1d after each hidden activation"),
+        "output": arg(Str(list(models.mlp.OUTPUTS), what="output"),
+                      "function on the last Linear's output"),
+        "init": arg(Str(list(models.mlp.INITS), what="init"),
+                    "default: PyTorch's Linear init; mish: W~N(0,1)/sqrt(fan_in), b~N(0,1); "
+                    "normal: W~N(0,init_std^2), b=0"),
+        "init_std": arg(AnyOf(Float(min=0.0), ListOf(Float(min=0.0), min_len=1)),
+                        "std for init: normal (one value, or one per Linear)"),
     },
-    build=_build_mlp, validate=_validate_mlp,
-    doc="multi-layer perceptron (tinyrpn.models.MLP)",
+    cls=models.MLP, validate=_validate_mlp, doc="multi-layer perceptron (tinyrpn.models.MLP)",
 )
 
 # --------------------------------------------------------------------------- LeCun 1989
 
-
-def _build_lecun(modern: bool) -> Any:
-    def build(params: dict[str, Any]) -> Any:
-        from tinyrpn.models import LeCun1989
-
-        return LeCun1989(modern=modern, **params)
-
-    return build
-
-
-_TORCH_SEED = Field(
-    Nullable(Int(min=0)), None,
+_TORCH_SEED = arg(
+    Nullable(Int(min=0)),
     "start from the weights PyTorch draws after torch.manual_seed(torch_seed), as the "
     "PyTorch reproduction did (null: tinyrpn's own random stream)",
 )
-
 MODELS.register(
-    "lecun1989", {"torch_seed": _TORCH_SEED}, build=_build_lecun(False),
+    "lecun1989", {"torch_seed": _TORCH_SEED}, cls=models.LeCun1989,
+    build=lambda params: MODELS["lecun1989"].make(params, modern=False),
     doc="LeCun et al. 1989 (9,760 parameters, tanh everywhere); input (N, 1, 16, 16)",
 )
 MODELS.register(
     "lecun1989_modern",
-    {
-        "dropout": Field(Float(min=0.0, max=1.0), 0.25, "dropout on H2's output"),
-        "torch_seed": _TORCH_SEED,
-    },
-    build=_build_lecun(True),
+    {"dropout": arg(Float(min=0.0, max=1.0), "dropout on H2's output"),
+     "torch_seed": _TORCH_SEED},
+    cls=models.LeCun1989, build=lambda params: MODELS["lecun1989_modern"].make(params,
+                                                                               modern=True),
     doc="the modern variant: ReLU, dropout on H2, no output tanh (use cross_entropy)",
 )
 
@@ -262,10 +247,7 @@ def _build_subspace(params: dict[str, Any]) -> Any:
     base = build_model(params["base"])
     if params["dim"] == "full":
         return base  # training in the full space is training the base model itself
-    from tinyrpn.models.subspace import Subspace
-
-    return Subspace(base, dim=params["dim"], projection=params["projection"],
-                    offset=params["offset"])
+    return MODELS["subspace"].make({k: v for k, v in params.items() if k != "base"}, base)
 
 
 MODELS.register(
@@ -275,15 +257,15 @@ MODELS.register(
                      "d, the dimension of the trained subspace, or full"),
         "base": Field(Typed("model", exclude=("subspace",)), REQUIRED,
                       "the network whose parameters theta = P omega"),
-        "projection": Field(Str(["qr", "dense", "sparse", "fastfood"], what="projection"),
-                            "qr", "qr: dense, orthonormal (the reference); dense: Gaussian, "
-                            "unit columns; sparse: Li et al.'s sparse P; fastfood: never "
-                            "stored, O(D) memory"),
-        "offset": Field(Bool(), True, "theta = theta0 + P omega (true, omega starts at 0) or "
-                        "theta = P omega with P's first column along theta0 (false, the "
-                        "reference)"),
+        "projection": arg(Str(list(models.subspace.PROJECTIONS), what="projection"),
+                          "qr: dense, orthonormal (the reference); dense: Gaussian, "
+                          "unit columns; sparse: Li et al.'s sparse P; fastfood: never "
+                          "stored, O(D) memory"),
+        "offset": arg(Bool(), "theta = theta0 + P omega (true, omega starts at 0) or "
+                      "theta = P omega with P's first column along theta0 (false, the "
+                      "reference)"),
     },
-    build=_build_subspace, validate=_validate_subspace,
+    cls=models.subspace.Subspace, build=_build_subspace, validate=_validate_subspace,
     doc="train omega (d numbers) with theta = P omega (Li et al. 2018); dim: full trains theta",
 )
 

@@ -1,31 +1,36 @@
-"""The registry: every name a config may use, what keys it takes, and how it is built.
+"""The registry: every name a config may use, the class it names, and the keys it takes.
 
 A config never names a Python object. It names an entry of a registry of known names
-(``reconciliation: {type: dual_lphm, p: 8, q: 784, r: 5}``), and the entry says which keys
-it takes (a :class:`~tinyrpn.config.schema.Section`, with defaults) and how to build the
-object from them. There is one registry per kind::
+(``optimizer: {type: adamw, lr: 2.0e-3}``), and the entry names the class behind it
+(``optim.AdamW``) and the keys a config may give it. There is one registry per kind::
 
     dataset  transform  augment  model  expansion  postprocess  reconciliation
     remainder  loss  optimizer  scheduler
 
-The classes behind the names are imported only when an object is built, so loading and
-checking a config is quick and does not need the rest of the engine.
+The class is the single source of truth. An entry adds only what a YAML file needs and
+the class cannot say: the name a config writes, and each key's type and line of help.
+A key written ``arg(spec, help)`` takes its default from the class's signature
+(``inspect.signature``), so ``optim.AdamW``'s ``weight_decay=1e-2`` is written once, in
+``AdamW.__init__``; sizes and checks come from the classes too (``registry_rpn``).
 
-Adding a name is one ``register`` call::
+Adding a class is one ``register`` call::
 
-    REGISTRIES["loss"].register(
-        "huber", {"delta": Field(Float(positive=True), 1.0)},
-        build=lambda p: nn.HuberLoss(delta=p["delta"]), doc="Huber loss",
-    )
+    REGISTRIES["loss"].register("huber", {"delta": arg(Float(positive=True))},
+                                cls=HuberLoss, doc="Huber loss")
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data.mnist import LECUN1989_DRAWS
+from tinyrpn import nn, optim
+from tinyrpn.data import RandomShift
+from tinyrpn.data.mnist import LECUN1989_DRAWS
+from tinyrpn.optim import lr_scheduler
+
 from .schema import (
     REQUIRED,
     AnyOf,
@@ -44,23 +49,45 @@ from .schema import (
     type_name,
 )
 
-__all__ = [
-    "KINDS",
-    "REGISTRIES",
-    "Entry",
-    "NamedList",
-    "Registry",
-    "Typed",
-]
+__all__ = ["KINDS", "REGISTRIES", "Entry", "NamedList", "Registry", "Typed", "arg",
+           "class_defaults"]
+
+FROM_CLASS: Any = object()  # sentinel: this key's default is the class's
+
+
+def arg(spec: Spec, doc: str = "") -> Field:
+    """A key that is an argument of the entry's class: its default comes from the class."""
+    return Field(spec, FROM_CLASS, doc)
+
+
+def class_defaults(cls: Callable[..., Any]) -> dict[str, Any]:
+    """Each keyword of ``cls``'s constructor and its default (REQUIRED where it has none)."""
+    out = {}
+    for name, p in inspect.signature(cls).parameters.items():
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            out[name] = REQUIRED if p.default is p.empty else p.default
+    return out
+
+
+def as_config_value(value: Any, spec: Spec) -> Any:
+    """A Python default as a config writes it: a tuple is a list, and a list key whose
+    class default is None (no steps) is the empty list."""
+    if isinstance(value, tuple):
+        return list(value)
+    if value is None and isinstance(spec, ListOf):
+        return []
+    return value
 
 
 @dataclass
 class Entry:
-    """One known name of one kind: its keys, its builder, and a line of documentation.
+    """One known name of one kind: its class (or builder), its keys, a line of help.
 
     ``shorthand`` names the key that a bare value fills (``{random_shift: 1}`` means
     ``{random_shift: {max_shift: 1}}``). ``validate`` runs after the keys are checked, for
-    rules that involve several keys; it may return a normalised dict.
+    rules that involve several keys; it may return a normalised dict. ``check(entry,
+    params)`` builds a sample object, so that what the class refuses fails when the
+    config is loaded (a ConfigError at the entry's path), not in the middle of a run.
     """
 
     kind: str
@@ -70,11 +97,42 @@ class Entry:
     doc: str = ""
     shorthand: str | None = None
     validate: Callable[[dict[str, Any], str, Context], dict[str, Any] | None] | None = None
+    cls: Callable[..., Any] | None = None
+    check: Callable[[Entry, dict[str, Any]], Any] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     def section(self) -> Section:
         return Section(self.params, what="key", owner=f"{self.kind} {self.name!r}",
-                       validate=self.validate)
+                       validate=self._validate)
+
+    def _validate(self, params: dict[str, Any], path: str, ctx: Context) -> dict[str, Any]:
+        if self.validate is not None:
+            params = self.validate(params, path, ctx) or params
+        if self.check is not None:
+            # the class's own checks: build a sample object, report what it raises
+            try:
+                self.check(self, params)
+            except (ValueError, TypeError) as error:
+                problem = getattr(error, "problem", str(error))
+                # "AdamW: betas[1] must be in [0, 1), got 1.0" is about the key betas
+                said = problem.split(": ", 1)[-1]
+                key = next((k for k in self.params if said.startswith((k, f"{k}["))
+                            and not said[len(k):len(k) + 1].isalnum()), None)
+                raise ctx.error(path if key is None else join_path(path, key),
+                                problem) from None
+        return params
+
+    def arguments(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The class's keyword arguments for checked keys ``params`` (``type`` left out; a
+        list becomes a tuple where the class's default is a tuple)."""
+        defaults = class_defaults(self.cls) if self.cls is not None else {}
+        return {k: tuple(v) if isinstance(v, list) and isinstance(defaults.get(k), tuple)
+                else v for k, v in params.items() if k != "type"}
+
+    def make(self, params: Mapping[str, Any], *args: Any, **extra: Any) -> Any:
+        """``cls(*args, **keys, **extra)``: the object of checked keys ``params``."""
+        assert self.cls is not None, f"{self.kind} {self.name!r} names no class"
+        return self.cls(*args, **self.arguments(params), **extra)
 
 
 class Registry:
@@ -89,16 +147,33 @@ class Registry:
         name: str,
         params: Mapping[str, Field] | None = None,
         *,
+        cls: Callable[..., Any] | None = None,
         build: Callable[..., Any] | None = None,
         doc: str = "",
         shorthand: str | None = None,
         validate: Callable[..., Any] | None = None,
+        check: Callable[[Entry, dict[str, Any]], Any] | None = None,
         **info: Any,
     ) -> Entry:
+        """Add ``name``. With ``cls``, every ``arg`` key takes the class's default, the
+        builder is ``cls(*positional, **keys)`` unless ``build`` is given, and the help
+        line defaults to the first line of the class's docstring."""
         if name in self.entries:
             raise ValueError(f"{self.kind} {name!r} is already registered")
-        entry = Entry(self.kind, name, dict(params or {}), build, doc, shorthand, validate,
+        fields = dict(params or {})
+        defaults = class_defaults(cls) if cls is not None else {}
+        for key, f in fields.items():
+            if f.default is FROM_CLASS:
+                if key not in defaults:
+                    raise TypeError(f"{self.kind} {name!r}: key {key!r} is not an argument of "
+                                    f"{getattr(cls, '__name__', cls)}; give it a default")
+                fields[key] = Field(f.spec, as_config_value(defaults[key], f.spec), f.doc)
+        if cls is not None and not doc:
+            doc = (cls.__doc__ or "").strip().splitlines()[0]
+        entry = Entry(self.kind, name, fields, build, doc, shorthand, validate, cls, check,
                       dict(info))
+        if build is None and cls is not None:
+            entry.build = entry.make
         self.entries[name] = entry
         return entry
 
@@ -241,23 +316,6 @@ def step_params(step: Any) -> dict[str, Any]:
     return {} if isinstance(step, str) else dict(next(iter(step.values())))
 
 
-# --------------------------------------------------------------------------- helpers
-
-def _reduction() -> Field:
-    return Field(Str(["mean", "sum", "none"], what="reduction"), "mean",
-                 "how the per-example losses are combined")
-
-
-def _betas() -> Spec:
-    return ListOf(Float(min=0.0, max=1.0), min_len=2)
-
-
-def _check_betas(params: dict[str, Any], path: str, ctx: Context) -> None:
-    if len(params["betas"]) != 2 or not all(0.0 <= b < 1.0 for b in params["betas"]):
-        raise ctx.error(join_path(path, "betas"),
-                        f"expected two numbers in [0, 1), got {params['betas']}")
-
-
 REG = REGISTRIES
 
 # --------------------------------------------------------------------------- datasets
@@ -380,349 +438,107 @@ REG["transform"].register(
 
 # --------------------------------------------------------------------------- augment
 
-
-def _build_random_shift(params: dict[str, Any], seed: Any = None) -> Any:
-    from tinyrpn.data import RandomShift
-
-    return RandomShift(params["max_shift"], seed=seed, numpy_seed=params["numpy_seed"])
-
-
 REG["augment"].register(
     "random_shift", {
-        "max_shift": Field(Int(min=0), REQUIRED, "largest shift in pixels"),
-        "numpy_seed": Field(Nullable(Int(min=0)), None,
-                            "draw the shifts from numpy.random.RandomState(numpy_seed), "
-                            "randint(-k, k + 1, size=2) per image, as modern.py of "
-                            "karpathy/lecun1989-repro does after np.random.seed (null: "
-                            "tinyrpn's stream from seed)"),
+        "max_shift": arg(Int(min=0), "largest shift in pixels"),
+        "numpy_seed": arg(Nullable(Int(min=0)),
+                          "draw the shifts from numpy.random.RandomState(numpy_seed), "
+                          "randint(-k, k + 1, size=2) per image, as modern.py of "
+                          "karpathy/lecun1989-repro does after np.random.seed (null: "
+                          "tinyrpn's stream from seed)"),
     },
-    build=_build_random_shift, shorthand="max_shift",
+    cls=RandomShift, shorthand="max_shift",
     doc="roll each training image by a random -k..k pixels in y and x (wrapping)",
 )
 
 # --------------------------------------------------------------------------- losses
 
-
-def _build_loss(class_name: str) -> Callable[[dict[str, Any]], Any]:
-    def build(params: dict[str, Any]) -> Any:
-        from tinyrpn import nn
-
-        return getattr(nn, class_name)(**params)
-
-    return build
-
-
+_REDUCTION = arg(Str(["mean", "sum", "none"], what="reduction"),
+                 "how the per-example losses are combined")
 REG["loss"].register(
-    "cross_entropy", {"reduction": _reduction()}, build=_build_loss("CrossEntropyLoss"),
+    "cross_entropy", {"reduction": _REDUCTION}, cls=nn.CrossEntropyLoss,
     doc="softmax cross-entropy on raw scores and class-index targets (nn.CrossEntropyLoss)",
 )
 REG["loss"].register(
-    "nll", {"reduction": _reduction()}, build=_build_loss("NLLLoss"),
+    "nll", {"reduction": _REDUCTION}, cls=nn.NLLLoss,
     doc="negative log-likelihood of log-probabilities (nn.NLLLoss); pair with log_softmax",
 )
 REG["loss"].register(
-    "mse", {"reduction": _reduction()}, build=_build_loss("MSELoss"),
+    "mse", {"reduction": _REDUCTION}, cls=nn.MSELoss,
     doc="mean squared error (nn.MSELoss); pair with targets: pm1",
 )
 
 # --------------------------------------------------------------------------- optimizers
+#
+# An optimizer is checked by building it over one sample parameter: the ranges and rules
+# (betas in [0, 1), nesterov needs momentum...) are the class's own.
 
 
-def _build_optimizer(class_name: str) -> Callable[..., Any]:
-    def build(params: dict[str, Any], parameters: Any) -> Any:
-        from tinyrpn import optim
-
-        kwargs = dict(params)
-        if "betas" in kwargs:
-            kwargs["betas"] = tuple(kwargs["betas"])
-        return getattr(optim, class_name)(parameters, **kwargs)
-
-    return build
+def _sample_optimizer(entry: Entry, params: dict[str, Any]) -> Any:
+    return entry.make(params, [nn.Parameter([0.0])])
 
 
-def _validate_adam(params: dict[str, Any], path: str, ctx: Context) -> None:
-    _check_betas(params, path, ctx)
-
-
-def _validate_sgd(params: dict[str, Any], path: str, ctx: Context) -> None:
-    if params["nesterov"] and (params["momentum"] <= 0 or params["dampening"] != 0):
-        raise ctx.error(join_path(path, "nesterov"),
-                        f"nesterov: true needs momentum > 0 and dampening 0, got momentum "
-                        f"{params['momentum']} and dampening {params['dampening']}")
-
-
-def _validate_madgrad(params: dict[str, Any], path: str, ctx: Context) -> None:
-    if params["momentum"] >= 1.0:
-        raise ctx.error(join_path(path, "momentum"),
-                        f"expected a number in [0, 1), got {params['momentum']}")
-
-
+_LR = arg(Float(positive=True), "learning rate")
+_BETAS = arg(ListOf(Float(min=0.0, max=1.0), min_len=2))
+_OPTIMIZER = {"check": _sample_optimizer}
 REG["optimizer"].register(
     "sgd",
-    {
-        "lr": Field(Float(positive=True), 1.0e-3, "learning rate"),
-        "momentum": Field(Float(min=0.0), 0.0),
-        "dampening": Field(Float(min=0.0), 0.0),
-        "weight_decay": Field(Float(min=0.0), 0.0),
-        "nesterov": Field(Bool(), False),
-    },
-    build=_build_optimizer("SGD"), validate=_validate_sgd, state_per_param=0,
-    doc="stochastic gradient descent (optim.SGD)",
+    {"lr": _LR, "momentum": arg(Float(min=0.0)), "dampening": arg(Float(min=0.0)),
+     "weight_decay": arg(Float(min=0.0)), "nesterov": arg(Bool())},
+    cls=optim.SGD, doc="stochastic gradient descent (optim.SGD)",
+    **_OPTIMIZER,
 )
 REG["optimizer"].register(
     "adam",
-    {
-        "lr": Field(Float(positive=True), 1.0e-3, "learning rate"),
-        "betas": Field(_betas(), [0.9, 0.999]),
-        "eps": Field(Float(positive=True), 1.0e-8),
-        "weight_decay": Field(Float(min=0.0), 0.0, "L2 penalty added to the gradient"),
-        "amsgrad": Field(Bool(), False, "use the maximum of past squared gradients"),
-    },
-    build=_build_optimizer("Adam"), validate=_validate_adam, state_per_param=2,
-    doc="Adam (optim.Adam)",
+    {"lr": _LR, "betas": _BETAS, "eps": arg(Float(positive=True)),
+     "weight_decay": arg(Float(min=0.0), "L2 penalty added to the gradient"),
+     "amsgrad": arg(Bool(), "use the maximum of past squared gradients")},
+    cls=optim.Adam, doc="Adam (optim.Adam)", **_OPTIMIZER,
 )
 REG["optimizer"].register(
     "adamw",
-    {
-        "lr": Field(Float(positive=True), 1.0e-3, "learning rate"),
-        "betas": Field(_betas(), [0.9, 0.999]),
-        "eps": Field(Float(positive=True), 1.0e-8),
-        "weight_decay": Field(Float(min=0.0), 1.0e-2, "decoupled weight decay"),
-        "amsgrad": Field(Bool(), False, "use the maximum of past squared gradients"),
-    },
-    build=_build_optimizer("AdamW"), validate=_validate_adam, state_per_param=2,
-    doc="Adam with decoupled weight decay (optim.AdamW)",
+    {"lr": _LR, "betas": _BETAS, "eps": arg(Float(positive=True)),
+     "weight_decay": arg(Float(min=0.0), "decoupled weight decay"),
+     "amsgrad": arg(Bool(), "use the maximum of past squared gradients")},
+    cls=optim.AdamW,
+    doc="Adam with decoupled weight decay (optim.AdamW)", **_OPTIMIZER,
 )
 REG["optimizer"].register(
     "madgrad",
-    {
-        "lr": Field(Float(positive=True), 1.0e-2, "learning rate"),
-        "momentum": Field(Float(min=0.0, max=1.0), 0.9),
-        "weight_decay": Field(Float(min=0.0), 0.0),
-        "eps": Field(Float(positive=True), 1.0e-6),
-    },
-    build=_build_optimizer("MADGRAD"), validate=_validate_madgrad, state_per_param=3,
-    doc="MADGRAD, Defazio & Jelassi 2021 (optim.MADGRAD)",
+    {"lr": _LR, "momentum": arg(Float(min=0.0, max=1.0)), "weight_decay": arg(Float(min=0.0)),
+     "eps": arg(Float(positive=True))},
+    cls=optim.MADGRAD,
+    doc="MADGRAD, Defazio & Jelassi 2021 (optim.MADGRAD)", **_OPTIMIZER,
 )
 
 # --------------------------------------------------------------------------- schedulers
 
 
-def _build_scheduler(class_name: str) -> Callable[..., Any]:
-    def build(params: dict[str, Any], optimizer: Any) -> Any:
-        from tinyrpn.optim import lr_scheduler
-
-        return getattr(lr_scheduler, class_name)(optimizer, **params)
-
-    return build
-
-
-def _validate_multistep(params: dict[str, Any], path: str, ctx: Context) -> None:
-    m = params["milestones"]
-    if any(b <= a for a, b in zip(m, m[1:])):
-        raise ctx.error(join_path(path, "milestones"), f"must be increasing, got {m}")
+def _sample_scheduler(entry: Entry, params: dict[str, Any]) -> Any:
+    return entry.make(params, _sample_optimizer(REG["optimizer"]["sgd"], {}))
 
 
 REG["scheduler"].register(
-    "exponential", {"gamma": Field(Float(positive=True), REQUIRED, "lr factor per epoch")},
-    build=_build_scheduler("ExponentialLR"), doc="lr <- lr * gamma every epoch (ExponentialLR)",
+    "exponential", {"gamma": arg(Float(positive=True), "lr factor per epoch")},
+    cls=lr_scheduler.ExponentialLR, check=_sample_scheduler,
+    doc="lr <- lr * gamma every epoch (ExponentialLR)",
 )
 REG["scheduler"].register(
     "multistep",
-    {
-        "milestones": Field(ListOf(Int(min=1), min_len=1), REQUIRED, "epochs where lr drops"),
-        "gamma": Field(Float(positive=True), 0.1),
-    },
-    build=_build_scheduler("MultiStepLR"), validate=_validate_multistep,
+    {"milestones": arg(ListOf(Int(min=1), min_len=1), "epochs where lr drops"),
+     "gamma": arg(Float(positive=True))},
+    cls=lr_scheduler.MultiStepLR, check=_sample_scheduler,
     doc="lr <- lr * gamma at each milestone epoch (MultiStepLR)",
 )
 REG["scheduler"].register(
-    "step",
-    {"step_size": Field(Int(min=1), REQUIRED), "gamma": Field(Float(positive=True), 0.1)},
-    build=_build_scheduler("StepLR"), doc="lr <- lr * gamma every step_size epochs (StepLR)",
+    "step", {"step_size": arg(Int(min=1)), "gamma": arg(Float(positive=True))},
+    cls=lr_scheduler.StepLR, check=_sample_scheduler,
+    doc="lr <- lr * gamma every step_size epochs (StepLR)",
 )
 REG["scheduler"].register(
     "linear",
-    {
-        "start_factor": Field(Float(positive=True), 1.0 / 3.0),
-        "end_factor": Field(Float(min=0.0), 1.0),
-        "total_iters": Field(Int(min=1), 5, "epochs over which the factor moves"),
-    },
-    build=_build_scheduler("LinearLR"),
+    {"start_factor": arg(Float(positive=True)), "end_factor": arg(Float(min=0.0)),
+     "total_iters": arg(Int(min=1), "epochs over which the factor moves")},
+    cls=lr_scheduler.LinearLR, check=_sample_scheduler,
     doc="lr factor moves linearly from start_factor to end_factor over total_iters epochs",
-)
-
-# --------------------------------------------------------------------------- rpn parts
-#
-# Each expansion entry carries `D(m, params)`: the expansion size for m inputs. Each
-# reconciliation entry carries `shape_error(n, D, params)` (why it cannot build an n x D
-# matrix, or None) and `l(n, D, params)`, its parameter count. Postprocess and remainder
-# entries carry `params_count`. These entries have no `build`: rpn_build.py makes the
-# tinyrpn.rpn objects, from a table with one class per name here (a test checks that the
-# names agree).
-
-
-def _taylor_D(m: int, params: dict[str, Any]) -> int:
-    # kappa(x) = [x, x (x) x, ..., x^(x)d]: all products of k inputs for k = 1..d
-    return sum(m**k for k in range(1, params["d"] + 1))
-
-
-def _rbf_count(params: dict[str, Any]) -> int:
-    c = params["centers"]
-    return c if isinstance(c, int) else len(c)
-
-
-def _validate_range(key: str) -> Callable[[dict[str, Any], str, Context], None]:
-    def validate(params: dict[str, Any], path: str, ctx: Context) -> None:
-        lo_hi = params[key]
-        if len(lo_hi) != 2 or not lo_hi[1] > lo_hi[0]:
-            raise ctx.error(join_path(path, key), f"expected [low, high] with low < high, "
-                            f"got {lo_hi}")
-
-    return validate
-
-
-_RANGE = ListOf(Float(), min_len=2)
-REG["expansion"].register(
-    "identity", build=None, D=lambda m, p: m,
-    doc="kappa(x) = x (D = m): the head is a linear layer",
-)
-REG["expansion"].register(
-    "taylor", {"d": Field(Int(min=1), 2, "degree: D = m + m^2 + ... + m^d")},
-    build=None, D=_taylor_D,
-    doc="Taylor expansion [x, vec(x x^T), ...] without the constant term",
-)
-REG["expansion"].register(
-    "chebyshev", {"d": Field(Int(min=1), 5, "T_1 .. T_d of every feature: D = m d")},
-    build=None, D=lambda m, p: m * p["d"],
-    doc="Chebyshev polynomials T_1..T_d of each feature",
-)
-REG["expansion"].register(
-    "gaussian_rbf",
-    {
-        "centers": Field(AnyOf(Int(min=1), ListOf(Float(), min_len=1)), 10,
-                         "K centres evenly spaced over base_range, or the list of centres"),
-        "sigma": Field(Float(positive=True), 1.0, "width"),
-        "base_range": Field(_RANGE, [-1.0, 1.0]),
-    },
-    build=None, D=lambda m, p: m * _rbf_count(p),
-    validate=_validate_range("base_range"),
-    doc="exp(-((x_i - c_k)/sigma)^2) for every feature i and centre k: D = m K",
-)
-REG["expansion"].register(
-    "bspline",
-    {
-        "grid_range": Field(_RANGE, [-1.0, 1.0]),
-        "t": Field(Int(min=1), 5, "intervals of the grid"),
-        "d": Field(Int(min=0), 3, "degree"),
-    },
-    build=None, D=lambda m, p: m * (p["t"] + p["d"]),
-    validate=_validate_range("grid_range"),
-    doc="the t + d B-splines of degree d of every feature: D = m (t + d)",
-)
-
-REG["postprocess"].register(
-    "layer_norm",
-    {
-        "eps": Field(Float(positive=True), 1.0e-5),
-        "affine": Field(Bool(), True, "learn a weight and bias per feature (2 D parameters)"),
-    },
-    build=None, params_count=lambda D, p: 2 * D if p["affine"] else 0,
-    doc="LayerNorm over the whole expansion (its D features)",
-)
-for _name in ("relu", "tanh", "sigmoid"):
-    REG["postprocess"].register(
-        _name, build=None, params_count=lambda D, p: 0,
-        doc=f"{_name}, elementwise",
-    )
-
-_LAYOUT = Field(
-    Str(["kron", "tinybig"], what="layout"), "kron",
-    "kron: W = A (x) B as documented; tinybig: W = reshape(vec(A) vec(B)^T, (n, D)) "
-    "as tinyBIG 0.1.1 computes it",
-)
-
-
-def _fill_q(params: dict[str, Any], path: str, ctx: Context) -> dict[str, Any]:
-    if params.get("q") is None:
-        params["q"] = params["p"]  # tinyBIG's default: q = p
-    return params
-
-
-def _no_check(n: int, D: int, p: dict[str, Any]) -> None:
-    return None
-
-
-def _hm_shape_error(n: int, D: int, p: dict[str, Any]) -> str | None:
-    if n % p["p"] or D % p["q"]:
-        return (f"p={p['p']} must divide n={n} and q={p['q']} must divide D={D} "
-                f"(n % p = {n % p['p']}, D % q = {D % p['q']})")
-    return None
-
-
-def _hm_l(kind: str) -> Callable[[int, int, dict[str, Any]], int]:
-    def count(n: int, D: int, p: dict[str, Any]) -> int:
-        s, t = n // p["p"], D // p["q"]
-        if kind == "hm":
-            return p["p"] * p["q"] + s * t
-        if kind == "lphm":
-            return p["p"] * p["q"] + p["r"] * (s + t)
-        return p["r"] * (p["p"] + p["q"] + s + t)
-
-    return count
-
-
-def _hm_family(extra: dict[str, Field]) -> dict[str, Field]:
-    return {
-        "p": Field(Int(min=1), 2, "rows of A; must divide n"),
-        "q": Field(Nullable(Int(min=1)), None, "columns of A; must divide D (default: p)"),
-        **extra,
-        "layout": _LAYOUT,
-    }
-
-
-_RANK = Field(Int(min=1), 2, "rank of the low-rank factors")
-REG["reconciliation"].register(
-    "identity", build=None, l=lambda n, D, p: n * D,
-    shape_error=_no_check, doc="W = w reshaped to n x D (l = n D)",
-)
-REG["reconciliation"].register(
-    "lorr", {"r": _RANK}, build=None,
-    l=lambda n, D, p: p["r"] * (n + D), shape_error=_no_check,
-    doc="low rank: W = A B^T, A n x r, B D x r (l = r (n + D))",
-)
-REG["reconciliation"].register(
-    "hm", _hm_family({}), build=None, validate=_fill_q,
-    l=_hm_l("hm"), shape_error=_hm_shape_error,
-    doc="hypercomplex: W = A (x) B, A p x q, B (n/p) x (D/q) (l = pq + st)",
-)
-REG["reconciliation"].register(
-    "lphm", _hm_family({"r": _RANK}), build=None, validate=_fill_q,
-    l=_hm_l("lphm"), shape_error=_hm_shape_error,
-    doc="low-rank hypercomplex: W = A (x) (S T^T) (l = pq + r (s + t))",
-)
-REG["reconciliation"].register(
-    "dual_lphm", _hm_family({"r": _RANK}), build=None,
-    validate=_fill_q, l=_hm_l("dual_lphm"), shape_error=_hm_shape_error,
-    doc="dual low-rank hypercomplex: W = (P Q^T) (x) (S T^T) (l = r (p + q + s + t))",
-)
-
-_ACTIVATIONS = ("relu", "tanh", "sigmoid", "silu", "gelu", "leaky_relu", "softplus")
-REG["remainder"].register(
-    "zero", build=None, params_count=lambda m, n, p: 0,
-    shape_error=lambda m, n, p: None, doc="pi(x) = 0 (no parameters)",
-)
-REG["remainder"].register(
-    "identity", build=None, params_count=lambda m, n, p: 0,
-    shape_error=lambda m, n, p: None if m == n else
-    f"pi(x) = x needs m == n, got m={m}, n={n} (use linear or zero)",
-    doc="pi(x) = x, a residual connection (needs m == n)",
-)
-REG["remainder"].register(
-    "linear", {"bias": Field(Bool(), False, "add a learned bias b"),
-               "activation": Field(ListOf(Str(_ACTIVATIONS, what="activation")), [],
-                                   "applied to pi(x), in order (e.g. [silu])")},
-    build=None,
-    params_count=lambda m, n, p: n * m + (n if p["bias"] else 0),
-    shape_error=lambda m, n, p: None, doc="pi(x) = x W'^T (+ b), W' n x m",
 )

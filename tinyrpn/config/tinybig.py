@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .registry import REGISTRIES
 from .schema import Context, closest, join_path, type_name
 from .tinybig_functions import SECTIONS, build_function
 
@@ -427,8 +428,8 @@ class _Converter:
         known = {"name": "", "device": "", "postprocess_function_configs": "postprocess",
                  "preprocess_function_configs": "preprocess"}
         kind = CLASSES["expansion"][block.name]
-        if kind == "taylor":
-            known["d"] = "d"
+        if kind != "tinybig":  # tinyBIG's parameter names are the entry's keys
+            known.update({k: k for k in REGISTRIES["expansion"][kind].params})
         if kind == "tinybig" or not _native_expansion(block.params, known):
             return self.bridge(block, "expansion", tag), []
         params = self.params(block, known, block.name.rsplit(".", 1)[-1])
@@ -472,16 +473,16 @@ class _Converter:
         pm[tag + ".reconciliation.type"] = join_path(path, "parameter_fabrication_class")
         known = {"name": "", "device": "", "require_parameters": "require_parameters",
                  "enable_bias": "enable_bias"}
-        known.update({k: k for k in {"lorr": ["r"], "hm": ["p", "q"], "lphm": ["p", "q", "r"],
-                                     "dual_lphm": ["p", "q", "r"]}.get(kind, [])})
         if kind == "tinybig":
             return self.bridge(block, "reconciliation", tag)
+        keys = REGISTRIES["reconciliation"][kind].params  # tinyBIG's names, but the layout
+        known.update({k: k for k in keys if k != "layout"})
         params = self.params(block, known, block.name.rsplit(".", 1)[-1])
         self._flag(params, "require_parameters", True, block.params_path,
                    "a reconciliation without parameters is not supported")
         self._flag(params, "enable_bias", False, block.params_path,
                    "a bias on the reconciled product is not supported by tinyrpn's RPN heads")
-        if kind in ("hm", "lphm", "dual_lphm"):
+        if "layout" in keys:
             params["layout"] = "tinybig"  # tinyBIG flattens A and B before the einsum
         return {"type": kind, **params}
 

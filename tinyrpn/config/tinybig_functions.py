@@ -2,8 +2,10 @@
 
 ``build_function("tinybig.expansion.chebyshev_expansion", {"d": 3})`` returns the tinyrpn
 object that computes what tinyBIG computes for that config block. The catalogue below
-names, for each tinyBIG function, the tinyrpn class and how each tinyBIG parameter maps to
-one of its arguments; sizes, defaults and checks stay in the classes.
+lists tinyBIG's function names: each ``X_expansion`` (``X_reconciliation``,
+``X_remainder``) is the registry's entry ``X``, whose keys are tinyBIG's parameter names;
+only the functions whose parameters differ (the RBFs, the nested and extended expansions)
+say how. Sizes, defaults and checks stay in the classes.
 
 A class path may be short (``tinybig.expansion.taylor_expansion``) or name the module
 (``tinybig.expansion.polynomial_expansion.taylor_expansion``).
@@ -18,6 +20,7 @@ from typing import Any
 from tinyrpn import rpn
 from tinyrpn.nn.module import Module
 
+from .registry import REGISTRIES
 from .schema import ConfigError, ConfigWarning, closest, type_name
 
 __all__ = ["build_function", "EXPANSIONS", "PROCESSING", "RECONCILIATIONS", "REMAINDERS"]
@@ -75,21 +78,21 @@ def processing_steps(value: Any, where: str) -> list[Module]:
         if kind == "identity":
             continue
         if kind == "batch_norm":
-            # torch's BatchNorm1d defaults, as tinyBIG builds it
+            # torch's BatchNorm1d, as tinyBIG builds it (nn.BatchNorm1d has its defaults)
             known = {"num_features", "eps", "momentum", "affine", "track_running_stats",
                      "device", "dtype"}
             _check_keys(params, known, f"{at}.function_parameters", "BatchNorm1d")
             if "num_features" not in params:
                 raise _fail(f"{at}.function_parameters", "BatchNorm1d needs num_features")
-            steps.append(BatchNorm1d(params["num_features"], eps=params.get("eps", 1e-5),
-                                     momentum=params.get("momentum", 0.1),
-                                     affine=params.get("affine", True)))
+            steps.append(BatchNorm1d(params["num_features"], **{
+                k: params[k] for k in ("eps", "momentum", "affine") if k in params}))
             continue
         if kind == "layer_norm":
             # tinyBIG never trains the LayerNorm's weight and bias (1 and 0): no affine part
             _check_keys(params, {"normalized_shape", "eps", "elementwise_affine", "bias",
                                  "device", "dtype"}, f"{at}.function_parameters", "LayerNorm")
-            steps.append(Postprocess("layer_norm", eps=params.get("eps", 1e-5)))
+            steps.append(Postprocess("layer_norm", **{k: params[k] for k in ("eps",)
+                                                      if k in params}))
             continue
         _check_keys(params, {"inplace", "negative_slope", "approximate"} & set(params),
                     f"{at}.function_parameters", kind)
@@ -109,7 +112,14 @@ def _check_keys(params: Mapping[str, Any], known: set[str], where: str, owner: s
 # ----------------------------------------------------------------------------- expansions
 
 
-def _rbf(cls: type) -> Callable[[dict[str, Any]], Any]:
+def _entries(kind: str, names: str) -> dict[str, str]:
+    """tinyBIG's ``X_kind`` -> the registry's ``X``, for the space-separated names X."""
+    return {f"{name}_{kind}": name for name in names.split()}
+
+
+def _rbf(entry: str) -> Callable[..., Any]:
+    """tinyBIG's RBF keys: ``num_interval`` evenly spaced centres over ``base_range`` (or
+    the centres ``base``), of width 1/``epsilon``; tinyBIG's defaults 10, [-1, 1] and 1."""
     def make(**p: Any) -> Any:
         centers = p.pop("base", None)
         if centers is None:
@@ -118,51 +128,26 @@ def _rbf(cls: type) -> Callable[[dict[str, Any]], Any]:
             p.pop("num_interval", None)
         epsilon = p.pop("epsilon", 1.0)
         if not epsilon > 0:
-            raise ValueError(f"{cls.__name__}: epsilon must be positive, got {epsilon!r}")
-        return cls(centers=centers, sigma=1.0 / epsilon,
-                   base_range=tuple(p.pop("base_range", (-1, 1))), **p)
+            raise ValueError(f"{entry}: epsilon must be positive, got {epsilon!r}")
+        return REGISTRIES["expansion"][entry].make(
+            {"centers": centers, "sigma": 1.0 / epsilon,
+             "base_range": p.pop("base_range", [-1, 1])}, **p)
     return make
 
 
-#: tinyBIG expansion name -> (tinyrpn class or builder, {tinyBIG key: tinyrpn key}).
-EXPANSIONS: dict[str, tuple[Any, dict[str, str]]] = {
-    "identity_expansion": (rpn.IdentityExpansion, {}),
-    "reciprocal_expansion": (rpn.ReciprocalExpansion, {}),
-    "linear_expansion": (rpn.LinearExpansion, {"c": "c", "pre_C": "pre_C", "post_C": "post_C"}),
-    "taylor_expansion": (rpn.TaylorExpansion, {"d": "d"}),
-    "fourier_expansion": (rpn.FourierExpansion, {"P": "P", "N": "N"}),
-    "bspline_expansion": (rpn.BSplineExpansion, {"grid_range": "grid_range", "t": "t", "d": "d"}),
-    "chebyshev_expansion": (rpn.ChebyshevExpansion, {"d": "d"}),
-    "jacobi_expansion": (rpn.JacobiExpansion, {"d": "d", "alpha": "alpha", "beta": "beta"}),
-    "gaussian_rbf_expansion": (_rbf(rpn.GaussianRBFExpansion), {
-        "base_range": "base_range", "num_interval": "num_interval", "epsilon": "epsilon",
-        "base": "base"}),
-    "inverse_quadratic_rbf_expansion": (_rbf(rpn.InverseQuadraticRBFExpansion), {
-        "base_range": "base_range", "num_interval": "num_interval", "epsilon": "epsilon",
-        "base": "base"}),
-    "trigonometric_expansion": (rpn.TrigonometricExpansion, {}),
-    "hyperbolic_expansion": (rpn.HyperbolicExpansion, {}),
-    "arc_trigonometric_expansion": (rpn.ArcTrigonometricExpansion, {}),
-    "arc_hyperbolic_expansion": (rpn.ArcHyperbolicExpansion, {}),
-    "normal_expansion": (rpn.NormalExpansion, {}),
-    "cauchy_expansion": (rpn.CauchyExpansion, {}),
-    "chi2_expansion": (rpn.Chi2Expansion, {}),
-    "gamma_expansion": (rpn.GammaExpansion, {}),
-    "laplace_expansion": (rpn.LaplaceExpansion, {}),
-    "exponential_expansion": (rpn.ExponentialExpansion, {}),
-    "naive_normal_expansion": (rpn.NaiveNormalExpansion, {}),
-    "naive_cauchy_expansion": (rpn.NaiveCauchyExpansion, {}),
-    "naive_chi2_expansion": (rpn.NaiveChi2Expansion, {}),
-    "naive_gamma_expansion": (rpn.NaiveGammaExpansion, {}),
-    "naive_laplace_expansion": (rpn.NaiveLaplaceExpansion, {}),
-    "naive_exponential_expansion": (rpn.NaiveExponentialExpansion, {}),
-    "hybrid_probabilistic_expansion": (rpn.HybridProbabilisticExpansion, {}),
-    "combinatorial_expansion": (rpn.CombinatorialExpansion, {
-        "d": "d", "with_replacement": "with_replacement"}),
-    "combinatorial_normal_expansion": (rpn.CombinatorialNormalExpansion, {
-        "d": "d", "with_replacement": "with_replacement"}),
-    "nested_expansion": (rpn.NestedExpansion, {"expansion_function_configs": "expansions"}),
-    "extended_expansion": (rpn.ExtendedExpansion, {"expansion_function_configs": "expansions"}),
+_RBF_KEYS = {"base_range", "num_interval", "epsilon", "base"}
+#: tinyBIG expansion name -> the registry's entry (same keys), or (builder, tinyBIG's keys)
+#: where tinyBIG's keys differ; nested and extended expansions have no entry of their own.
+EXPANSIONS: dict[str, Any] = {
+    **_entries("expansion", "identity reciprocal linear taylor fourier bspline chebyshev "
+               "jacobi trigonometric hyperbolic arc_trigonometric arc_hyperbolic normal cauchy "
+               "chi2 gamma laplace exponential naive_normal naive_cauchy naive_chi2 naive_gamma "
+               "naive_laplace naive_exponential hybrid_probabilistic combinatorial "
+               "combinatorial_normal"),
+    "gaussian_rbf_expansion": (_rbf("gaussian_rbf"), _RBF_KEYS),
+    "inverse_quadratic_rbf_expansion": (_rbf("inverse_quadratic_rbf"), _RBF_KEYS),
+    "nested_expansion": (rpn.NestedExpansion, {"expansion_function_configs"}),
+    "extended_expansion": (rpn.ExtendedExpansion, {"expansion_function_configs"}),
 }
 
 _PROCESS_KEYS = {"preprocess_functions": "preprocess", "preprocess_function_configs":
@@ -177,8 +162,16 @@ def _warn(where: str, message: str) -> None:
 def build_expansion(name: str, parameters: Mapping[str, Any], where: str) -> Any:
     """One tinyBIG expansion block (its short class name and parameters) as a tinyrpn
     Expansion, reproducing what tinyBIG 0.1.1 computes."""
-    make, keys = EXPANSIONS[name]
-    known = set(keys) | IGNORED | set(_PROCESS_KEYS)
+    target = EXPANSIONS[name]
+    if isinstance(target, str):
+        entry = REGISTRIES["expansion"][target]
+        keys: set[str] = set(entry.params)
+
+        def make(**args: Any) -> Any:
+            return entry.make({k: args.pop(k) for k in keys if k in args}, **args)
+    else:
+        make, keys = target
+    known = keys | IGNORED | set(_PROCESS_KEYS)
     _check_keys(parameters, known, where, name)
     args: dict[str, Any] = {}
     steps: dict[str, list[Module]] = {"preprocess": [], "postprocess": []}
@@ -187,10 +180,10 @@ def build_expansion(name: str, parameters: Mapping[str, Any], where: str) -> Any
             continue
         if key in _PROCESS_KEYS:
             steps[_PROCESS_KEYS[key]] += processing_steps(value, f"{where}.{key}")
-        elif keys[key] == "expansions":
+        elif key == "expansion_function_configs":
             args["expansions"] = _inner_expansions(value, f"{where}.{key}")
         else:
-            args[keys[key]] = value
+            args[key] = value
     if name.startswith("combinatorial") and args.get("with_replacement"):
         _warn(f"{where}.with_replacement", "ignored, as tinyBIG 0.1.1 ignores it (its forward "
               "always passes with_replacement=False)")
@@ -232,40 +225,24 @@ def _inner_expansions(value: Any, where: str) -> list[Any]:
 # ----------------------------------------------------------------------------- reconciliations
 
 
-#: tinyBIG reconciliation name -> (tinyrpn class, {tinyBIG key: tinyrpn key}, fixed
-#: arguments). The hm family and duplicated padding get tinyBIG's layout.
-RECONCILIATIONS: dict[str, tuple[Any, dict[str, str], dict[str, Any]]] = {
-    "identity_reconciliation": (rpn.IdentityReconciliation, {}, {}),
-    "constant_reconciliation": (rpn.ConstantReconciliation, {"c": "c"}, {}),
-    "zero_reconciliation": (rpn.ZeroReconciliation, {}, {}),
-    "one_reconciliation": (rpn.OneReconciliation, {}, {}),
-    "constant_eye_reconciliation": (rpn.ConstantEyeReconciliation, {}, {}),
-    "masking_reconciliation": (rpn.MaskingReconciliation, {"p": "p", "fixed_mask": ""}, {}),
-    "duplicated_padding_reconciliation": (rpn.DuplicatedPaddingReconciliation,
-                                          {"p": "p", "q": "q"}, {"layout": "tinybig"}),
-    "lorr_reconciliation": (rpn.LorrReconciliation, {"r": "r"}, {}),
-    "hm_reconciliation": (rpn.HMReconciliation, {"p": "p", "q": "q"}, {"layout": "tinybig"}),
-    "lphm_reconciliation": (rpn.LPHMReconciliation, {"p": "p", "q": "q", "r": "r"},
-                            {"layout": "tinybig"}),
-    "dual_lphm_reconciliation": (rpn.DualLPHMReconciliation, {"p": "p", "q": "q", "r": "r"},
-                                 {"layout": "tinybig"}),
-    "hypernet_reconciliation": (rpn.HypernetReconciliation, {
-        "l": "l", "hidden_dim": "hidden_dim", "static": "static"}, {}),
-}
-_CONSTANT = {"constant_reconciliation", "zero_reconciliation", "one_reconciliation",
-             "constant_eye_reconciliation"}
+#: tinyBIG's reconciliations: each X_reconciliation is the registry's entry X, whose keys
+#: are tinyBIG's (``layout`` aside: tinyBIG's own, for every entry that has one).
+RECONCILIATIONS = _entries("reconciliation", "identity constant zero one constant_eye masking "
+                           "duplicated_padding lorr hm lphm dual_lphm hypernet")
 
 
 def build_reconciliation(name: str, parameters: Mapping[str, Any], n: Any, D: Any,
                          where: str) -> Any:
     """One tinyBIG reconciliation block as a tinyrpn Reconciliation for n outputs and an
     expansion of size D."""
-    cls, keys, fixed = RECONCILIATIONS[name]
-    known = set(keys) | IGNORED | {"require_parameters", "enable_bias"}
+    entry = REGISTRIES["reconciliation"][RECONCILIATIONS[name]]
+    keys = set(entry.params) - {"layout"}
+    known = keys | IGNORED | {"require_parameters", "enable_bias"} | (
+        {"fixed_mask"} if name == "masking_reconciliation" else set())
     _check_keys(parameters, known, where, name)
     if n is None or D is None:
         raise _fail(where, f"{name} needs the sizes n and D (build_function(..., n=, D=))")
-    args = dict(fixed)
+    args = {"layout": "tinybig"} if "layout" in entry.params else {}
     for key, value in parameters.items():
         if key in ("require_parameters", "enable_bias"):
             if not isinstance(value, bool):
@@ -273,39 +250,38 @@ def build_reconciliation(name: str, parameters: Mapping[str, Any], n: Any, D: An
             if key == "enable_bias" and value:
                 raise _fail(f"{where}.{key}", "is true: a bias on the reconciled matrix is not "
                             "supported (tinyBIG 0.1.1's heads never use it either)")
-            if key == "require_parameters" and not value and name not in _CONSTANT:
-                raise _fail(f"{where}.{key}", f"is false: {name} needs its parameters")
         elif key == "fixed_mask":
             if value is not True:
                 raise _fail(f"{where}.{key}", "is not true: a new random mask at every call is "
                             "not supported (the mask is drawn once)")
-        elif key not in IGNORED:
-            args[keys[key]] = value
-    if name == "masking_reconciliation" and "p" not in args:
-        args["p"] = 0.5
+        elif key in keys:
+            args[key] = value
     try:
-        return cls(n, D, **args)
+        if parameters.get("require_parameters") is False and entry.cls.parameter_count(
+                n, D, **args):
+            raise _fail(f"{where}.require_parameters", f"is false: {name} needs its parameters")
+        return entry.make(args, n, D)
     except (TypeError, ValueError) as error:
+        if isinstance(error, ConfigError):
+            raise
         raise _fail(where, str(error)) from None
 
 
 # ----------------------------------------------------------------------------- remainders
 
 
-#: tinyBIG remainder name -> {tinyBIG key: tinyrpn key} beyond the common ones.
+#: tinyBIG's remainders: each X_remainder is the registry's entry X, whose keys are
+#: tinyBIG's but for the bias and activation (``enable_bias``, ``activation_functions``).
 #: (tinyBIG 0.1.1 defines one_remainder but does not export it from tinybig.remainder.)
-REMAINDERS: dict[str, dict[str, str]] = {
-    "zero_remainder": {}, "constant_remainder": {"c": "c"}, "one_remainder": {},
-    "identity_remainder": {}, "linear_remainder": {},
-    "bspline_remainder": {"grid_range": "grid_range", "t": "t", "d": "d"},
-}
+REMAINDERS = _entries("remainder", "zero constant one identity linear bspline")
 
 
 def build_remainder(name: str, parameters: Mapping[str, Any], m: Any, n: Any,
                     where: str) -> Any:
     """One tinyBIG remainder block as a tinyrpn Remainder mapping m features to n."""
-    keys = REMAINDERS[name]
-    known = set(keys) | IGNORED | {"require_parameters", "enable_bias", "activation_functions",
+    entry = REGISTRIES["remainder"][REMAINDERS[name]]
+    keys = set(entry.params) - {"bias", "activation"}
+    known = keys | IGNORED | {"require_parameters", "enable_bias", "activation_functions",
                                    "activation_function_configs"}
     _check_keys(parameters, known, where, name)
     activation: list[Module] = []
@@ -320,13 +296,11 @@ def build_remainder(name: str, parameters: Mapping[str, Any], m: Any, n: Any,
                 raise _fail(f"{where}.{key}", f"expected true or false, got {type_name(value)}")
             flags[key] = value
         elif key not in IGNORED:
-            args[keys[key]] = value
+            args[key] = value
     act = activation or None
     try:
         if name in ("zero_remainder", "one_remainder", "constant_remainder"):
-            cls = {"zero_remainder": rpn.ZeroRemainder, "one_remainder": rpn.OneRemainder,
-                   "constant_remainder": rpn.ConstantRemainder}[name]
-            return cls(**args, m=m, n=n, activation=act)
+            return entry.make(args, m=m, n=n, activation=act)
         if name == "identity_remainder" or not flags["require_parameters"]:
             if name == "bspline_remainder":
                 raise _fail(f"{where}.require_parameters", "is false: tinyBIG's "
@@ -338,10 +312,7 @@ def build_remainder(name: str, parameters: Mapping[str, Any], m: Any, n: Any,
             return rpn.LinearRemainder(None, None, activation=act)
         if m is None or n is None:
             raise _fail(where, f"{name} needs the sizes m and n (build_function(..., m=, n=))")
-        cls = rpn.LinearRemainder if name == "linear_remainder" else rpn.BSplineRemainder
-        if "grid_range" in args:
-            args["grid_range"] = tuple(args["grid_range"])
-        return cls(m, n, **args, bias=flags["enable_bias"], activation=act)
+        return entry.make(args, m, n, bias=flags["enable_bias"], activation=act)
     except (TypeError, ValueError) as error:
         if isinstance(error, ConfigError):
             raise

@@ -478,8 +478,8 @@ class HMReconciliation(_KronFamily):
                         layout: str = "kron") -> int:
         """l = p·q + s·t with s = n/p, t = D/q."""
         q = p if q is None else q
-        _check_divides("HMReconciliation", "p", p, "n", n, "n = p·s")
-        _check_divides("HMReconciliation", "q", q, "D", D, "D = q·t")
+        _check_divides("HMReconciliation", "p", p, "n", n, "the number of outputs, n = p·s")
+        _check_divides("HMReconciliation", "q", q, "D", D, "the expansion size, D = q·t")
         return p * q + (n // p) * (D // q)
 
     @staticmethod
@@ -509,8 +509,8 @@ class LPHMReconciliation(_KronFamily):
                         layout: str = "kron") -> int:
         """l = p·q + r·(s + t) with s = n/p, t = D/q."""
         q = p if q is None else q
-        _check_divides("LPHMReconciliation", "p", p, "n", n, "n = p·s")
-        _check_divides("LPHMReconciliation", "q", q, "D", D, "D = q·t")
+        _check_divides("LPHMReconciliation", "p", p, "n", n, "the number of outputs, n = p·s")
+        _check_divides("LPHMReconciliation", "q", q, "D", D, "the expansion size, D = q·t")
         return p * q + r * (n // p + D // q)
 
     @staticmethod
@@ -542,8 +542,8 @@ class DualLPHMReconciliation(_KronFamily):
                         layout: str = "kron") -> int:
         """l = r·(p + q + s + t) with s = n/p, t = D/q."""
         q = p if q is None else q
-        _check_divides("DualLPHMReconciliation", "p", p, "n", n, "n = p·s")
-        _check_divides("DualLPHMReconciliation", "q", q, "D", D, "D = q·t")
+        _check_divides("DualLPHMReconciliation", "p", p, "n", n, "the number of outputs, n = p·s")
+        _check_divides("DualLPHMReconciliation", "q", q, "D", D, "the expansion size, D = q·t")
         return r * (p + q + n // p + D // q)
 
     @staticmethod

@@ -180,8 +180,12 @@ class DuplicatedPaddingReconciliation(Reconciliation):
     @staticmethod
     def parameter_count(n: int, D: int, p: int = 2, q: int | None = None,
                         layout: str = "kron") -> int:
-        """l = (n/p)·(D/q)."""
-        return (n // p) * (D // (p if q is None else q))
+        """l = (n/p)·(D/q); p must divide n and q must divide D."""
+        q = p if q is None else q
+        owner = "DuplicatedPaddingReconciliation"
+        _check_divides(owner, "p", p, "n", n, "the number of outputs, n = p·s")
+        _check_divides(owner, "q", q, "D", D, "the expansion size, D = q·t")
+        return (n // p) * (D // q)
 
     def _matrix(self, w: Tensor) -> Tensor:
         p, q, s, t = self.p, self.q, self.s, self.t

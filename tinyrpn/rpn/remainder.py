@@ -56,6 +56,12 @@ class Remainder(Module):
         self.m, self.n = m, n
         self.activation = ModuleList(_postprocess_steps(activation))
 
+    @staticmethod
+    def parameter_count(m: int, n: int, **settings: Any) -> int:
+        """The trainable parameters of this kind of remainder from m features to n (none
+        here); raises ValueError when it cannot map m to n. Known before it is built."""
+        return 0
+
     def compute(self, x: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
         raise NotImplementedError
 
@@ -148,6 +154,12 @@ class IdentityRemainder(Remainder):
                 f"n={n}; use LinearRemainder(m, n) (π(x) = x·Wᵀ) or ZeroRemainder()"
             )
 
+    @staticmethod
+    def parameter_count(m: int, n: int, **settings: Any) -> int:
+        """None; m must equal n."""
+        IdentityRemainder._check(m, n)
+        return 0
+
     def bind(self, m: int, n: int) -> None:
         self._check(m, n)
         super().bind(m, n)
@@ -184,6 +196,11 @@ class LinearRemainder(Remainder):
         else:
             self.register_parameter("bias", None)
 
+    @staticmethod
+    def parameter_count(m: int, n: int, bias: bool = False, activation: Any = None) -> int:
+        """W is n × m; b adds n when ``bias``."""
+        return n * m + (n if bias else 0)
+
     def compute(self, x: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
         if w is None and self.weight is None:
             raise ValueError("LinearRemainder without m and n has no weight of its own: "
@@ -217,6 +234,13 @@ class BSplineRemainder(LinearRemainder):
         self.spline_weight = Parameter(np.zeros((m, D), dtype=np.float32))
         bound = math.sqrt(6.0 / (m + D))
         init.uniform_(self.spline_weight, -bound, bound)
+
+    @staticmethod
+    def parameter_count(m: int, n: int, grid_range: tuple[float, float] = (-1.0, 1.0),
+                        t: int = 5, d: int = 3, bias: bool = False,
+                        activation: Any = None) -> int:
+        """LinearRemainder's W (and b), and C: m × m(t + d)."""
+        return LinearRemainder.parameter_count(m, n, bias) + m * m * (t + d)
 
     def compute(self, x: Tensor, w: Tensor | None, b: Tensor | None) -> Tensor:
         return super().compute(self.splines(x) @ self.spline_weight.T, w, b)
