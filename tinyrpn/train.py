@@ -177,8 +177,12 @@ class EvalResult(NamedTuple):
 
 
 def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Any] | None = None,
-             device: str | None = None, data_name: str = "the evaluation data") -> EvalResult:
+             device: str | None = None, data_name: str = "the evaluation data",
+             accuracy: bool = True) -> EvalResult:
     """Mean loss and accuracy of ``model`` over ``loader``, in eval mode and without gradients.
+
+    ``accuracy=False`` (a regression: real-valued targets) measures the loss only; the
+    result's accuracy is then nan.
 
     ``loss_fn`` must return the batch mean (``reduction='mean'``); batch means are weighted
     by batch size, so ``loss`` is the mean over all examples (``batch_mean_loss``, their
@@ -200,14 +204,15 @@ def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Any] | No
                     batch_loss = float(loss_fn(out, yb).item())
                     loss_sum += batch_loss * n
                     batch_loss_sum += batch_loss
-                correct += correct_count(out, yb)
+                if accuracy:
+                    correct += correct_count(out, yb)
                 seen += n
                 batches += 1
     finally:
         model.train(was_training)
     with_loss = seen and loss_fn is not None
     return EvalResult(loss_sum / seen if with_loss else float("nan"),
-                      correct / seen if seen else float("nan"), seen,
+                      correct / seen if seen and accuracy else float("nan"), seen,
                       batch_loss_sum / batches if with_loss else float("nan"))
 
 
@@ -282,6 +287,14 @@ class History:
             return None, float("nan")
         i = int(np.nanargmax(self.test_acc)) if not all(map(math.isnan, self.test_acc)) else 0
         return self.epoch[i], self.test_acc[i]
+
+
+def _lowest_loss(h: History) -> dict[str, Any]:
+    """A regression's best epoch: the (first) lowest test loss, for ``results.json``."""
+    if not h.test_loss or all(map(math.isnan, h.test_loss)):
+        return {"best_test_loss": None, "best_epoch": None}
+    i = int(np.nanargmin(h.test_loss))
+    return {"best_test_loss": h.test_loss[i], "best_epoch": h.epoch[i]}
 
 
 # -- files -----------------------------------------------------------------------------------
@@ -377,6 +390,10 @@ class Trainer:
       is installed, else a text bar).
     - ``on_epoch_end(epoch, record)``: called after each epoch with that epoch's numbers.
     - ``meta``: extra JSON-able facts recorded in ``results.json`` (e.g. data limits).
+    - ``accuracy``: measure accuracy (classification). False for a regression (real-valued
+      targets, e.g. MSE on function data): only losses are measured, the accuracy lists of
+      the History stay empty, ``results.json`` has ``best_test_loss`` (and its epoch) and
+      no accuracies, and only the loss curve is drawn.
     - ``upgrade_saved_config(old)``: on resume, brings the config a checkpoint holds up to
       today's keys before it is compared with ``config`` (``from_experiment`` fills keys
       added to the config format since with their defaults, so an older run still resumes).
@@ -404,6 +421,7 @@ class Trainer:
         on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
         meta: Mapping[str, Any] | None = None,
         upgrade_saved_config: Callable[[Any], Any] | None = None,
+        accuracy: bool = True,
     ) -> None:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"Trainer: epochs must be an integer >= 0, got {epochs!r}")
@@ -427,6 +445,7 @@ class Trainer:
         self.name = name or (self.out_dir.name if self.out_dir else "run")
         self.meta = _plain(dict(meta or {}))
         self.upgrade_saved_config = upgrade_saved_config
+        self.accuracy = accuracy
         self._train_eval_loader = train_eval_loader
         self.history = History()
         self.epoch = 0  # completed epochs
@@ -456,7 +475,8 @@ class Trainer:
             exp.build_scheduler(optimizer), epochs=exp.epochs, out_dir=out_dir,
             config=exp.config, seed=exp.seed, eval_train=bool(training.get("eval_train")),
             eval_every_steps=training.get("eval_every_steps"), device=exp.device,
-            name=exp.name, meta=meta, upgrade_saved_config=with_current_defaults, **kwargs,
+            name=exp.name, meta=meta, upgrade_saved_config=with_current_defaults,
+            accuracy=exp.config["data"]["targets"] != "value", **kwargs,
         )
 
     # -- paths and small helpers -------------------------------------------------------
@@ -477,7 +497,8 @@ class Trainer:
         """Evaluate on ``loader`` (on Lookahead's slow weights when there are any)."""
         name = "the test set" if loader is self.test_loader else "the training set"
         with self._eval_weights():
-            return evaluate(self.model, loader, self.loss_fn, self.device, data_name=name)
+            return evaluate(self.model, loader, self.loss_fn, self.device, data_name=name,
+                            accuracy=self.accuracy)
 
     def _train_eval_data(self) -> Any:
         """The training set in a fixed order, without random transforms, for eval_train."""
@@ -566,7 +587,7 @@ class Trainer:
 
     def _write_results(self, status: str, **extra: Any) -> dict[str, Any]:
         h = self.history
-        best_epoch, best_acc = h.best()
+        best_epoch, best_acc = h.best()  # (None, nan) without accuracy: see _lowest_loss
         params = (self.model.num_parameters() if hasattr(self.model, "num_parameters")
                   else sum(int(p.data.size) for p in self.model.parameters()))
         from tinyrpn import __version__
@@ -580,6 +601,7 @@ class Trainer:
             "best_epoch": best_epoch,
             "final_train_acc": (h.eval_train_acc or h.train_acc or [None])[-1],
             "num_parameters": int(params),
+            **({} if self.accuracy else _lowest_loss(h)),
             "seconds_per_epoch": float(np.mean(h.train_seconds)) if h.train_seconds else None,
             "eval_seconds_per_epoch": float(np.mean(h.eval_seconds)) if h.eval_seconds else None,
             "peak_memory_mb": peak_memory_mb(),
@@ -709,7 +731,8 @@ class Trainer:
                 n = int(out.shape[0])
                 losses.append(value)
                 loss_sum += value * n
-                correct += correct_count(out, yb)
+                if self.accuracy:
+                    correct += correct_count(out, yb)
                 seen += n
                 if self.eval_every_steps and step % self.eval_every_steps == 0:
                     t0 = time.perf_counter()
@@ -719,7 +742,8 @@ class Trainer:
                     bar.update(1)
                     now = time.perf_counter()
                     if now >= next_postfix:
-                        bar.set_postfix_str(f"loss {loss_sum / seen:.4f}, acc {correct / seen:.4f}"
+                        acc = f", acc {correct / seen:.4f}" if self.accuracy else ""
+                        bar.set_postfix_str(f"loss {loss_sum / seen:.4g}{acc}"
                                             + (f", lr {lr:.3g}" if lr is not None else ""),
                                             refresh=False)
                         next_postfix = now + _POSTFIX_SECONDS
@@ -740,10 +764,14 @@ class Trainer:
             }
             if train_eval is not None:
                 record.update(eval_train_loss=train_eval.loss, eval_train_acc=train_eval.accuracy)
+            if not self.accuracy:  # a regression: no accuracy anywhere
+                for key in ("train_acc", "test_acc", "eval_train_acc"):
+                    record.pop(key, None)
             bar.set_description(f"epoch {epoch}/{self.epochs}")
             bar.set_postfix_str(
-                f"loss {record['train_loss']:.4f}, acc {record['train_acc']:.4f}, test loss "
-                f"{test.loss:.4f}, test acc {test.accuracy:.4f}", refresh=True)
+                f"loss {record['train_loss']:.4g}, acc {record['train_acc']:.4f}, test loss "
+                f"{test.loss:.4g}, test acc {test.accuracy:.4f}" if self.accuracy else
+                f"loss {record['train_loss']:.4g}, test loss {test.loss:.4g}", refresh=True)
         finally:
             bar.close()
         if self.scheduler is not None:
@@ -759,7 +787,8 @@ class Trainer:
         for s, r in step_tests:
             h.test_steps.append(s)
             h.test_loss_at_steps.append(r.loss)
-            h.test_acc_at_steps.append(r.accuracy)
+            if self.accuracy:
+                h.test_acc_at_steps.append(r.accuracy)
         self.epoch, self.global_step = epoch, step
         self._epoch_complete = True
         self.save_checkpoint()
@@ -778,7 +807,7 @@ class Trainer:
             from tinyrpn.display import figures_not_shown
 
             with figures_not_shown():  # files in the run directory; a notebook plots its own
-                for metric in ("loss", "accuracy"):
+                for metric in ("loss", "accuracy") if self.accuracy else ("loss",):
                     plot.plot_curves([self.history], metric=metric, labels=[self.name],
                                      path=self.out_dir / f"{metric}.png")
         except Exception as e:  # a plot must never cost a finished run

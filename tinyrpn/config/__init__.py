@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from . import (
+    registry_functions,  # noqa: F401  (registers the function-fitting data sets)
     registry_tinybig,  # noqa: F401  (registers the `tinybig` entries)
     tinybig,
 )

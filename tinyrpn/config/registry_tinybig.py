@@ -15,7 +15,7 @@ from typing import Any
 
 from tinyrpn import rpn
 
-from .registry import _ACTIVATIONS, REGISTRIES
+from .registry import _ACTIVATIONS, REGISTRIES, Typed
 from .schema import (
     REQUIRED,
     AnyOf,
@@ -155,6 +155,13 @@ NATIVE_EXPANSIONS: dict[str, tuple[type, dict[str, Field]]] = {
         "d": Field(_INT, 2, "subsets of up to d features"), **_COMBINATORIAL}),
     "combinatorial_normal": (rpn.CombinatorialNormalExpansion, {
         "d": Field(_INT, 1, "subsets of up to d features"), **_COMBINATORIAL}),
+    # expansions made of expansions: each item any expansion entry ({type: taylor, d: 2})
+    "nested": (rpn.NestedExpansion, {"expansions": Field(
+        ListOf(Typed("expansion"), min_len=1), REQUIRED,
+        "applied one after another: kappa_k(...kappa_1(x))")}),
+    "extended": (rpn.ExtendedExpansion, {"expansions": Field(
+        ListOf(Typed("expansion"), min_len=1), REQUIRED,
+        "side by side: [kappa_1(x), ..., kappa_k(x)], D = D_1 + ... + D_k")}),
 }
 NATIVE_RECONCILIATIONS: dict[str, tuple[type, dict[str, Field]]] = {
     "constant": (rpn.ConstantReconciliation, {"c": Field(_FLOAT, 1.0, "every entry of W")}),
@@ -199,6 +206,10 @@ def native(kind: str, params: Mapping[str, Any], **sizes: Any) -> Any:
     table = {"expansion": NATIVE_EXPANSIONS, "reconciliation": NATIVE_RECONCILIATIONS,
              "remainder": NATIVE_REMAINDERS}[kind]
     cls = table[params["type"]][0]
+    if params["type"] in ("nested", "extended"):
+        from .rpn_build import build_expansion  # (rpn_build imports this module)
+
+        return cls([build_expansion(inner, 0, []) for inner in params["expansions"]])
     if kind == "reconciliation":
         return cls(sizes["n"], sizes["D"], **_args(params))
     return cls(**_args(params), **sizes)
