@@ -12,7 +12,7 @@ data loaders:
 Each entry: the equation's name, the name of its output, the formula as text (as the lists
 write it: ``ln`` is the natural logarithm, ``**`` a power), the same formula as a Python
 function of the variables, and each variable's range ``name=(low, high)`` in the order the
-function takes them. tests/data/test_functions.py checks that text and code agree.
+function takes them. tests/test_data_functions.py checks both against tinyBIG's lists.
 
 Where tinyBIG 0.1.1's own list declares fewer variables than it lists (marked below), its
 loader drops the last ones and then fails when the formula needs them; here every listed
