@@ -109,6 +109,15 @@ REGISTRIES["remainder"].register(
 for _name in ("silu", "gelu", "leaky_relu", "softplus"):
     REGISTRIES["postprocess"].register(
         _name, build=None, params_count=lambda D, p: 0, doc=f"{_name}, elementwise")
+REGISTRIES["postprocess"].register(
+    "batch_norm",
+    {"eps": Field(Float(positive=True), 1.0e-5),
+     "momentum": Field(Float(min=0.0, max=1.0), 0.1, "of the running statistics"),
+     "affine": Field(Bool(), True, "learn a weight and bias per feature"),
+     "track_running_stats": Field(Bool(), True, "false: batch statistics in evaluation too "
+                                  "(what tinyBIG 0.1.1 computes)")},
+    build=None, params_count=lambda D, p: 2 * D if p["affine"] else 0,
+    doc="BatchNorm1d over the D features (a head's output: its n outputs)")
 
 
 # --------------------------------------------------------------------------- native names
@@ -169,7 +178,9 @@ NATIVE_RECONCILIATIONS: dict[str, tuple[type, dict[str, Field]]] = {
     "one": (rpn.OneReconciliation, {}),
     "constant_eye": (rpn.ConstantEyeReconciliation, {}),
     "masking": (rpn.MaskingReconciliation, {
-        "p": Field(Float(min=0.0, max=1.0), 0.5, "probability that an entry is kept")}),
+        "p": Field(Float(min=0.0, max=1.0), 0.5, "probability that an entry is kept"),
+        "fixed_mask": Field(Bool(), True, "false: a new mask at every use of W, "
+                            "in training and evaluation (tinyBIG's fixed_mask: false)")}),
     "duplicated_padding": (rpn.DuplicatedPaddingReconciliation, {
         "p": Field(_INT, 2, "copies down; must divide n"),
         "q": Field(Nullable(_INT), None, "copies across; must divide D (default: p)"),

@@ -46,6 +46,10 @@ def build_postprocess(spec: dict[str, Any], D: int) -> Any:
     ``layer_norm`` with ``affine: true``, an ``nn.LayerNorm(D)`` with weight and bias."""
     if spec["type"] == "layer_norm" and spec["affine"]:
         return nn.LayerNorm(D, eps=spec["eps"])
+    if spec["type"] == "batch_norm":
+        return nn.BatchNorm1d(D, eps=spec["eps"], momentum=spec["momentum"],
+                              affine=spec["affine"],
+                              track_running_stats=spec["track_running_stats"])
     if spec["type"] == "layer_norm":
         return rpn.Postprocess("layer_norm", eps=spec["eps"])
     return rpn.Postprocess(spec["type"])
@@ -97,7 +101,7 @@ def build_head(head: dict[str, Any], m: int, n: int) -> Any:
     remainder = build_remainder(head["remainder"], m, n)
     output = [build_postprocess(p, n) for p in head.get("output_process", [])]
     return rpn.RPNHead(m, n, expansion, channels if len(channels) > 1 else channels[0],
-                       remainder, output_process=output or None)
+                       remainder, output_process=output or None, bias=head.get("bias", False))
 
 
 def build_rpn(params: dict[str, Any]) -> Any:

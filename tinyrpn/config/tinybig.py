@@ -390,6 +390,14 @@ class _Converter:
         head["reconciliation"] = self.reconciliation(
             p["parameter_fabrication_configs"], join_path(pp, "parameter_fabrication_configs"),
             tag)
+        # tinyBIG's head holds b (n) and adds it to the reconciled product when the
+        # reconciliation says enable_bias
+        rec_params = p["parameter_fabrication_configs"].get(
+            "parameter_fabrication_parameters") or {}
+        if rec_params.get("enable_bias") is True:
+            head["bias"] = True
+            pm[tag + ".bias"] = join_path(join_path(pp, "parameter_fabrication_configs"),
+                                          "parameter_fabrication_parameters.enable_bias")
         if p.get("remainder_configs") is None:
             raise self.ctx.error(join_path(pp, "remainder_configs"),
                                  "missing: tinyBIG's rpn_head needs a remainder")
@@ -424,13 +432,18 @@ class _Converter:
                 name = item.get("function_class") if isinstance(item, Mapping) else item
                 kind = MODULES.get(name) if isinstance(name, str) else None
                 valid = sorted(MODULES)
-            if kind in (None, "batch_norm", "exp"):
+            if kind in (None, "exp"):
                 raise self.ctx.error(at, f"{name!r} is not an output processing tinyrpn "
                                      "converts", suggestions=closest(name, valid), valid=valid)
+            fp = (item.get("function_parameters") or {}) if isinstance(item, Mapping) else {}
             if kind == "layer_norm":
-                eps = (item.get("function_parameters") or {}).get("eps", 1e-5) if isinstance(
-                    item, Mapping) else 1e-5
-                steps.append({"type": "layer_norm", "eps": eps, "affine": False})
+                steps.append({"type": "layer_norm", "eps": fp.get("eps", 1e-5), "affine": False})
+            elif kind == "batch_norm":
+                # never trained nor switched to eval by tinyBIG (a plain list): weight 1, bias
+                # 0, the batch's statistics in training and evaluation alike
+                steps.append({"type": "batch_norm", "eps": fp.get("eps", 1e-5),
+                              "momentum": fp.get("momentum", 0.1), "affine": False,
+                              "track_running_stats": False})
             elif kind != "identity":
                 steps.append({"type": kind})
         return steps
@@ -509,8 +522,7 @@ class _Converter:
         params = self.params(block, known, block.name.rsplit(".", 1)[-1])
         self._flag(params, "require_parameters", True, block.params_path,
                    "a reconciliation without parameters is not supported")
-        self._flag(params, "enable_bias", False, block.params_path,
-                   "a bias on the reconciled product is not supported by tinyrpn's RPN heads")
+        self._bool(params, "enable_bias", block.params_path)  # the head's bias: see head()
         if kind in ("hm", "lphm", "dual_lphm"):
             params["layout"] = "tinybig"  # tinyBIG flattens A and B before the einsum
         return {"type": kind, **params}
@@ -569,7 +581,8 @@ def _replayable(head: Mapping[str, Any]) -> bool:
     """Whether ``init_like_tinybig`` can give this converted head tinyBIG's initial weights:
     one channel, a reconciliation whose one parameter is w (any native one; expansions have
     none) and a remainder without parameters or a linear one without bias."""
-    if head.get("channels", 1) != 1 or head["reconciliation"]["type"] == "tinybig":
+    if head.get("channels", 1) != 1 or head["reconciliation"]["type"] == "tinybig" or head.get(
+            "bias"):
         return False
     remainder = head["remainder"]
     if remainder["type"] in ("zero", "identity"):

@@ -81,9 +81,12 @@ def processing_steps(value: Any, where: str) -> list[Module]:
             _check_keys(params, known, f"{at}.function_parameters", "BatchNorm1d")
             if "num_features" not in params:
                 raise _fail(f"{at}.function_parameters", "BatchNorm1d needs num_features")
+            # tinyBIG 0.1.1 keeps its steps in a plain list: the BatchNorm's weight and bias
+            # are never trained (1 and 0), and model.eval() never reaches it, so it always
+            # normalises with the batch's statistics
             steps.append(BatchNorm1d(params["num_features"], eps=params.get("eps", 1e-5),
-                                     momentum=params.get("momentum", 0.1),
-                                     affine=params.get("affine", True)))
+                                     momentum=params.get("momentum", 0.1), affine=False,
+                                     track_running_stats=False))
             continue
         if kind == "layer_norm":
             # tinyBIG never trains the LayerNorm's weight and bias (1 and 0): no affine part
@@ -241,6 +244,8 @@ RECONCILIATIONS: dict[str, tuple[Any, dict[str, str], dict[str, Any]]] = {
     "one_reconciliation": (rpn.OneReconciliation, {}, {}),
     "constant_eye_reconciliation": (rpn.ConstantEyeReconciliation, {}, {}),
     "masking_reconciliation": (rpn.MaskingReconciliation, {"p": "p", "fixed_mask": ""}, {}),
+    # (enable_bias: tinyBIG's head, not the reconciliation, holds and adds the bias b, so
+    # matrix(w) is the same; RPNHead(bias=True) is the head with b.)
     "duplicated_padding_reconciliation": (rpn.DuplicatedPaddingReconciliation,
                                           {"p": "p", "q": "q"}, {"layout": "tinybig"}),
     "lorr_reconciliation": (rpn.LorrReconciliation, {"r": "r"}, {}),
@@ -270,15 +275,12 @@ def build_reconciliation(name: str, parameters: Mapping[str, Any], n: Any, D: An
         if key in ("require_parameters", "enable_bias"):
             if not isinstance(value, bool):
                 raise _fail(f"{where}.{key}", f"expected true or false, got {type_name(value)}")
-            if key == "enable_bias" and value:
-                raise _fail(f"{where}.{key}", "is true: a bias on the reconciled matrix is not "
-                            "supported (tinyBIG 0.1.1's heads never use it either)")
             if key == "require_parameters" and not value and name not in _CONSTANT:
                 raise _fail(f"{where}.{key}", f"is false: {name} needs its parameters")
         elif key == "fixed_mask":
-            if value is not True:
-                raise _fail(f"{where}.{key}", "is not true: a new random mask at every call is "
-                            "not supported (the mask is drawn once)")
+            if not isinstance(value, bool):
+                raise _fail(f"{where}.{key}", f"expected true or false, got {type_name(value)}")
+            args["fixed_mask"] = value
         elif key not in IGNORED:
             args[keys[key]] = value
     if name == "masking_reconciliation" and "p" not in args:

@@ -4,6 +4,7 @@ A **head** maps x ∈ R^m to R^n in three steps:
 
     z = post(κ(x))            expansion, then its post-processing     (N × D)
     y = z · W(w)ᵀ             reconciliation.apply, from W's factors   (N × n)
+    y = y + b                 a bias, when the head has one (tinyBIG's enable_bias)
     y = y + π(x)              remainder (skipped when it is zero)
     y = out(y)                output processing, if any (an activation, a norm)
 
@@ -51,11 +52,15 @@ class RPNHead(Module):
       ``ZeroRemainder()``.
     - ``output_process``: steps applied to the head's output (names such as ``'silu'``,
       Modules or callables, as an expansion's ``postprocess=``).
+    - ``bias``: add a learnt b (n) to the reconciled product, y = z·Wᵀ + b + π(x) (what a
+      tinyBIG reconciliation's ``enable_bias`` adds); it starts Xavier-uniform on a 1 × n
+      tensor, U(±√(6/(n+1))), as tinyBIG initialises it.
     """
 
     def __init__(self, m: int, n: int, expansion: Expansion,
                  reconciliation: Reconciliation | Sequence[Reconciliation],
-                 remainder: Remainder | None = None, output_process: Any = None) -> None:
+                 remainder: Remainder | None = None, output_process: Any = None,
+                 bias: bool = False) -> None:
         super().__init__()
         from tinyrpn.rpn.expansion import _postprocess_steps
 
@@ -94,6 +99,12 @@ class RPNHead(Module):
         self.extra_channels = ModuleList(channels[1:])
         self.remainder = remainder
         self.output_process = ModuleList(_postprocess_steps(output_process))
+        if bias:
+            self.bias = Parameter(np.zeros(n, dtype=np.float32))
+            bound = math.sqrt(6.0 / (n + 1))
+            init.uniform_(self.bias, -bound, bound)
+        else:
+            self.register_parameter("bias", None)
 
     @property
     def channels(self) -> int:
@@ -111,6 +122,8 @@ class RPNHead(Module):
             for channel in self.extra_channels:
                 y = y + channel.apply_expanded(x, self.expansion)
             y = y * (1.0 / self.channels)
+        if self.bias is not None:
+            y = y + self.bias
         if not self.remainder.is_zero:
             y = y + self.remainder(x)
         for step in self.output_process:
