@@ -218,7 +218,7 @@ def _tinybig_elementary(n_epochs=1):
                            "result_parameters": {"name": "rpn_output"}}}}
 
 
-def test_tinybig_elementary_config_replays_tinybigs_first_epoch(tmp_path):
+def test_tinybig_elementary_config_replays_tinybigs_first_epoch(tmp_path, capsys):
     exp = config_from_dict(_tinybig_elementary())
     c = exp.config
     assert c["torch_seed"] == 123 and c["data"]["targets"] == "value"
@@ -236,6 +236,12 @@ def test_tinybig_elementary_config_replays_tinybigs_first_epoch(tmp_path):
     assert history.test_acc == [] and history.train_acc == []
     assert (tmp_path / "run" / "loss.png").is_file()
     assert not (tmp_path / "run" / "accuracy.png").exists()
+    from tinyrpn import cli
+
+    capsys.readouterr()
+    assert cli.main(["eval", str(tmp_path / "run")]) == 0  # the checkpoint, evaluated again
+    out = capsys.readouterr().out
+    assert f"test loss {history.test_loss[0]:.4g} (1000 examples)" in out and "accuracy" not in out
 
 
 def test_tinybig_function_configs_other_data_still_fail_at_the_data_set():

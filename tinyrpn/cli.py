@@ -263,11 +263,16 @@ def _eval(args: argparse.Namespace) -> int:
     trandom.manual_seed(exp.seed)
     model = exp.build_model()
     _, test_loader = exp.build_data(limit_test=args.limit_test, train=False)  # test files only
+    regression = exp.config["data"]["targets"] == "value"
     trainer = Trainer(model, None, test_loader, exp.build_loss(),
                       exp.build_optimizer(model.parameters()), epochs=0, device=exp.device,
-                      progress=False)
+                      progress=False, accuracy=not regression)
     trainer.load_state_dict(state)  # all of it, so that Lookahead evaluates on slow weights
     result = trainer.evaluate(test_loader)
+    if regression:  # no accuracy: the loss, to 4 significant digits
+        print(f"{ckpt} (after epoch {trainer.epoch}): test loss {result.loss:.4g} "
+              f"({result.count} examples)")
+        return 0
     print(f"{ckpt} (after epoch {trainer.epoch}): test loss {result.loss:.4f}, accuracy "
           f"{result.accuracy:.4f} ({round(result.accuracy * result.count)}/{result.count})")
     if f"{result.batch_mean_loss:.4f}" != f"{result.loss:.4f}":  # a short last batch
