@@ -59,6 +59,10 @@ PUBLISHED_COUNTS = {
     # W (n x D, D = m (t + d)) and the remainder's W' (n x m), per layer
     "rpn_kan_bspline": 64 * 784 * 8 + 64 * 784 + 10 * 64 * 8 + 10 * 64,
     "rpn_naive_bayes": 10 * 784,
+    # function fitting, as tinyBIG's logs count them: lorr r = 1 gives n + D per head
+    "rpn_function_elementary": 47,
+    "rpn_function_composite": 2_441,
+    "rpn_function_feynman": 313,
     "lecun1989": 9_760,
     "lecun1989_modern": 9_760,
     "subspace_full": 199_210,
@@ -399,11 +403,11 @@ def test_tinybig_remainders_and_identity_expansion() -> None:
         (head("identity"), {"type": "identity"}, 16 * 16),
     ]
     for h, remainder, count in cases:
-        if remainder["type"] == "linear":  # parameters of its own: tinyBIG's init is not replayed
+        if remainder.get("bias"):  # a bias of its own: tinyBIG's init is not replayed
             with pytest.warns(ConfigWarning, match="random_seed: seeds tinyrpn's own random"):
                 exp = small(tinybig_config([tinybig_layer(16, 16, [h])]), 16)
             assert exp.config["torch_seed"] is None
-        else:
+        else:  # w, and w' without bias: drawn as tinyBIG draws them (init_like_tinybig)
             exp = small(tinybig_config([tinybig_layer(16, 16, [h])]), 16)
             assert exp.config["torch_seed"] == 7  # the file's random_seed
         (layer,) = exp.config["model"]["layers"]

@@ -102,6 +102,10 @@ EXPANSION_GRID = {
     "combinatorial": [{"d": d} for d in (1, 2, 3)],
     "combinatorial_normal": [{"d": 1}, {"d": 2}],
     "linear": [{}, {"c": 2.0}, {"post_C": [[1.0, 0.0, 2.0]] * 3}],
+    "nested": [{"expansions": ["identity", {"type": "taylor", "d": 2}]},
+               {"expansions": [{"type": "chebyshev", "d": 2}, "trigonometric"]}],
+    "extended": [{"expansions": ["identity", {"type": "taylor", "d": 2}]},
+                 {"expansions": [{"type": "bspline", "t": 2, "d": 1}]}],
 }
 for _name in ("cauchy", "chi2", "gamma", "laplace", "exponential", "naive_cauchy",
               "naive_chi2", "naive_gamma", "naive_laplace", "naive_exponential"):
@@ -147,7 +151,7 @@ def _reconciliation_grid():
         "lphm": [dict(k, r=r) for k in kron for r in (1, 2)],
         "dual_lphm": [dict(k, r=r) for k in kron for r in (1, 2)],
         "duplicated_padding": [{"p": p, "q": q} for p in (1, 2, 3) for q in (None, 2, 4)],
-        "masking": [{"p": p} for p in (0.0, 0.5)],
+        "masking": [{"p": p} for p in (0.0, 0.5)] + [{"p": 0.5, "fixed_mask": False}],
         "hypernet": [{"l": 3, "hidden_dim": 2}, {"l": 5, "hidden_dim": 4, "static": False}],
     }
 
@@ -217,11 +221,14 @@ def test_remainder_count_and_check_from_config_are_the_classes(name: str) -> Non
 
 
 def test_postprocess_counts_are_the_built_steps() -> None:
-    for affine, m in itertools.product((True, False), (1, 3)):
+    for norm, affine, m in itertools.product(("layer_norm", "batch_norm"), (True, False),
+                                             (1, 3)):
         resolved = _resolve(_model(m, 2, {"type": "taylor", "d": 2},
-                                   postprocess=[{"type": "layer_norm", "affine": affine}]))
+                                   postprocess=[{"type": norm, "affine": affine}]))
         (sizes,) = rpn_layer_sizes(resolved)
         assert sizes["parameters"] == _trainable(_built_head(resolved))
+        D = m + m * m  # n x D entries of W, and a weight and bias per feature when affine
+        assert sizes["parameters"] == 2 * D + (2 * D if affine else 0)
 
 
 # --------------------------------------------------------------------------- class checks

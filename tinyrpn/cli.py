@@ -153,6 +153,11 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
 def _print_epoch(epoch: int, r: dict[str, Any]) -> None:
     extra = (f" | train (eval) acc {r['eval_train_acc']:.4f}" if "eval_train_acc" in r else "")
     lr = f" | lr {r['lr']:.3g}" if r.get("lr") is not None else ""
+    if "test_acc" not in r:  # a regression: losses only (printed to 4 significant digits)
+        print(f"epoch {epoch}: train loss {r['train_loss']:.4g} | test loss "
+              f"{r['test_loss']:.4g}{lr} | {r['train_seconds']:.1f} s + "
+              f"{r['eval_seconds']:.1f} s eval", flush=True)
+        return
     print(f"epoch {epoch}: train loss {r['train_loss']:.4f} acc {r['train_acc']:.4f} | test "
           f"loss {r['test_loss']:.4f} acc {r['test_acc']:.4f}{extra}{lr} | "
           f"{r['train_seconds']:.1f} s + {r['eval_seconds']:.1f} s eval", flush=True)
@@ -191,6 +196,13 @@ def _train(args: argparse.Namespace) -> int:
         if new_directory and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # nothing was trained (bad data): leave no empty run directory behind
     results = json.loads((out / RESULTS).read_text())
+    if "best_test_loss" in results:  # a regression: no accuracy
+        print(f"final test loss {_fmt(results['final_test_loss'], '.4g')} after "
+              f"{len(history.epoch)} epochs; lowest {_fmt(results['best_test_loss'], '.4g')} at "
+              f"epoch {results['best_epoch']}; {_fmt(results['seconds_per_epoch'], '.2f')} s "
+              "per epoch")
+        print(f"results: {out / RESULTS}")
+        return 0
     print(f"final test accuracy {_fmt(results['final_test_acc'])} (loss "
           f"{_fmt(results['final_test_loss'])}) after {len(history.epoch)} epochs; best "
           f"{_fmt(results['best_test_acc'])} at epoch {results['best_epoch']}; "
@@ -251,11 +263,16 @@ def _eval(args: argparse.Namespace) -> int:
     trandom.manual_seed(exp.seed)
     model = exp.build_model()
     _, test_loader = exp.build_data(limit_test=args.limit_test, train=False)  # test files only
+    regression = exp.config["data"]["targets"] == "value"
     trainer = Trainer(model, None, test_loader, exp.build_loss(),
                       exp.build_optimizer(model.parameters()), epochs=0, device=exp.device,
-                      progress=False)
+                      progress=False, accuracy=not regression)
     trainer.load_state_dict(state)  # all of it, so that Lookahead evaluates on slow weights
     result = trainer.evaluate(test_loader)
+    if regression:  # no accuracy: the loss, to 4 significant digits
+        print(f"{ckpt} (after epoch {trainer.epoch}): test loss {result.loss:.4g} "
+              f"({result.count} examples)")
+        return 0
     print(f"{ckpt} (after epoch {trainer.epoch}): test loss {result.loss:.4f}, accuracy "
           f"{result.accuracy:.4f} ({round(result.accuracy * result.count)}/{result.count})")
     if f"{result.batch_mean_loss:.4f}" != f"{result.loss:.4f}":  # a short last batch
@@ -301,6 +318,8 @@ def run_report(run_dir: str | Path) -> str:
     results = json.loads((run / RESULTS).read_text())
     history = json.loads((run / HISTORY).read_text())
     has_train_eval = bool(history.get("eval_train_acc"))
+    if "best_test_loss" in results:
+        return _regression_report(results, history)
     lines = [
         f"**{results['name']}** — status {results['status']}, "
         f"{results['epochs_completed']}/{results['epochs']} epochs, "
@@ -323,6 +342,31 @@ def run_report(run_dir: str | Path) -> str:
         row += (f" {history['test_loss'][i]:.4f} | {history['test_acc'][i]:.4f} |"
                 f" {history['train_seconds'][i]:.1f} |")
         lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
+def _regression_report(results: dict[str, Any], history: dict[str, Any]) -> str:
+    """run_report for a run without accuracy: losses to 4 significant digits, and at most
+    about 20 rows (every k-th epoch and the last one) for a long run."""
+    lines = [
+        f"**{results['name']}** — status {results['status']}, "
+        f"{results['epochs_completed']}/{results['epochs']} epochs, "
+        f"{results['num_parameters']:,} parameters, final test loss "
+        f"{_fmt(results.get('final_test_loss'), '.4g')}, lowest "
+        f"{_fmt(results.get('best_test_loss'), '.4g')} (epoch {results.get('best_epoch')}), "
+        f"{_fmt(results.get('seconds_per_epoch'), '.2f')} s per epoch, peak memory "
+        f"{_fmt(results.get('peak_memory_mb'), '.0f')} MB, {results['date']}.",
+        f"Command: `{results.get('command', '')}`",
+        "",
+        "| epoch | train loss (running) | test loss | seconds |",
+        "|---|---|---|---|",
+    ]
+    epochs = history["epoch"]
+    every = max(1, len(epochs) // 20)
+    for i, epoch in enumerate(epochs):
+        if i % every == 0 or i == len(epochs) - 1:
+            lines.append(f"| {epoch} | {history['train_loss'][i]:.4g} | "
+                         f"{history['test_loss'][i]:.4g} | {history['train_seconds'][i]:.2f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -85,3 +85,11 @@ class History:
             return None, float("nan")
         i = int(np.nanargmax(self.test_acc)) if not all(map(math.isnan, self.test_acc)) else 0
         return self.epoch[i], self.test_acc[i]
+
+    def lowest_test_loss(self) -> tuple[int | None, float]:
+        """(epoch, loss) of the lowest test loss (the first epoch reaching it): a regression's
+        best epoch, where there is no accuracy."""
+        if not self.test_loss or all(map(math.isnan, self.test_loss)):
+            return None, float("nan")
+        i = int(np.nanargmin(self.test_loss))
+        return self.epoch[i], self.test_loss[i]

@@ -93,8 +93,12 @@ class EvalResult(NamedTuple):
 
 
 def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Any] | None = None,
-             device: str | None = None, data_name: str = "the evaluation data") -> EvalResult:
+             device: str | None = None, data_name: str = "the evaluation data",
+             accuracy: bool = True) -> EvalResult:
     """Mean loss and accuracy of ``model`` over ``loader``, in eval mode and without gradients.
+
+    ``accuracy=False`` (a regression: real-valued targets) measures the loss only; the
+    result's accuracy is then nan.
 
     ``loss_fn`` must return the batch mean (``reduction='mean'``); batch means are weighted
     by batch size, so ``loss`` is the mean over all examples (``batch_mean_loss``, their
@@ -116,14 +120,15 @@ def evaluate(model: Any, loader: Iterable[Any], loss_fn: Callable[..., Any] | No
                     batch_loss = float(loss_fn(out, yb).item())
                     loss_sum += batch_loss * n
                     batch_loss_sum += batch_loss
-                correct += correct_count(out, yb)
+                if accuracy:
+                    correct += correct_count(out, yb)
                 seen += n
                 batches += 1
     finally:
         model.train(was_training)
     with_loss = seen and loss_fn is not None
     return EvalResult(loss_sum / seen if with_loss else float("nan"),
-                      correct / seen if seen else float("nan"), seen,
+                      correct / seen if seen and accuracy else float("nan"), seen,
                       batch_loss_sum / batches if with_loss else float("nan"))
 
 

@@ -172,11 +172,16 @@ def plot_runs(
     labels: Sequence[str] | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Any:
-    """Loss and accuracy side by side (two :func:`plot_curves` panels), one colour per run."""
+    """Loss and accuracy side by side (two :func:`plot_curves` panels), one colour per run;
+    the loss alone when no run measured accuracy (regressions)."""
     loaded = [_as_history(r) for r in _as_list(histories_or_run_dirs)]  # read each file once
     if labels is None:
         labels = [name or f"run {i + 1}" for i, (_, name) in enumerate(loaded)]
     histories = [h for h, _ in loaded]
+    if not any(h.test_acc for h in histories):  # regressions: there is no accuracy
+        fig = _figure(7, 4.5)
+        plot_curves(histories, "loss", x, labels, ax=fig.add_subplot())
+        return _finish(fig, path)
     fig = _figure(13, 4.5)
     loss_ax, acc_ax = fig.subplots(1, 2)
     plot_curves(histories, "loss", x, labels, ax=loss_ax)

@@ -173,6 +173,10 @@ class Trainer:
     - ``upgrade_saved_config(old)``: on resume, brings the config a checkpoint holds up to
       today's keys before it is compared with ``config`` (``Experiment.trainer`` fills keys
       added to the config format since with their defaults, so an older run still resumes).
+    - ``accuracy``: measure accuracy (classification). False for a regression (real-valued
+      targets, e.g. MSE on function data): only losses are measured, the accuracy lists of
+      the History stay empty, ``results.json`` has ``best_test_loss`` (and its epoch) and
+      no accuracies, and only the loss curve is drawn.
     """
 
     def __init__(
@@ -197,6 +201,7 @@ class Trainer:
         on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
         meta: Mapping[str, Any] | None = None,
         upgrade_saved_config: Callable[[Any], Any] | None = None,
+        accuracy: bool = True,
     ) -> None:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"Trainer: epochs must be an integer >= 0, got {epochs!r}")
@@ -220,6 +225,7 @@ class Trainer:
         self.name = name or (self.out_dir.name if self.out_dir else "run")
         self.meta = _plain(dict(meta or {}))
         self.upgrade_saved_config = upgrade_saved_config
+        self.accuracy = accuracy
         self._train_eval_loader = train_eval_loader
         self.history = History()
         self.epoch = 0  # completed epochs
@@ -245,7 +251,8 @@ class Trainer:
         """Evaluate on ``loader`` (on Lookahead's slow weights when there are any)."""
         name = "the test set" if loader is self.test_loader else "the training set"
         with self._eval_weights():
-            return evaluate(self.model, loader, self.loss_fn, self.device, data_name=name)
+            return evaluate(self.model, loader, self.loss_fn, self.device, data_name=name,
+                            accuracy=self.accuracy)
 
     def _train_eval_data(self) -> Any:
         """The training set in a fixed order, without random transforms, for eval_train."""
@@ -334,7 +341,12 @@ class Trainer:
 
     def _write_results(self, status: str, **extra: Any) -> dict[str, Any]:
         h = self.history
-        best_epoch, best_acc = h.best()
+        best_epoch, best_acc = h.best()  # (None, nan) without accuracy
+        lowest = {}
+        if not self.accuracy:  # a regression: its best epoch has the lowest test loss
+            loss_epoch, loss = h.lowest_test_loss()
+            lowest = {"best_test_loss": loss if loss_epoch is not None else None,
+                      "best_epoch": loss_epoch}
         params = (self.model.num_parameters() if hasattr(self.model, "num_parameters")
                   else sum(int(p.data.size) for p in self.model.parameters()))
         from tinyrpn import __version__
@@ -348,6 +360,7 @@ class Trainer:
             "best_epoch": best_epoch,
             "final_train_acc": (h.eval_train_acc or h.train_acc or [None])[-1],
             "num_parameters": int(params),
+            **lowest,
             "seconds_per_epoch": float(np.mean(h.train_seconds)) if h.train_seconds else None,
             "eval_seconds_per_epoch": float(np.mean(h.eval_seconds)) if h.eval_seconds else None,
             "peak_memory_mb": peak_memory_mb(),
@@ -477,7 +490,8 @@ class Trainer:
                 n = int(out.shape[0])
                 losses.append(value)
                 loss_sum += value * n
-                correct += correct_count(out, yb)
+                if self.accuracy:
+                    correct += correct_count(out, yb)
                 seen += n
                 if self.eval_every_steps and step % self.eval_every_steps == 0:
                     t0 = time.perf_counter()
@@ -487,7 +501,8 @@ class Trainer:
                     bar.update(1)
                     now = time.perf_counter()
                     if now >= next_postfix:
-                        bar.set_postfix_str(f"loss {loss_sum / seen:.4f}, acc {correct / seen:.4f}"
+                        acc = f", acc {correct / seen:.4f}" if self.accuracy else ""
+                        bar.set_postfix_str(f"loss {loss_sum / seen:.4g}{acc}"
                                             + (f", lr {lr:.3g}" if lr is not None else ""),
                                             refresh=False)
                         next_postfix = now + _POSTFIX_SECONDS
@@ -508,10 +523,14 @@ class Trainer:
             }
             if train_eval is not None:
                 record.update(eval_train_loss=train_eval.loss, eval_train_acc=train_eval.accuracy)
+            if not self.accuracy:  # a regression: no accuracy anywhere
+                for key in ("train_acc", "test_acc", "eval_train_acc"):
+                    record.pop(key, None)
             bar.set_description(f"epoch {epoch}/{self.epochs}")
             bar.set_postfix_str(
-                f"loss {record['train_loss']:.4f}, acc {record['train_acc']:.4f}, test loss "
-                f"{test.loss:.4f}, test acc {test.accuracy:.4f}", refresh=True)
+                f"loss {record['train_loss']:.4g}, acc {record['train_acc']:.4f}, test loss "
+                f"{test.loss:.4g}, test acc {test.accuracy:.4f}" if self.accuracy else
+                f"loss {record['train_loss']:.4g}, test loss {test.loss:.4g}", refresh=True)
         finally:
             bar.close()
         if self.scheduler is not None:
@@ -527,7 +546,8 @@ class Trainer:
         for s, r in step_tests:
             h.test_steps.append(s)
             h.test_loss_at_steps.append(r.loss)
-            h.test_acc_at_steps.append(r.accuracy)
+            if self.accuracy:
+                h.test_acc_at_steps.append(r.accuracy)
         self.epoch, self.global_step = epoch, step
         self._epoch_complete = True
         self.save_checkpoint()
@@ -546,7 +566,7 @@ class Trainer:
             from tinyrpn.display import figures_not_shown
 
             with figures_not_shown():  # files in the run directory; a notebook plots its own
-                for metric in ("loss", "accuracy"):
+                for metric in ("loss", "accuracy") if self.accuracy else ("loss",):
                     plot.plot_curves([self.history], metric=metric, labels=[self.name],
                                      path=self.out_dir / f"{metric}.png")
         except Exception as e:  # a plot must never cost a finished run

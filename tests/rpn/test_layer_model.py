@@ -422,9 +422,11 @@ def test_init_like_tinybig_matches_pytorch_bit_for_bit():
 def test_init_like_tinybig_refuses_heads_with_other_parameters():
     from tinyrpn.rpn import init_like_tinybig
 
-    head = RPNHead(2, 2, TaylorExpansion(2), IdentityReconciliation(2, 6), LinearRemainder(2, 2))
+    head = RPNHead(2, 2, TaylorExpansion(2), IdentityReconciliation(2, 6),
+                   LinearRemainder(2, 2, bias=True))
     with pytest.raises(ValueError, match=r"layer 0 head 0 has the parameters "
-                                         r"\['reconciliation.w', 'remainder.weight'"):
+                                         r"\['reconciliation.w', 'remainder.weight', "
+                                         r"'remainder.bias'"):
         init_like_tinybig(RPN([RPNLayer(2, 2, head)]), 0)
     with pytest.raises(TypeError, match="expects an RPN"):
         init_like_tinybig(head, 0)

@@ -55,11 +55,33 @@ def _config(data_class, m=2):
         "metric_configs": {"metric_class": T + "metric.mse", "metric_parameters": {}}}}
 
 
-def test_function_data_sets_fail_at_the_data_set_alone():
-    with pytest.raises(ConfigError, match="data set 'tinybig.data.elementary_function' is not "
-                       "available in tinyrpn.*the rest of this config converts"), \
-            pytest.warns(ConfigWarning, match="linear remainder .* has its own"):
-        config_from_dict(_config(T + "data.elementary_function"))
+def test_data_sets_tinyrpn_lacks_fail_at_the_data_set_alone():
+    with pytest.raises(ConfigError, match="data set 'tinybig.data.cifar10' is not "
+                       "available in tinyrpn.*the rest of this config converts"):
+        config_from_dict(_config(T + "data.cifar10"))
+
+
+def test_function_data_sets_load_and_replay_tinybigs_start():
+    cfg = _config(T + "data.elementary_function")
+    with pytest.raises(ConfigError, match="loss 'cross_entropy' needs targets: index"):
+        config_from_dict(copy.deepcopy(cfg))  # the function data sets are regressions
+    learner = cfg["configurations"]["learner_configs"]["learner_parameters"]
+    learner["loss_configs"] = {"loss_class": "torch.nn.MSELoss"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a linear remainder without bias replays: no warning
+        exp = config_from_dict(cfg)
+    assert exp.config["torch_seed"] == 123
+    assert exp.config["data"]["dataset"]["type"] == "elementary_function"
+    head = exp.build_model().layers[0].heads[0]
+    assert [name for name, _ in head.named_parameters()] == ["reconciliation.w",
+                                                             "remainder.weight"]
+    with_bias = copy.deepcopy(cfg)
+    for layer in with_bias["configurations"]["model_configs"]["model_parameters"][
+            "layer_configs"]:
+        layer["layer_parameters"]["head_configs"][0]["head_parameters"]["remainder_configs"][
+            "remainder_parameters"]["enable_bias"] = True
+    with pytest.warns(ConfigWarning, match="replayed .* without bias"):
+        assert config_from_dict(with_bias).config["torch_seed"] is None
 
 
 def test_components_without_native_names_build_through_build_function():
@@ -147,9 +169,10 @@ def test_tinybig_channel_num_and_output_process_convert():
     assert second.channels == 2 and len(second.output_process) == 1
     # lorr r = 1 for n = 1, D = 20 twice, and the linear remainder's 2 weights
     assert second.num_parameters() == 2 * 21 + 2
-    head["output_process_function_configs"] = [{"function_class": "torch.nn.BatchNorm1d"}]
-    with pytest.raises(ConfigError, match="not an output processing tinyrpn converts"):
-        config_from_dict(cfg)
+    head["output_process_function_configs"] = [{"function_class": "torch.nn.Softmax"}]
+    with pytest.raises(ConfigError, match="'torch.nn.Softmax' is not an output processing "
+                                          "tinyrpn converts"):
+        config_from_dict(cfg)  # (BatchNorm1d converts: tests/rpn/test_head_options.py)
 
 
 def _tiny(expansion="identity", reconciliation="identity", remainder="zero", m=4, n=2):
@@ -174,7 +197,10 @@ def _forward_and_count(cfg, m=4):
 @pytest.mark.parametrize("name", sorted(set(REGISTRIES["expansion"].names()) - {
     "identity", "taylor", "chebyshev", "gaussian_rbf", "bspline", "tinybig"}))
 def test_every_native_expansion_name_builds(name):
-    head = _forward_and_count(_tiny(expansion={"type": name}, m=784), m=784)
+    spec = {"type": name}
+    if name in ("nested", "extended"):  # expansions made of expansions
+        spec["expansions"] = ["identity", {"type": "chebyshev", "d": 2}]
+    head = _forward_and_count(_tiny(expansion=spec, m=784), m=784)
     assert isinstance(head.expansion, REGISTRIES["expansion"][name].cls)
 
 

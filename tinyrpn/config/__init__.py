@@ -28,7 +28,10 @@ from typing import Any
 
 import yaml
 
-from . import tinybig
+from . import (
+    registry_functions,  # noqa: F401  (registers the function-fitting data sets)
+    tinybig,
+)
 from .experiment import Experiment, memory_estimate
 from .models import count_parameters
 from .registry import KINDS, REGISTRIES, Registry

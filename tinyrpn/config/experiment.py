@@ -258,8 +258,19 @@ class Experiment:
 
         data = self.config["data"]
         dataset = REGISTRIES["dataset"][data["dataset"]["type"]]
+        stream = None
+        if self.config["torch_seed"] is not None:
+            from tinyrpn.config.models import rpn_layer_sizes
+            from tinyrpn.rpn import tinybig_torch_stream
+
+            sizes = [head["parameters"] for layer in rpn_layer_sizes(self.config["model"])
+                     for head in layer["heads"]]
+            stream = tinybig_torch_stream(self.config["torch_seed"], sizes)
+        extra = {}
+        if dataset.info.get("generated"):  # data drawn at random: the seed, or the stream
+            extra = {"seed": self.seed, "stream": stream}
         x_train, y_train, x_test, y_test = dataset.build(
-            {k: v for k, v in data["dataset"].items() if k != "type"}, train=train)
+            {k: v for k, v in data["dataset"].items() if k != "type"}, train=train, **extra)
         for name, limit in (("limit_train", limit_train), ("limit_test", limit_test)):
             if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                                       or limit < 1):
@@ -272,6 +283,9 @@ class Experiment:
         if data["targets"] == "pm1":
             y_test = one_hot_pm1(y_test, dtype=dtype)
             y_train = one_hot_pm1(y_train, dtype=dtype) if train else None
+        elif data["targets"] == "value":
+            y_test = np.asarray(y_test, dtype)
+            y_train = np.asarray(y_train, dtype) if train else None
         else:
             y_test = np.asarray(y_test, np.int64)
             y_train = np.asarray(y_train, np.int64) if train else None
@@ -291,14 +305,6 @@ class Experiment:
         elif train:
             x_train = prepare(x_train)
         x_test = prepare(x_test)
-        stream = None
-        if self.config["torch_seed"] is not None:
-            from tinyrpn.config.models import rpn_layer_sizes
-            from tinyrpn.rpn import tinybig_torch_stream
-
-            sizes = [head["l"] for layer in rpn_layer_sizes(self.config["model"])
-                     for head in layer["heads"]]
-            stream = tinybig_torch_stream(self.config["torch_seed"], sizes)
         train_loader = None
         if train:
             train_loader = DataLoader(
@@ -362,7 +368,8 @@ class Experiment:
             self.build_scheduler(optimizer), epochs=self.epochs, out_dir=out_dir,
             config=self.config, seed=self.seed, eval_train=bool(training.get("eval_train")),
             eval_every_steps=training.get("eval_every_steps"), device=self.device,
-            name=self.name, meta=meta, upgrade_saved_config=with_current_defaults, **kwargs,
+            name=self.name, meta=meta, upgrade_saved_config=with_current_defaults,
+            accuracy=self.config["data"]["targets"] != "value", **kwargs,
         )
 
     # ------------------------------------------------------------------ reporting
@@ -390,10 +397,11 @@ class Experiment:
         lines += [f"  {line}" for line in describe_model(c["model"])]
         transforms = " -> ".join(_step_text(s) for s in data["transforms"]) or "none"
         augment = " -> ".join(_step_text(s) for s in data["augment"]) or "none"
+        n_train, n_test = (ds.info[k](data["dataset"]) if callable(ds.info[k]) else ds.info[k]
+                           for k in ("n_train", "n_test"))
         lines.append(
             f"data: {_typed_text(_without(data['dataset'], 'download'))}, "
-            f"{ds.info['n_train']:,} train / "
-            f"{ds.info['n_test']:,} test, batch {data['batch_size']} (test "
+            f"{n_train:,} train / {n_test:,} test, batch {data['batch_size']} (test "
             f"{data['test_batch_size']}), shuffle {str(data['shuffle']).lower()}, "
             f"targets {data['targets']}")
         lines.append(f"  transforms: {transforms}; augment (train only): {augment}")

@@ -72,6 +72,8 @@ _HEAD_FIELDS = {
                       "channel_num): l times as many parameters"),
     "output_process": Field(ListOf(Typed("postprocess")), [],
                             "applied to the head's output, after the remainder"),
+    "bias": Field(Bool(), False, "add a learnt b (n) to the reconciled product "
+                  "(tinyBIG's enable_bias)"),
 }
 _LAYER_FIELDS = {
     "m": Field(Nullable(Int(min=1)), None, "inputs (default: the previous layer's n)"),
@@ -98,7 +100,8 @@ def head_info(m: int, n: int, head: dict[str, Any]) -> dict[str, int]:
     rem = remainder_size(head["remainder"], m, n)
     out = sum(postprocess_size(p, n) for p in head.get("output_process", []))
     channels = head.get("channels", 1)
-    return {"D": D, "l": l, "n": n, "parameters": channels * l + post + rem + out}
+    bias = n if head.get("bias") else 0
+    return {"D": D, "l": l, "n": n, "parameters": channels * l + post + rem + out + bias}
 
 
 def _resolve_rpn(params: dict[str, Any], path: str, ctx: Context) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from tinyrpn import nn, rpn
 
-from .registry import REGISTRIES, Entry, arg
+from .registry import REGISTRIES, Entry, Typed, arg
 from .schema import (
     REQUIRED,
     AnyOf,
@@ -66,7 +66,13 @@ def _expansion(spec: Mapping[str, Any]) -> Any:
     """The expansion of a resolved entry, without its post-processing."""
     if spec["type"] == "tinybig":
         return build_function(spec["class"], spec["parameters"])
-    return EXPANSIONS[spec["type"]].make(spec)
+    return _make_expansion(EXPANSIONS[spec["type"]], spec)
+
+
+def _make_expansion(entry: Entry, params: Mapping[str, Any]) -> Any:
+    if "expansions" in entry.params:  # nested, extended: made of expansion entries
+        return entry.cls([_expansion(inner) for inner in params["expansions"]])
+    return entry.make(params)
 
 
 def expansion_size(spec: Mapping[str, Any], m: int) -> int:
@@ -103,10 +109,13 @@ def postprocess_size(spec: Mapping[str, Any], D: int) -> int:
 
 
 def build_postprocess(spec: Mapping[str, Any], D: int) -> Any:
-    """A step over D features: an ``rpn.Postprocess`` or, for ``layer_norm`` with
-    ``affine: true``, an ``nn.LayerNorm(D)`` with its weight and bias."""
+    """A step over D features: an ``rpn.Postprocess``; for ``layer_norm`` with
+    ``affine: true``, an ``nn.LayerNorm(D)`` with its weight and bias; for ``batch_norm``,
+    an ``nn.BatchNorm1d(D)``."""
     if spec["type"] == "layer_norm" and spec["affine"]:
         return nn.LayerNorm(D, eps=spec["eps"])
+    if spec["type"] == "batch_norm":
+        return POSTPROCESS["batch_norm"].make(spec, D)
     if spec["type"] == "layer_norm":
         return rpn.Postprocess("layer_norm", eps=spec["eps"])
     return rpn.Postprocess(spec["type"])
@@ -143,7 +152,7 @@ def build_head(head: dict[str, Any], m: int, n: int) -> Any:
     remainder = build_remainder(head["remainder"], m, n)
     output = [build_postprocess(p, n) for p in head.get("output_process", [])]
     return rpn.RPNHead(m, n, expansion, channels if len(channels) > 1 else channels[0],
-                       remainder, output_process=output or None)
+                       remainder, output_process=output or None, bias=head.get("bias", False))
 
 
 def build_rpn(params: dict[str, Any]) -> Any:
@@ -162,13 +171,11 @@ _MATRIX = Nullable(ListOf(ListOf(Float(), min_len=1), min_len=1))
 _DEGREE = Int(min=1)
 
 
-def _expansion_check(entry: Entry, params: dict[str, Any]) -> None:
-    entry.make(params)  # the class checks its keys (a grid range that does not increase...)
-
-
 def _expansions(table: dict[str, tuple[type, dict[str, Field]]]) -> None:
+    # check: building the expansion runs the class's checks of its keys (a grid range
+    # that does not increase...)
     for name, (cls, keys) in table.items():
-        EXPANSIONS.register(name, keys, cls=cls, check=_expansion_check)
+        EXPANSIONS.register(name, keys, cls=cls, check=_make_expansion)
 
 
 _RBF = {"centers": arg(AnyOf(Int(min=1), ListOf(Float(), min_len=1)),
@@ -211,6 +218,13 @@ _expansions({
         "d": arg(_DEGREE, "subsets of up to d features"), **_COMBINATORIAL}),
     "combinatorial_normal": (rpn.CombinatorialNormalExpansion, {
         "d": arg(_DEGREE, "subsets of up to d features"), **_COMBINATORIAL}),
+    # expansions made of expansions: each item any expansion entry ({type: taylor, d: 2})
+    "nested": (rpn.NestedExpansion, {"expansions": Field(
+        ListOf(Typed("expansion"), min_len=1), REQUIRED,
+        "applied one after another: kappa_k(...kappa_1(x))")}),
+    "extended": (rpn.ExtendedExpansion, {"expansions": Field(
+        ListOf(Typed("expansion"), min_len=1), REQUIRED,
+        "side by side: [kappa_1(x), ..., kappa_k(x)], D = D_1 + ... + D_k")}),
 })
 # the one-line help of the first five, as docs/CONFIG.md has long shown it
 for _name, _doc in (("identity", "kappa(x) = x (D = m): the head is a linear layer"),
@@ -236,6 +250,16 @@ ACTIVATIONS = [name for name in rpn.Postprocess.NAMES if name not in ("layer_nor
 for _name in ACTIVATIONS:
     POSTPROCESS.register(_name, cls=rpn.Postprocess, build=build_postprocess,
                          doc=f"{_name}, elementwise")
+POSTPROCESS.register(
+    "batch_norm",
+    {"eps": arg(Float(positive=True)),
+     "momentum": arg(Float(min=0.0, max=1.0), "of the running statistics"),
+     "affine": arg(Bool(), "learn a weight and bias per feature (2 D parameters)"),
+     "track_running_stats": arg(Bool(), "false: batch statistics in evaluation too "
+                                "(what tinyBIG 0.1.1 computes)")},
+    cls=nn.BatchNorm1d, build=build_postprocess,
+    doc="BatchNorm1d over the D features (a head's output: its n outputs)",
+)
 
 # --------------------------------------------------------------------------- reconciliations
 
@@ -269,7 +293,9 @@ for _name, _cls, _keys, _extra, _doc in (
     ("one", rpn.OneReconciliation, {}, {}, ""),
     ("constant_eye", rpn.ConstantEyeReconciliation, {}, {}, ""),
     ("masking", rpn.MaskingReconciliation,
-     {"p": arg(Float(min=0.0, max=1.0), "probability that an entry is kept")}, {}, ""),
+     {"p": arg(Float(min=0.0, max=1.0), "probability that an entry is kept"),
+      "fixed_mask": arg(Bool(), "false: a new mask at every use of W, in training and "
+                        "evaluation (tinyBIG's fixed_mask: false)")}, {}, ""),
     ("duplicated_padding", rpn.DuplicatedPaddingReconciliation, {
         "p": arg(Int(min=1), "copies down; must divide n"),
         "q": arg(Nullable(Int(min=1)), "copies across; must divide D (default: p)"),

@@ -33,6 +33,12 @@ __all__ = ["TOP_LEVEL", "resolve"]
 
 def _check_data(data: dict[str, Any], path: str, ctx: Context) -> dict[str, Any]:
     dataset = REGISTRIES["dataset"][data["dataset"]["type"]]
+    natural = dataset.info.get("targets", "index")  # what the data set's labels are
+    if (natural == "value") != (data["targets"] == "value"):
+        raise ctx.error(join_path(path, "targets"), f"is {data['targets']!r}, but the "
+                        f"{dataset.name} data set has " + (
+                            "real-valued targets: set targets: value" if natural == "value"
+                            else "class labels: use targets: index or pm1"))
     pixels = dataset.info["pixels"]
     for i, step in enumerate(data["transforms"]):
         name = step_name(step)
@@ -62,8 +68,9 @@ _DATA_FIELDS = {
     "dataset": Field(Typed("dataset"), "mnist", "mnist | lecun1989"),
     "transforms": Field(NamedList("transform"), [], "applied to train and test images"),
     "augment": Field(NamedList("augment"), [], "random changes to each training batch"),
-    "targets": Field(Str(["index", "pm1"], what="targets"), "index",
-                     "index: class numbers; pm1: vectors of -1 with +1 at the class"),
+    "targets": Field(Str(["index", "pm1", "value"], what="targets"), "index",
+                     "index: class numbers; pm1: vectors of -1 with +1 at the class; "
+                     "value: the data set's real-valued y (a regression: no accuracy)"),
     "batch_size": Field(Int(min=1), REQUIRED, "training batch size"),
     "test_batch_size": Field(Nullable(Int(min=1)), None, "default: batch_size"),
     "shuffle": Field(Bool(), True, "a new order every epoch (seeded)"),
@@ -106,12 +113,15 @@ TOP_LEVEL: dict[str, Field] = {
 }
 
 # What each loss compares the model's output with.
-_LOSS_TARGETS = {"cross_entropy": "index", "nll": "index", "mse": "pm1"}
+_LOSS_TARGETS = {"cross_entropy": ("index",), "nll": ("index",), "mse": ("pm1", "value")}
 
 
 def data_shape(data: dict[str, Any]) -> tuple[int, ...]:
     """The shape of one example after the transforms of a resolved data section."""
-    shape = tuple(REGISTRIES["dataset"][data["dataset"]["type"]].info["shape"])
+    shape = REGISTRIES["dataset"][data["dataset"]["type"]].info["shape"]
+    if callable(shape):  # it depends on the data set's keys (a function's variables)
+        shape = shape(data["dataset"])
+    shape = tuple(shape)
     for step in data["transforms"]:
         name = step_name(step)
         if name == "flatten":
@@ -142,10 +152,10 @@ def _model_input(model: dict[str, Any]) -> tuple[str, Any]:
 def _cross_checks(cfg: dict[str, Any], ctx: Context) -> None:
     loss, targets = cfg["loss"]["type"], cfg["data"]["targets"]
     wanted = _LOSS_TARGETS.get(loss)
-    if wanted is not None and wanted != targets:
+    if wanted is not None and targets not in wanted:
         raise ctx.error(
             "data.targets",
-            f"is {targets!r}, but loss {loss!r} needs targets: {wanted}",
+            f"is {targets!r}, but loss {loss!r} needs targets: {' or '.join(wanted)}",
         )
     if cfg["torch_seed"] is not None:
         if cfg["model"]["type"] != "rpn":

@@ -26,6 +26,12 @@ The converted config builds the model that tinyBIG 0.1.1 actually built from the
   becomes ``{type: tinybig, class, parameters}``, built by :func:`build_function`
   (``tinybig_functions.py``), which reproduces what tinyBIG 0.1.1 computes; a head's
   ``channel_num`` and output processing convert too;
+* tinyBIG's function data sets (elementary, composite, Feynman) become tinyrpn's
+  (``tinyrpn.data.functions``: the same equations, points and split), trained as a
+  regression (``targets: value``, no accuracy);
+* with ``random_seed``, heads whose parameters tinyrpn can draw as tinyBIG does get
+  ``torch_seed``: the initial weights, the function data's points and the batch order
+  replay the script's PyTorch stream;
 * a data set tinyrpn does not have fails last, alone, saying so.
 
 Errors found after conversion still name the tinyBIG keys: the converter records which
@@ -192,16 +198,15 @@ class _Converter:
         if "random_seed" in root:
             # tinyBIG seeds torch.manual_seed with it: replay its draws (init, batch order)
             heads = [h for layer in out["model"]["layers"] for h in layer["heads"]]
-            if all(h["remainder"]["type"] in ("zero", "identity") and "tinybig" not in (
-                    h["expansion"]["type"], h["reconciliation"]["type"]) for h in heads):
+            if all(_replayable(h) for h in heads):
                 out["torch_seed"] = root["random_seed"]
                 pm["torch_seed"] = join_path(ROOT, "random_seed")
             else:
                 self.ctx.warn(join_path(ROOT, "random_seed"),
                               "seeds tinyrpn's own random streams: tinyBIG's PyTorch draws "
-                              "are replayed (torch_seed) only for heads whose one parameter "
-                              "is w, and a linear remainder (or a component built through "
-                              "build_function) has its own")
+                              "are replayed (torch_seed) only for heads of one channel whose "
+                              "parameters are w and, for a linear remainder without bias, "
+                              "w'")
         out.update(self.learner(root["learner_configs"], join_path(ROOT, "learner_configs")))
         for key in ("metric_configs", "result_configs"):
             if key in root:  # accuracy is always measured; results go to the run directory
@@ -213,11 +218,13 @@ class _Converter:
 
     def data(self, value: Any, path: str) -> dict[str, Any]:
         name = value.get("data_class") if isinstance(value, Mapping) else None
+        if name in FUNCTION_DATA:
+            return self.function_data(value, path)
         if name in TINYBIG_DATA:
             raise self.ctx.error(
                 join_path(path, "data_class"),
-                f"tinyBIG's data set {name!r} is not available in tinyrpn (only "
-                f"{', '.join(CLASSES['data'])} is); the rest of this config converts",
+                f"tinyBIG's data set {name!r} is not available in tinyrpn (it has "
+                f"{', '.join(CLASSES['data'])}); the rest of this config converts",
                 note=TINYBIG_DATA[name])
         block = self.block(value, path, "data", CLASSES["data"])
         params = self.params(block, {"name": "", "train_batch_size": "batch_size",
@@ -230,6 +237,29 @@ class _Converter:
             "dataset": CLASSES["data"][block.name],
             "transforms": [dict(t) if isinstance(t, dict) else t for t in MNIST_TRANSFORMS],
             "targets": "index",
+            "batch_size": params.get("batch_size", 64),  # tinyBIG's defaults
+            "test_batch_size": params.get("test_batch_size", 64),
+            "shuffle": True,
+        }
+
+    def function_data(self, value: Any, path: str) -> dict[str, Any]:
+        """tinyBIG's function data sets: the same equation, points and split (see
+        tinyrpn.data.functions); ``load()``'s num=2000 and train_percentage=0.5 are fixed
+        by tinyBIG's scripts, which call ``load()`` without arguments."""
+        block = self.block(value, path, "data", FUNCTION_DATA)
+        params = self.params(block, {"name": "", "device": "", "train_batch_size": "batch_size",
+                                     "test_batch_size": "test_batch_size",
+                                     "equation_index": "equation_index"}, "function data")
+        pm = self.ctx.path_map
+        pm["data"] = block.params_path
+        pm["data.dataset"] = join_path(path, "data_class")
+        pm["data.dataset.equation_index"] = join_path(block.params_path, "equation_index")
+        pm["data.batch_size"] = join_path(block.params_path, "train_batch_size")
+        return {
+            "dataset": {"type": FUNCTION_DATA[block.name],
+                        "equation_index": params.get("equation_index", 0)},
+            "transforms": [],
+            "targets": "value",
             "batch_size": params.get("batch_size", 64),  # tinyBIG's defaults
             "test_batch_size": params.get("test_batch_size", 64),
             "shuffle": True,
@@ -361,6 +391,14 @@ class _Converter:
         head["reconciliation"] = self.reconciliation(
             p["parameter_fabrication_configs"], join_path(pp, "parameter_fabrication_configs"),
             tag)
+        # tinyBIG's head holds b (n) and adds it to the reconciled product when the
+        # reconciliation says enable_bias
+        rec_params = p["parameter_fabrication_configs"].get(
+            "parameter_fabrication_parameters") or {}
+        if rec_params.get("enable_bias") is True:
+            head["bias"] = True
+            pm[tag + ".bias"] = join_path(join_path(pp, "parameter_fabrication_configs"),
+                                          "parameter_fabrication_parameters.enable_bias")
         if p.get("remainder_configs") is None:
             raise self.ctx.error(join_path(pp, "remainder_configs"),
                                  "missing: tinyBIG's rpn_head needs a remainder")
@@ -395,13 +433,18 @@ class _Converter:
                 name = item.get("function_class") if isinstance(item, Mapping) else item
                 kind = MODULES.get(name) if isinstance(name, str) else None
                 valid = sorted(MODULES)
-            if kind in (None, "batch_norm", "exp"):
+            if kind in (None, "exp"):
                 raise self.ctx.error(at, f"{name!r} is not an output processing tinyrpn "
                                      "converts", suggestions=closest(name, valid), valid=valid)
+            fp = (item.get("function_parameters") or {}) if isinstance(item, Mapping) else {}
             if kind == "layer_norm":
-                eps = (item.get("function_parameters") or {}).get("eps", 1e-5) if isinstance(
-                    item, Mapping) else 1e-5
-                steps.append({"type": "layer_norm", "eps": eps, "affine": False})
+                steps.append({"type": "layer_norm", "eps": fp.get("eps", 1e-5), "affine": False})
+            elif kind == "batch_norm":
+                # never trained nor switched to eval by tinyBIG (a plain list): weight 1, bias
+                # 0, the batch's statistics in training and evaluation alike
+                steps.append({"type": "batch_norm", "eps": fp.get("eps", 1e-5),
+                              "momentum": fp.get("momentum", 0.1), "affine": False,
+                              "track_running_stats": False})
             elif kind != "identity":
                 steps.append({"type": kind})
         return steps
@@ -480,8 +523,7 @@ class _Converter:
         params = self.params(block, known, block.name.rsplit(".", 1)[-1])
         self._flag(params, "require_parameters", True, block.params_path,
                    "a reconciliation without parameters is not supported")
-        self._flag(params, "enable_bias", False, block.params_path,
-                   "a bias on the reconciled product is not supported by tinyrpn's RPN heads")
+        self._bool(params, "enable_bias", block.params_path)  # the head's bias: see head()
         if "layout" in keys:
             params["layout"] = "tinybig"  # tinyBIG flattens A and B before the einsum
         return {"type": kind, **params}
@@ -536,6 +578,28 @@ class _Converter:
                 raise self.ctx.error(join_path(path, key), f"is {str(value).lower()}: {why}")
 
 
+def _replayable(head: Mapping[str, Any]) -> bool:
+    """Whether ``init_like_tinybig`` can give this converted head tinyBIG's initial weights:
+    one channel, a reconciliation whose one parameter is w (any native one; expansions have
+    none) and a remainder without parameters or a linear one without bias."""
+    if head.get("channels", 1) != 1 or head["reconciliation"]["type"] == "tinybig" or head.get(
+            "bias"):
+        return False
+    remainder = head["remainder"]
+    if remainder["type"] in ("zero", "identity"):
+        return True
+    if remainder["type"] == "linear":
+        return not remainder.get("bias")
+    if remainder["type"] == "tinybig":
+        name = remainder["class"].rsplit(".", 1)[-1]
+        flags = remainder["parameters"]
+        return (name == "linear_remainder" and flags.get("require_parameters", False)
+                is True and not flags.get("enable_bias", False)) or (
+            name in ("zero_remainder", "identity_remainder")
+            and not flags.get("require_parameters", False))
+    return False
+
+
 def _native_expansion(params: Mapping[str, Any], known: Mapping[str, str]) -> bool:
     """Whether an identity or Taylor block fits tinyrpn's own expansion entries: only known
     keys, post-processing by LayerNorms alone (else it goes through build_function)."""
@@ -550,7 +614,9 @@ def _native_expansion(params: Mapping[str, Any], known: Mapping[str, str]) -> bo
 #: Every tinyBIG (and torch) class name that the converter knows, by section, with the
 #: tinyrpn name it becomes ("tinybig": through ``build_function``).
 CLASSES: dict[str, dict[str, str]] = {
-    "data": {"tinybig.data.mnist": "mnist"},
+    "data": {"tinybig.data.mnist": "mnist",
+             **{k: "function" for k in (f"tinybig.data.{f}_function" for f in (
+                 "elementary", "composite", "feynman", "dimensionless_feynman"))}},
     "learner": {"tinybig.learner.backward_learner": "backward"},
     "metric": {"tinybig.metric.accuracy": "accuracy", "tinybig.metric.mse": "mse"},
     "result": {"tinybig.output.rpn_output": "rpn_output"},
@@ -585,10 +651,12 @@ for _section, _table in SECTIONS.items():
 CLASSES["remainder"].setdefault("tinybig.remainder.basic_remainder.one_remainder", "tinybig")
 
 
+#: tinyBIG 0.1.1's function data sets -> tinyrpn's dataset names (tinyrpn.data.functions).
+FUNCTION_DATA = {f"tinybig.data.{k}_function": f"{k}_function" for k in (
+    "elementary", "composite", "feynman", "dimensionless_feynman")}
+
 #: tinyBIG 0.1.1's data sets that tinyrpn does not have, and why.
 TINYBIG_DATA = {
-    **{f"tinybig.data.{k}_function": "it generates data from formulas (sympy); not yet "
-       "ported" for k in ("elementary", "composite", "feynman")},
     **{f"tinybig.data.{k}": "it needs a download that tinyrpn does not make" for k in (
         "cifar10", "imdb", "agnews", "sst2", "cora", "citeseer", "pubmed", "iris",
         "diabetes", "banknote")},

@@ -84,8 +84,12 @@ def processing_steps(value: Any, where: str) -> list[Module]:
             _check_keys(params, known, f"{at}.function_parameters", "BatchNorm1d")
             if "num_features" not in params:
                 raise _fail(f"{at}.function_parameters", "BatchNorm1d needs num_features")
-            steps.append(BatchNorm1d(params["num_features"], **{
-                k: params[k] for k in ("eps", "momentum", "affine") if k in params}))
+            # tinyBIG 0.1.1 keeps its steps in a plain list: the BatchNorm's weight and bias
+            # are never trained (1 and 0), and model.eval() never reaches it, so it always
+            # normalises with the batch's statistics
+            steps.append(BatchNorm1d(params["num_features"], eps=params.get("eps", 1e-5),
+                                     momentum=params.get("momentum", 0.1), affine=False,
+                                     track_running_stats=False))
             continue
         if kind == "layer_norm":
             # tinyBIG never trains the LayerNorm's weight and bias (1 and 0): no affine part
@@ -237,8 +241,7 @@ def build_reconciliation(name: str, parameters: Mapping[str, Any], n: Any, D: An
     expansion of size D."""
     entry = REGISTRIES["reconciliation"][RECONCILIATIONS[name]]
     keys = set(entry.params) - {"layout"}
-    known = keys | IGNORED | {"require_parameters", "enable_bias"} | (
-        {"fixed_mask"} if name == "masking_reconciliation" else set())
+    known = keys | IGNORED | {"require_parameters", "enable_bias"}
     _check_keys(parameters, known, where, name)
     if n is None or D is None:
         raise _fail(where, f"{name} needs the sizes n and D (build_function(..., n=, D=))")
@@ -247,13 +250,12 @@ def build_reconciliation(name: str, parameters: Mapping[str, Any], n: Any, D: An
         if key in ("require_parameters", "enable_bias"):
             if not isinstance(value, bool):
                 raise _fail(f"{where}.{key}", f"expected true or false, got {type_name(value)}")
-            if key == "enable_bias" and value:
-                raise _fail(f"{where}.{key}", "is true: a bias on the reconciled matrix is not "
-                            "supported (tinyBIG 0.1.1's heads never use it either)")
+            # (enable_bias: tinyBIG's head, not the reconciliation, holds and adds the bias
+            # b, so W is the same; the config's head gets bias: true, RPNHead(bias=True))
         elif key == "fixed_mask":
-            if value is not True:
-                raise _fail(f"{where}.{key}", "is not true: a new random mask at every call is "
-                            "not supported (the mask is drawn once)")
+            if not isinstance(value, bool):
+                raise _fail(f"{where}.{key}", f"expected true or false, got {type_name(value)}")
+            args[key] = value
         elif key in keys:
             args[key] = value
     try:

@@ -1,10 +1,11 @@
 """RPN heads and layers.
 
-A **head** maps x ∈ R^m to R^n in five steps:
+A **head** maps x ∈ R^m to R^n in these steps:
 
     z = κ(x)                  expansion                                (N × D)
     z = post(z)               its post-processing, if any
     y = z · W(w)ᵀ             reconciliation(z), from W's factors      (N × n)
+    y = y + b                 a bias, when the head has one (tinyBIG's enable_bias)
     y = y + π(x)              remainder (skipped when it is zero)
     y = out(y)                output processing, if any (an activation, a norm)
 
@@ -52,9 +53,10 @@ def _mean_over_channels(ys: list[Tensor]) -> Tensor:
 
 
 class RPNHead(Module):
-    """y = out(post(κ(x)) · W(w)ᵀ + π(x)),  x (N, m) → y (N, n):  one RPN head.
+    """y = out(post(κ(x)) · W(w)ᵀ (+ b) + π(x)),  x (N, m) → y (N, n):  one RPN head.
 
-    ``RPNHead(m, n, expansion, reconciliation, remainder=None, output_process=None)``
+    ``RPNHead(m, n, expansion, reconciliation, remainder=None, output_process=None,
+    bias=False)``
 
     - ``expansion``: an :class:`~tinyrpn.rpn.expansion.Expansion` (with its
       post-processing); it gives D = ``expansion.output_dim(m)``.
@@ -65,11 +67,15 @@ class RPNHead(Module):
       ``ZeroRemainder()``.
     - ``output_process``: steps applied to the head's output (names such as ``'silu'``,
       Modules or callables, as an expansion's ``postprocess=``).
+    - ``bias``: add a learnt b (n) to the reconciled product, y = z·Wᵀ + b + π(x) (what a
+      tinyBIG reconciliation's ``enable_bias`` adds); it starts Xavier-uniform on a 1 × n
+      tensor, U(±√(6/(n+1))), as tinyBIG initialises it.
     """
 
     def __init__(self, m: int, n: int, expansion: Expansion,
                  reconciliation: Reconciliation | Sequence[Reconciliation],
-                 remainder: Remainder | None = None, output_process: Any = None) -> None:
+                 remainder: Remainder | None = None, output_process: Any = None,
+                 bias: bool = False) -> None:
         super().__init__()
         from tinyrpn.rpn.expansion import _postprocess_steps
 
@@ -108,6 +114,12 @@ class RPNHead(Module):
         self.extra_channels = ModuleList(channels[1:])
         self.remainder = remainder
         self.output_process = ModuleList(_postprocess_steps(output_process))
+        if bias:
+            self.bias = Parameter(np.zeros(n, dtype=np.float32))
+            bound = math.sqrt(6.0 / (n + 1))
+            init.uniform_(self.bias, -bound, bound)
+        else:
+            self.register_parameter("bias", None)
 
     @property
     def channels(self) -> int:
@@ -115,7 +127,7 @@ class RPNHead(Module):
         return 1 + len(self.extra_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        """y = out(post(κ(x)) · W(w)ᵀ + π(x)),  x (N, m) → y (N, n)."""
+        """y = out(post(κ(x)) · W(w)ᵀ (+ b) + π(x)),  x (N, m) → y (N, n)."""
         x = self._check_input(x)
         reconciliations = [self.reconciliation, *self.extra_channels]
         if all(rec.contracts_expansion for rec in reconciliations):
@@ -130,6 +142,8 @@ class RPNHead(Module):
                 z = step(z)
             ys = [rec(z) for rec in reconciliations]    # z · W(w)ᵀ, from W's factors
         y = _mean_over_channels(ys)
+        if self.bias is not None:
+            y = y + self.bias                           # + b
         if not self.remainder.is_zero:
             y = y + self.remainder(x)                   # + π(x)
         for step in self.output_process:                # out(y)

@@ -133,7 +133,9 @@ def tinybig_torch_stream(torch_seed: int, head_sizes: Sequence[int]) -> TorchCPU
 
     After ``torch.manual_seed(torch_seed)`` the script builds the model, which takes two
     numbers per parameter from the stream (see :func:`init_like_tinybig`); ``head_sizes``
-    are the heads' l, in order. The loaders draw next (``DataLoader(torch_stream=...)``).
+    are the heads' parameter counts (l, plus n·m with a linear remainder), in order. The
+    data (``tinyrpn.data.functions``) and the loaders draw next
+    (``DataLoader(torch_stream=...)``).
     """
     stream = TorchCPUGenerator(torch_seed)
     stream.skip(2 * sum(int(l) for l in head_sizes))
@@ -148,9 +150,11 @@ def init_like_tinybig(model: RPN, torch_seed: int) -> None:
     with ``xavier_uniform_`` on that 1 × l tensor: U(±√3·√(2/(l+1))). So PyTorch's stream
     gives l₁ + l₂ + ... unused numbers, then l₁ numbers for head 1, l₂ for head 2, and so
     on; :class:`~tinyrpn.random.TorchCPUGenerator` reproduces them bit for bit (as
-    PyTorch's x86 CPU kernels round), without PyTorch. Only heads whose one parameter is
-    their reconciliation's w can start like this (tinyBIG's zero remainder and its
-    untrained LayerNorm have none).
+    PyTorch's x86 CPU kernels round), without PyTorch. A head with a linear remainder
+    without bias also has w' (n × m): tinyBIG makes it with ``torch.rand(n, m)`` right after
+    that head's w, and initialises it with ``xavier_uniform_`` right after that head's w.
+    Only heads whose parameters are their reconciliation's w, and that w', can start like
+    this (tinyBIG's zero remainder and its untrained LayerNorm have none).
     """
     if not isinstance(model, RPN):
         raise TypeError(f"init_like_tinybig expects an RPN, got {type(model).__name__}")
@@ -158,15 +162,21 @@ def init_like_tinybig(model: RPN, torch_seed: int) -> None:
              for j, head in enumerate(layer.heads)]
     for i, j, head in heads:
         names = [name for name, _ in head.named_parameters()]
-        if names != ["reconciliation.w"]:
+        if names not in (["reconciliation.w"], ["reconciliation.w", "remainder.weight"]):
             raise ValueError(
                 f"init_like_tinybig: layer {i} head {j} has the parameters {names}; tinyBIG's "
-                "initialisation is reproduced only for heads whose one parameter is "
-                "reconciliation.w (zero remainder, post-processing without affine parameters)"
+                "initialisation is reproduced only for heads whose parameters are "
+                "reconciliation.w and, for a linear remainder without bias, remainder.weight "
+                "(post-processing without affine parameters)"
             )
     stream = TorchCPUGenerator(torch_seed)
-    stream.skip(sum(head.reconciliation.l for _, _, head in heads))  # torch.rand(1, l) each
+    # torch.rand(1, l) and torch.rand(n, m) of each head, as tinyBIG makes them: unused
+    stream.skip(sum(p.numel() for _, _, head in heads for p in head.parameters()))
     for _, _, head in heads:
         w = head.reconciliation.w
         values = stream.xavier_uniform(1, head.reconciliation.l).reshape(w.shape)
         w.data[...] = w.xp.asarray(values, dtype=w.data.dtype)
+        weight = getattr(head.remainder, "weight", None)
+        if weight is not None:  # w' (n x m): fan_in m, fan_out n
+            values = stream.xavier_uniform(*weight.shape)
+            weight.data[...] = weight.xp.asarray(values, dtype=weight.data.dtype)

@@ -113,20 +113,28 @@ class ConstantEyeReconciliation(_FixedMatrix):
 
 
 class MaskingReconciliation(Reconciliation):
-    """W = M ⊙ w (w viewed n × D), M a fixed 0/1 mask keeping each entry with probability p.
+    """W = M ⊙ w (w viewed n × D), M a 0/1 mask keeping each entry with probability p.
 
-    ``MaskingReconciliation(n, D, p=0.5, mask=None)``; l = n·D (tinyBIG's docs say p·n·D;
-    it builds n·D). M_ij = [u_ij < p], u ~ U(0, 1) from ``tinyrpn.random``, drawn once;
-    pass ``mask`` (n × D, booleans or 0/1) to use a given one (tinyBIG's, say). tinyBIG's
-    ``fixed_mask=False`` (a new mask at every call) is not supported.
+    ``MaskingReconciliation(n, D, p=0.5, mask=None, fixed_mask=True)``; l = n·D (tinyBIG's
+    docs say p·n·D; it builds n·D). M_ij = [u_ij < p], u ~ U(0, 1) from ``tinyrpn.random``,
+    drawn once; pass ``mask`` (n × D, booleans or 0/1) to use a given one (tinyBIG's, say).
+    ``fixed_mask=False`` draws a new M at every use of W (every forward, every
+    ``matrix()``), in training and evaluation alike, without rescaling by 1/p — what
+    tinyBIG 0.1.1 computes (a DropConnect that stays on at test time). The gradient is
+    M ⊙ ∂L/∂W for the M of that call.
     """
 
-    def __init__(self, n: int, D: int, p: float = 0.5, mask: Any = None) -> None:
+    def __init__(self, n: int, D: int, p: float = 0.5, mask: Any = None,
+                 fixed_mask: bool = True) -> None:
         n, D = _sizes("MaskingReconciliation", n, D)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"MaskingReconciliation: p must be in [0, 1], got {p!r}")
         super().__init__(n, D, n * D)
         self.p = float(p)
+        self.fixed_mask = bool(fixed_mask)
+        if mask is not None and not self.fixed_mask:
+            raise ValueError("MaskingReconciliation: a given mask is fixed; pass mask=None "
+                             "with fixed_mask=False")
         if mask is None:
             from tinyrpn.random import default_generator
 
@@ -138,11 +146,16 @@ class MaskingReconciliation(Reconciliation):
         self.mask = mask.astype(bool)
 
     @staticmethod
-    def parameter_count(n: int, D: int, p: float = 0.5, mask: Any = None) -> int:
+    def parameter_count(n: int, D: int, p: float = 0.5, mask: Any = None,
+                        fixed_mask: bool = True) -> int:
         """l = n·D."""
         return n * D
 
     def _masked(self, w: Tensor) -> Tensor:
+        if not self.fixed_mask:  # a new mask for this use of W
+            from tinyrpn.random import default_generator
+
+            self.mask = default_generator().random((self.n, self.D)) < self.p
         m = Tensor._wrap(w.xp.asarray(self.mask.reshape(-1), dtype=w.dtype))
         return w * m
 
@@ -153,7 +166,7 @@ class MaskingReconciliation(Reconciliation):
         return _DenseProduct.apply(z, self._masked(w), n=self.n, D=self.D)
 
     def _settings(self) -> str:
-        return f"p={self.p:g}"
+        return f"p={self.p:g}" + ("" if self.fixed_mask else ", fixed_mask=False")
 
 
 class DuplicatedPaddingReconciliation(Reconciliation):
