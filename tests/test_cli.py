@@ -140,6 +140,34 @@ def test_plot_draws_run_directories(capsys, tmp_path):
     assert code == 2 and "is not a run directory" in err
 
 
+@pytest.mark.parametrize("text, said", [
+    ('{"epoch": [1, 2', "is not valid JSON (Expecting ',' delimiter at line 1, column 16)"),
+    ("[1, 2]", "holds a JSON list, not the mapping of lists"),
+    ('{"epochs": [1]}', "History: unknown keys ['epochs']"),
+])
+def test_damaged_history_is_one_line_naming_the_file(capsys, tmp_path, text, said):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "results.json").write_text('{"name": "run"}')
+    (run_dir / "history.json").write_text(text)
+    for command in ("report", "plot"):
+        code, out, err = run(capsys, command, run_dir)
+        assert code == 1 and out == "", command
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert f"error: {run_dir / 'history.json'}" in err and said in err, err
+
+
+def test_damaged_results_is_one_line_naming_the_file(capsys, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    History(epoch=[1], steps=[1], step_loss=[1.0], train_loss=[1.0], test_loss=[1.0],
+            lr=[0.1]).save(run_dir / "history.json")
+    (run_dir / "results.json").write_bytes(b'{"name": "ru')
+    code, _, err = run(capsys, "report", run_dir)
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"{run_dir / 'results.json'} is not valid JSON" in err
+
+
 def test_unexpected_errors_exit_1_with_a_traceback(capsys, tmp_path, monkeypatch):
     from tinyrpn.config import Experiment
 

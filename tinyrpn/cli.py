@@ -310,13 +310,13 @@ def _report(args: argparse.Namespace) -> int:
 
 def run_report(run_dir: str | Path) -> str:
     """A run's summary and per-epoch numbers as Markdown (for docs/RESULTS.md)."""
+    from tinyrpn.history import History, read_json
     from tinyrpn.rundir import HISTORY, RESULTS
 
     run = Path(run_dir)
     if not (run / RESULTS).is_file() or not (run / HISTORY).is_file():
         raise UsageError(f"{run} is not a run directory (no {RESULTS} and {HISTORY})")
-    results = json.loads((run / RESULTS).read_text())
-    history = json.loads((run / HISTORY).read_text())
+    results, history = read_json(run / RESULTS), History.load(run / HISTORY).to_dict()
     has_train_eval = bool(history.get("eval_train_acc"))
     if "best_test_loss" in results:
         return _regression_report(results, history)
@@ -399,6 +399,7 @@ def _exit_code(e: Exception) -> int | None:
     from tinyrpn.config import ConfigError
     from tinyrpn.data.checks import BadInputData
     from tinyrpn.data.mnist import MNISTDownloadError, MNISTFileError, MNISTNotFoundError
+    from tinyrpn.history import RunFileError
     from tinyrpn.rundir import RunDirectoryInUse, SaveError
     from tinyrpn.serialization import SerializationError
     from tinyrpn.train import ResumeError, TrainingDiverged
@@ -409,7 +410,7 @@ def _exit_code(e: Exception) -> int | None:
     if isinstance(e, (UsageError, ResumeError, ConfigError, RunDirectoryInUse,
                       FileNotFoundError)):
         return 2
-    if isinstance(e, (TrainingDiverged, SerializationError, SaveError)):
+    if isinstance(e, (TrainingDiverged, SerializationError, SaveError, RunFileError)):
         return 1
     if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:  # (`plot --out` where it can't)
         return 1

@@ -18,9 +18,28 @@ import numpy as np
 
 from tinyrpn.serialization import atomic_write
 
-__all__ = ["HISTORY", "History"]
+__all__ = ["HISTORY", "History", "RunFileError", "read_json"]
 
 HISTORY = "history.json"  # its name in a run directory
+
+
+class RunFileError(ValueError):
+    """A run's JSON file (``history.json``, ``results.json``) cannot be read: damaged, cut
+    short, or not what a run writes."""
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """The JSON value in ``path``; :class:`RunFileError`, naming the file and where it
+    breaks, when it is not JSON."""
+    try:
+        return json.loads(Path(path).read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        where = (f"{error.msg} at line {error.lineno}, column {error.colno}"
+                 if isinstance(error, json.JSONDecodeError) else "it is not text")
+        raise RunFileError(
+            f"{path} is not valid JSON ({where}): the file is damaged or was cut short. A run "
+            "rewrites it after every epoch; resume the run to write it again, or restore it "
+            "from a copy") from None
 
 
 @dataclass
@@ -77,7 +96,14 @@ class History:
         path = Path(path)
         if path.is_dir():
             path = path / HISTORY
-        return cls.from_dict(json.loads(path.read_text()))
+        data = read_json(path)
+        if not isinstance(data, Mapping):
+            raise RunFileError(f"{path} holds a JSON {type(data).__name__}, not the mapping "
+                               "of lists a run's history.json holds")
+        try:
+            return cls.from_dict(data)
+        except (ValueError, TypeError) as error:
+            raise RunFileError(f"{path}: {error}") from None
 
     def best(self) -> tuple[int | None, float]:
         """(epoch, accuracy) of the best test accuracy (the first epoch reaching it)."""
